@@ -1,0 +1,144 @@
+//! The RLPx frame codec: AES-256-CTR encryption with the keccak egress/ingress MACs.
+//!
+//! ```text
+//! frame = header-ciphertext || header-mac || frame-ciphertext || frame-mac
+//! header = frame-size (3 bytes, big endian) || header-data (rlp [0, 0]) || zero padding to 16
+//! ```
+//! Spec: <https://github.com/ethereum/devp2p/blob/master/rlpx.md#framing>
+
+use crate::{
+    mac::{MacState, MAC_LEN},
+    EciesError, Secrets,
+};
+use aes::cipher::{KeyIvInit, StreamCipher};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
+
+/// Length of the encrypted frame header, in bytes.
+const HEADER_LEN: usize = 16;
+
+/// Largest frame body the 24-bit frame-size field can express, in bytes (16 MiB - 1).
+///
+/// Spec: <https://github.com/ethereum/devp2p/blob/master/rlpx.md#framing>
+pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
+
+/// `header-data` as we send it: the RLP list `[capability-id = 0, context-id = 0]`.
+/// Receivers ignore it, as rlpx.md allows.
+const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
+
+fn padded(len: usize) -> usize {
+    len.div_ceil(16) * 16
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ReadState {
+    Header,
+    Body { size: usize },
+}
+
+/// Encodes and decodes RLPx frames for one established session.
+///
+/// Each decoded item is one frame's plaintext (message id and payload); each encoded item
+/// becomes one frame. MACs are verified before anything is decrypted.
+pub struct FrameCodec {
+    egress_aes: Aes256Ctr,
+    ingress_aes: Aes256Ctr,
+    egress_mac: MacState,
+    ingress_mac: MacState,
+    state: ReadState,
+}
+
+impl std::fmt::Debug for FrameCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameCodec").field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+impl FrameCodec {
+    /// A codec from the secrets of a completed handshake.
+    pub fn new(secrets: Secrets) -> Self {
+        let iv = [0u8; 16];
+        Self {
+            egress_aes: Aes256Ctr::new(secrets.aes.as_slice().into(), &iv.into()),
+            ingress_aes: Aes256Ctr::new(secrets.aes.as_slice().into(), &iv.into()),
+            egress_mac: secrets.egress_mac,
+            ingress_mac: secrets.ingress_mac,
+            state: ReadState::Header,
+        }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = EciesError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, EciesError> {
+        if let ReadState::Header = self.state {
+            if src.len() < HEADER_LEN + MAC_LEN {
+                src.reserve(HEADER_LEN + MAC_LEN - src.len());
+                return Ok(None);
+            }
+            let mut header: [u8; HEADER_LEN] = src[..HEADER_LEN].try_into().expect("16 bytes");
+            let expected = self.ingress_mac.update_header(&header);
+            if expected[..] != src[HEADER_LEN..HEADER_LEN + MAC_LEN] {
+                return Err(EciesError::HeaderMacMismatch);
+            }
+            self.ingress_aes.apply_keystream(&mut header);
+            let size = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            src.advance(HEADER_LEN + MAC_LEN);
+            self.state = ReadState::Body { size };
+        }
+        let ReadState::Body { size } = self.state else { unreachable!("set above") };
+        let need = padded(size) + MAC_LEN;
+        if src.len() < need {
+            src.reserve(need - src.len());
+            return Ok(None);
+        }
+        let mut frame = src.split_to(need);
+        let expected = self.ingress_mac.update_body(&frame[..padded(size)]);
+        if expected[..] != frame[padded(size)..] {
+            return Err(EciesError::BodyMacMismatch);
+        }
+        frame.truncate(padded(size));
+        self.ingress_aes.apply_keystream(&mut frame);
+        frame.truncate(size);
+        self.state = ReadState::Header;
+        Ok(Some(frame))
+    }
+}
+
+impl Encoder<Bytes> for FrameCodec {
+    type Error = EciesError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), EciesError> {
+        self.encode_frame(&item, dst)
+    }
+}
+
+impl FrameCodec {
+    /// Appends one sealed frame carrying `data` to `dst`.
+    pub fn encode_frame(&mut self, data: &[u8], dst: &mut BytesMut) -> Result<(), EciesError> {
+        let size = data.len();
+        if size > MAX_FRAME_SIZE {
+            return Err(EciesError::FrameTooLarge { size, limit: MAX_FRAME_SIZE });
+        }
+        dst.reserve(HEADER_LEN + MAC_LEN + padded(size) + MAC_LEN);
+
+        let mut header = [0u8; HEADER_LEN];
+        header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
+        header[3..6].copy_from_slice(&HEADER_DATA);
+        self.egress_aes.apply_keystream(&mut header);
+        dst.extend_from_slice(&header);
+        dst.extend_from_slice(&self.egress_mac.update_header(&header));
+
+        let body_start = dst.len();
+        dst.extend_from_slice(data);
+        dst.resize(body_start + padded(size), 0);
+        self.egress_aes.apply_keystream(&mut dst[body_start..]);
+        let mac = self.egress_mac.update_body(&dst[body_start..]);
+        dst.extend_from_slice(&mac);
+        Ok(())
+    }
+}
