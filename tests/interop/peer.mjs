@@ -1,0 +1,89 @@
+// An independent RLPx peer for Tern's interop tests, built on @ethereumjs/devp2p.
+//
+//   node peer.mjs listen          listens on 127.0.0.1 (random port), prints its enode
+//   node peer.mjs dial ENODE      dials ENODE
+//
+// Prints one JSON object per line on stdout:
+//   {"event":"listening","enode":"enode://…"}
+//   {"event":"hello","clientId":"…","id":"<hex>","protocolVersion":5,"caps":["eth/68"]}
+//   {"event":"error","message":"…"} / {"event":"disconnect","reason":N}
+// and exits 0 once it has seen the remote Hello (after a short grace period so the other
+// side sees ours), 1 on error, 2 on timeout.
+import { ETH, RLPx } from '@ethereumjs/devp2p'
+import { Common, Mainnet } from '@ethereumjs/common'
+import { bytesToUnprefixedHex, hexToBytes, randomBytes } from '@ethereumjs/util'
+
+const print = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const [mode, arg] = process.argv.slice(2)
+const TIMEOUT_MS = 20000
+
+const common = new Common({ chain: Mainnet })
+const rlpx = new RLPx(randomBytes(32), {
+  dpt: null,
+  maxPeers: 5,
+  capabilities: [ETH.eth68],
+  common,
+  clientId: new TextEncoder().encode('ethereumjs-devp2p/interop-test'),
+  listenPort: null,
+})
+
+let done = false
+const finish = (code) => {
+  if (done) return
+  done = true
+  setTimeout(() => {
+    try { rlpx.destroy() } catch {}
+    process.exit(code)
+  }, 500)
+}
+
+rlpx.events.on('peer:added', (peer) => {
+  // ethereumjs leaves Nagle's algorithm on; every small write would wait otherwise.
+  peer._socket?.setNoDelay?.(true)
+  const hello = peer.getHelloMessage()
+  print({
+    event: 'hello',
+    clientId: hello.clientId,
+    id: bytesToUnprefixedHex(hello.id),
+    protocolVersion: hello.protocolVersion,
+    caps: hello.capabilities.map((c) => `${c.name}/${c.version}`),
+  })
+  finish(0)
+})
+rlpx.events.on('peer:removed', (_peer, reason) => {
+  print({ event: 'disconnect', reason: typeof reason === 'number' ? reason : String(reason) })
+  finish(1)
+})
+rlpx.events.on('peer:error', (_peer, err) => {
+  print({ event: 'error', message: String(err?.message ?? err) })
+  finish(1)
+})
+rlpx.events.on('error', (err) => {
+  print({ event: 'error', message: String(err?.message ?? err) })
+  finish(1)
+})
+setTimeout(() => {
+  print({ event: 'error', message: 'timeout' })
+  finish(2)
+}, TIMEOUT_MS)
+
+if (mode === 'listen') {
+  rlpx.events.on('listening', () => {
+    const port = rlpx._server.address().port
+    print({ event: 'listening', enode: `enode://${bytesToUnprefixedHex(rlpx.id)}@127.0.0.1:${port}` })
+  })
+  rlpx.listen(0, '127.0.0.1')
+} else if (mode === 'dial') {
+  const m = /^enode:\/\/([0-9a-f]{128})@([^:]+):(\d+)/.exec(arg ?? '')
+  if (!m) {
+    print({ event: 'error', message: `bad enode ${arg}` })
+    process.exit(1)
+  }
+  rlpx.connect({ id: hexToBytes(`0x${m[1]}`), address: m[2], tcpPort: Number(m[3]) }).catch((err) => {
+    print({ event: 'error', message: String(err?.message ?? err) })
+    finish(1)
+  })
+} else {
+  print({ event: 'error', message: 'usage: peer.mjs listen | dial ENODE' })
+  process.exit(1)
+}
