@@ -14,24 +14,38 @@ pub(crate) const MAC_LEN: usize = 16;
 pub(crate) struct MacState {
     hasher: Keccak256,
     cipher: aes::Aes256,
+    /// The digest of the current state, if computed since the last `update`. A frame's
+    /// MAC is also the first digest the next frame's header needs, so caching it saves
+    /// one keccak permutation per frame.
+    cached: Option<[u8; MAC_LEN]>,
 }
 
 impl MacState {
     /// A fresh keccak state keyed (for the AES step) by `mac_secret`.
     pub(crate) fn new(mac_secret: &B256) -> Self {
-        Self { hasher: Keccak256::new(), cipher: aes::Aes256::new(mac_secret.as_slice().into()) }
+        Self {
+            hasher: Keccak256::new(),
+            cipher: aes::Aes256::new(mac_secret.as_slice().into()),
+            cached: None,
+        }
     }
 
     /// Absorbs `data` into the keccak state.
     pub(crate) fn update(&mut self, data: &[u8]) {
         self.hasher.update(data);
+        self.cached = None;
     }
 
     /// The first 16 bytes of the current keccak digest (the state is not consumed).
-    pub(crate) fn digest(&self) -> [u8; MAC_LEN] {
+    pub(crate) fn digest(&mut self) -> [u8; MAC_LEN] {
+        if let Some(d) = self.cached {
+            return d;
+        }
         let mut out = [0u8; 32];
         self.hasher.clone().finalize_into_array(&mut out);
-        out[..MAC_LEN].try_into().expect("16 of 32")
+        let d = out[..MAC_LEN].try_into().expect("16 of 32");
+        self.cached = Some(d);
+        d
     }
 
     /// The full 32-byte current digest (for the `ingress-mac("foo")` test vector).
@@ -48,7 +62,8 @@ impl MacState {
 
     /// `update(aes(mac-secret, digest) ^ header-ciphertext)`; returns the header MAC.
     pub(crate) fn update_header(&mut self, header_ciphertext: &[u8; MAC_LEN]) -> [u8; MAC_LEN] {
-        let mut seed = self.aes(self.digest());
+        let digest = self.digest();
+        let mut seed = self.aes(digest);
         seed.iter_mut().zip(header_ciphertext).for_each(|(s, c)| *s ^= c);
         self.update(&seed);
         self.digest()
