@@ -8,7 +8,7 @@
 //! Run: `cargo bench -p tern-ecies --bench frame`
 
 use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use sha3::Digest;
 use std::hint::black_box;
 use tern_ecies::{pk2id, FrameCodec, Handshake, PublicKey, SecretKey};
@@ -62,5 +62,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::bench);
+}
+use group::benches;
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 //!
 //! Run: `cargo bench -p tern-ecies --bench handshake`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use tern_ecies::{pk2id, Handshake, PublicKey, SecretKey};
 
@@ -25,5 +25,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::bench);
+}
+use group::benches;
 criterion_main!(benches);

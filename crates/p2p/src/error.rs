@@ -25,13 +25,8 @@ pub enum P2pError {
         limit: usize,
     },
     /// The Hello's node id is not the key the RLPx handshake authenticated.
-    #[error("Hello node id {hello} differs from the handshake key {handshake}")]
-    HelloIdMismatch {
-        /// Node id in the Hello.
-        hello: tern_ecies::PeerId,
-        /// Node id authenticated by ECIES.
-        handshake: tern_ecies::PeerId,
-    },
+    #[error("Hello node id {} differs from the handshake key {}", .0.hello, .0.handshake)]
+    HelloIdMismatch(Box<IdMismatch>),
     /// The peer speaks a p2p version older than 5 (no snappy).
     #[error("peer speaks p2p version {0}, we need at least 5")]
     IncompatibleVersion(u64),
@@ -91,7 +86,7 @@ impl P2pError {
     /// The Disconnect reason to send the peer for this error, if one fits.
     pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
         Some(match self {
-            Self::HelloIdMismatch { .. } => DisconnectReason::UnexpectedIdentity,
+            Self::HelloIdMismatch(_) => DisconnectReason::UnexpectedIdentity,
             Self::IncompatibleVersion(_) => DisconnectReason::IncompatibleP2pVersion,
             Self::NoSharedCapabilities(_) => DisconnectReason::UselessPeer,
             Self::PingTimeout(_) => DisconnectReason::PingTimeout,
@@ -104,4 +99,13 @@ impl P2pError {
             _ => return None,
         })
     }
+}
+
+/// The two ids of a [`P2pError::HelloIdMismatch`].
+#[derive(Debug)]
+pub struct IdMismatch {
+    /// Node id in the Hello.
+    pub hello: tern_ecies::PeerId,
+    /// Node id authenticated by the RLPx handshake.
+    pub handshake: tern_ecies::PeerId,
 }

@@ -17,7 +17,7 @@ mod stream;
 
 pub use disconnect::DisconnectReason;
 pub use enode::Enode;
-pub use error::P2pError;
+pub use error::{IdMismatch, P2pError};
 pub use hello::{
     client_id, shared_capabilities, Capability, HelloMessage, Protocol, SharedCapability,
     BASE_PROTOCOL_LENGTH, P2P_VERSION,

@@ -7,6 +7,7 @@
 //! Spec: <https://github.com/ethereum/devp2p/blob/master/rlpx.md#p2p-capability>
 
 use crate::{
+    error::IdMismatch,
     hello::{shared_capabilities, HelloMessage, Protocol, SharedCapability, P2P_VERSION},
     DisconnectReason, P2pError,
 };
@@ -190,7 +191,10 @@ where
         };
         let result = result.and_then(|theirs| {
             if theirs.id != remote_id {
-                return Err(P2pError::HelloIdMismatch { hello: theirs.id, handshake: remote_id });
+                return Err(P2pError::HelloIdMismatch(Box::new(IdMismatch {
+                    hello: theirs.id,
+                    handshake: remote_id,
+                })));
             }
             if theirs.protocol_version < P2P_VERSION {
                 return Err(P2pError::IncompatibleVersion(theirs.protocol_version));

@@ -267,7 +267,7 @@ async fn hello_with_another_id_than_the_handshake_key() {
     codec.encode(hello_frame(other), &mut wire).unwrap();
     tcp.write_all(&wire).await.unwrap();
     let err = server.await.unwrap().unwrap_err();
-    assert!(matches!(err, P2pError::HelloIdMismatch { hello, .. } if hello == other), "{err}");
+    assert!(matches!(&err, P2pError::HelloIdMismatch(ids) if ids.hello == other), "{err}");
     assert_closed(&mut tcp).await;
 }
 
