@@ -311,3 +311,25 @@ async fn no_hello_within_the_timeout() {
     assert!(started.elapsed() >= Duration::from_secs(9));
     assert_closed(&mut tcp).await;
 }
+
+#[tokio::test]
+async fn hello_over_2kib() {
+    let (l, cfg, enode) = listener().await;
+    let server = serve_one(l, cfg);
+    let (mut tcp, mut codec, key) = raw_session(&enode).await;
+    let hello = HelloMessage {
+        protocol_version: 5,
+        client_id: "x".repeat(2100),
+        capabilities: vec![Capability::new("eth", 68)],
+        port: 0,
+        id: peer_id(&key),
+    };
+    let mut frame = vec![0x80];
+    hello.encode(&mut frame);
+    let mut wire = BytesMut::new();
+    codec.encode(Bytes::from(frame), &mut wire).unwrap();
+    tcp.write_all(&wire).await.unwrap();
+    let err = server.await.unwrap().unwrap_err();
+    assert!(matches!(err, P2pError::HelloTooLarge { limit: 2048, .. }), "{err}");
+    assert_closed(&mut tcp).await;
+}
