@@ -1,1 +1,43 @@
-//! x
+//! The eth wire protocol for Tern: eth/68 and eth/69 messages with request ids, the
+//! Status handshake with EIP-2124 fork-id validation, and [`EthStream`] over a
+//! [`tern_p2p::P2pStream`].
+//!
+//! Specs: <https://github.com/ethereum/devp2p/blob/master/caps/eth.md>,
+//! <https://eips.ethereum.org/EIPS/eip-2481>, <https://eips.ethereum.org/EIPS/eip-7642>
+
+mod error;
+mod message;
+mod stream;
+mod types;
+
+pub use error::EthError;
+pub use message::{id, EthMessage, EthVersion, Status};
+pub use stream::{EthStream, LocalStatus, MAX_ETH_MESSAGE_SIZE, STATUS_TIMEOUT};
+pub use types::*;
+
+use tern_p2p::{Capability, Protocol};
+
+/// The p2p protocols for the eth versions we speak (eth/68 and eth/69), for Hello.
+pub fn eth_protocols() -> Vec<Protocol> {
+    EthVersion::ALL
+        .iter()
+        .map(|v| Protocol::new(Capability::new("eth", *v as u64), v.message_count()))
+        .collect()
+}
+
+/// Our [`LocalStatus`] at the genesis of `spec` (an empty store).
+pub fn genesis_status(spec: &tern_chainspec::ChainSpec) -> LocalStatus {
+    let h = &spec.genesis_header;
+    LocalStatus {
+        network_id: spec.network_id,
+        genesis: spec.genesis_hash,
+        fork_id: spec.fork_id(h.number, h.timestamp),
+        total_difficulty: h.difficulty,
+        head_hash: spec.genesis_hash,
+        head_number: h.number,
+        earliest: h.number,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -31,4 +31,4 @@ pub use stream::{
     CapabilityMessage, P2pStream, HELLO_TIMEOUT, MAX_HELLO_SIZE, MAX_MESSAGE_SIZE, PING_INTERVAL,
     PONG_TIMEOUT,
 };
-pub use tern_ecies::{PeerId, SecretKey};
+pub use tern_ecies::{EciesError, EciesStream, PeerId, SecretKey};
