@@ -1,23 +1,40 @@
 // An independent RLPx peer for Tern's interop tests, built on @ethereumjs/devp2p.
 //
-//   node peer.mjs listen          listens on 127.0.0.1 (random port), prints its enode
-//   node peer.mjs dial ENODE      dials ENODE
+//   node peer.mjs listen [OPTIONS]        listens on 127.0.0.1 (random port), prints its enode
+//   node peer.mjs dial ENODE [OPTIONS]    dials ENODE
+//
+// OPTIONS: --genesis FILE --genesis-hash 0x…   run the eth/68 Status exchange on the chain
+//          of that geth-style genesis (the hash is what both Status and fork id use)
 //
 // Prints one JSON object per line on stdout:
 //   {"event":"listening","enode":"enode://…"}
 //   {"event":"hello","clientId":"…","id":"<hex>","protocolVersion":5,"caps":["eth/68"]}
+//   {"event":"status","networkId":N,"genesisHash":"0x…","forkHash":"0x…","forkNext":N}
 //   {"event":"error","message":"…"} / {"event":"disconnect","reason":N}
-// and exits 0 once it has seen the remote Hello (after a short grace period so the other
-// side sees ours), 1 on error, 2 on timeout.
+// and exits 0 once it has seen the remote Hello (or, with --genesis, the remote Status,
+// validated by ethereumjs itself), after a short grace period so the other side sees ours;
+// 1 on error or disconnect, 2 on timeout.
 import { ETH, RLPx } from '@ethereumjs/devp2p'
-import { Common, Mainnet } from '@ethereumjs/common'
-import { bytesToUnprefixedHex, hexToBytes, randomBytes } from '@ethereumjs/util'
+import { Common, Mainnet, createCommonFromGethGenesis } from '@ethereumjs/common'
+import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToUnprefixedHex, hexToBytes, randomBytes } from '@ethereumjs/util'
+import { readFileSync } from 'node:fs'
 
 const print = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
-const [mode, arg] = process.argv.slice(2)
+const args = process.argv.slice(2)
+const mode = args[0]
+const arg = mode === 'dial' ? args[1] : undefined
+const option = (name) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : undefined
+}
 const TIMEOUT_MS = 20000
 
-const common = new Common({ chain: Mainnet })
+const genesisFile = option('--genesis')
+const genesisHash = option('--genesis-hash')
+const genesis = genesisFile ? JSON.parse(readFileSync(genesisFile, 'utf8')) : undefined
+const common = genesis
+  ? createCommonFromGethGenesis(genesis, { chain: 'tern-interop', genesisHash: hexToBytes(genesisHash) })
+  : new Common({ chain: Mainnet })
 const rlpx = new RLPx(randomBytes(32), {
   dpt: null,
   maxPeers: 5,
@@ -48,7 +65,28 @@ rlpx.events.on('peer:added', (peer) => {
     protocolVersion: hello.protocolVersion,
     caps: hello.capabilities.map((c) => `${c.name}/${c.version}`),
   })
-  finish(0)
+  if (!genesis) return finish(0)
+  const eth = peer.getProtocols().find((p) => p instanceof ETH)
+  eth.events.on('status', (status) => {
+    print({
+      event: 'status',
+      networkId: Number(bytesToBigInt(status.chainId)),
+      genesisHash: bytesToHex(status.genesisHash),
+      forkHash: bytesToHex(status.forkId[0]),
+      forkNext: Number(bytesToBigInt(status.forkId[1])),
+    })
+    finish(0)
+  })
+  try {
+    eth.sendStatus({
+      td: bigIntToBytes(BigInt(genesis.difficulty)),
+      bestHash: hexToBytes(genesisHash),
+      genesisHash: hexToBytes(genesisHash),
+    })
+  } catch (err) {
+    print({ event: 'error', message: String(err?.message ?? err) })
+    finish(1)
+  }
 })
 rlpx.events.on('peer:removed', (_peer, reason) => {
   print({ event: 'disconnect', reason: typeof reason === 'number' ? reason : String(reason) })

@@ -3,40 +3,15 @@
 //!
 //! Needs Node.js and npm; the npm packages are installed on first use (`npm ci`).
 
+#[path = "../../../tests/interop/harness.rs"]
+mod harness;
+
 use futures::StreamExt;
-use serde_json::Value;
-use std::{path::PathBuf, process::Stdio, sync::Mutex, time::Duration};
+use harness::{event, spawn_peer, JS_CLIENT_ID};
 use tern_p2p::{
     accept, connect, generate_secret_key, peer_id, Capability, Enode, P2pConfig, Protocol,
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
-    net::TcpListener,
-    process::{Child, ChildStdout, Command},
-};
-
-const JS_CLIENT_ID: &str = "ethereumjs-devp2p/interop-test";
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop")
-}
-
-/// Installs the pinned npm packages once per test binary.
-fn ensure_npm_packages() {
-    static INSTALLED: Mutex<bool> = Mutex::new(false);
-    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-    if *installed || interop_dir().join("node_modules/@ethereumjs/devp2p").exists() {
-        *installed = true;
-        return;
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(interop_dir())
-        .status()
-        .expect("npm is needed for the interop tests (install Node.js and npm)");
-    assert!(status.success(), "npm ci failed in tests/interop");
-    *installed = true;
-}
+use tokio::net::TcpListener;
 
 fn config() -> P2pConfig {
     P2pConfig::new(
@@ -46,35 +21,6 @@ fn config() -> P2pConfig {
             Protocol::new(Capability::new("eth", 69), 18),
         ],
     )
-}
-
-fn spawn_peer(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
-    ensure_npm_packages();
-    let mut child = Command::new("node")
-        .arg("peer.mjs")
-        .args(args)
-        .current_dir(interop_dir())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node is needed for the interop tests");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    (child, lines)
-}
-
-/// The next JSON event the script prints whose `event` is `name`.
-async fn event(lines: &mut Lines<BufReader<ChildStdout>>, name: &str) -> Value {
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["event"] == name {
-                return v;
-            }
-            eprintln!("peer.mjs: {line}");
-        }
-        panic!("peer.mjs ended without a {name} event");
-    };
-    tokio::time::timeout(Duration::from_secs(30), read).await.expect("peer.mjs timed out")
 }
 
 #[tokio::test]
