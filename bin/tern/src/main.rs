@@ -5,7 +5,9 @@ use clap::{Parser, Subcommand};
 use eyre::{Context, Result};
 use futures::StreamExt;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
-use tern_p2p::{Capability, Enode, P2pConfig, Protocol, TcpP2pStream};
+use tern_chainspec::{ChainSpec, ForkFilter, Head};
+use tern_eth_wire::{eth_protocols, genesis_status, EthStream, LocalStatus};
+use tern_p2p::{Enode, P2pConfig, TcpP2pStream};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -21,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run an RLPx node: listen for peers, dial bootnodes, complete ECIES + Hello.
+    /// Run a node: listen for peers, dial bootnodes, complete ECIES, Hello and eth Status.
     Node(NodeArgs),
     /// Manage the node key in the data directory.
     Key {
@@ -44,6 +46,12 @@ struct NodeArgs {
     /// Comma-separated enode URLs to dial.
     #[arg(long, value_delimiter = ',')]
     bootnodes: Vec<String>,
+    /// The chain: `dev` (built-in Clique devnet) or a path to a geth-style genesis.json.
+    #[arg(long, default_value = "dev")]
+    chain: String,
+    /// devp2p network id (default: the chain id).
+    #[arg(long = "network-id")]
+    network_id: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -74,11 +82,11 @@ enum KeyCommand {
     },
 }
 
-fn protocols() -> Vec<Protocol> {
-    vec![
-        Protocol::new(Capability::new("eth", 68), 17),
-        Protocol::new(Capability::new("eth", 69), 18),
-    ]
+/// What every session needs: our p2p identity, our Status and the fork filter.
+struct SessionContext {
+    p2p: P2pConfig,
+    status: LocalStatus,
+    filter: ForkFilter,
 }
 
 fn main() {
@@ -121,6 +129,10 @@ fn key(command: KeyCommand) -> Result<()> {
 }
 
 async fn node(args: NodeArgs) -> Result<()> {
+    let mut spec = ChainSpec::load(&args.chain)?;
+    if let Some(id) = args.network_id {
+        spec = spec.with_network_id(id);
+    }
     let bootnodes = args
         .bootnodes
         .iter()
@@ -132,21 +144,31 @@ async fn node(args: NodeArgs) -> Result<()> {
         .await
         .wrap_err_with(|| format!("cannot listen on {}:{}", args.addr, args.port))?;
     let local = listener.local_addr()?;
-    let mut config = P2pConfig::new(key, protocols());
-    config.port = local.port();
-    let config = Arc::new(config);
+    let mut p2p = P2pConfig::new(key, eth_protocols());
+    p2p.port = local.port();
+    let status = genesis_status(&spec);
+    let head = Head { timestamp: spec.genesis_header.timestamp, ..Default::default() };
+    let config = Arc::new(SessionContext { p2p, status, filter: spec.fork_filter(head) });
     let shown = if local.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], local.port()))
     } else {
         local
     };
-    info!(enode = %Enode::new(tern_p2p::peer_id(&key), shown), client = %config.client_id, "node started");
+    info!(
+        enode = %Enode::new(tern_p2p::peer_id(&key), shown),
+        client = %config.p2p.client_id,
+        chain = %args.chain,
+        genesis = %spec.genesis_hash,
+        network_id = spec.network_id,
+        fork_id = ?config.status.fork_id,
+        "node started"
+    );
 
     for enode in bootnodes {
         let config = config.clone();
         tokio::spawn(async move {
-            match tern_p2p::connect(&config, &enode).await {
-                Ok(stream) => run_session(stream, "outbound").await,
+            match tern_p2p::connect(&config.p2p, &enode).await {
+                Ok(stream) => run_session(&config, stream, "outbound").await,
                 Err(e) => warn!(peer = %enode, error = %e, "dial failed"),
             }
         });
@@ -157,8 +179,8 @@ async fn node(args: NodeArgs) -> Result<()> {
                 let (tcp, addr) = accepted?;
                 let config = config.clone();
                 tokio::spawn(async move {
-                    match tern_p2p::accept(&config, tcp).await {
-                        Ok(stream) => run_session(stream, "inbound").await,
+                    match tern_p2p::accept(&config.p2p, tcp).await {
+                        Ok(stream) => run_session(&config, stream, "inbound").await,
                         Err(e) => warn!(%addr, error = %e, "inbound connection failed"),
                     }
                 });
@@ -171,19 +193,28 @@ async fn node(args: NodeArgs) -> Result<()> {
     }
 }
 
-/// Keeps a session alive (Ping/Pong) until it ends; the eth protocol is not spoken yet.
-async fn run_session(mut stream: TcpP2pStream, direction: &str) {
+/// Runs the eth Status handshake, then keeps the session alive (Ping/Pong) until it ends;
+/// eth requests are not served yet.
+async fn run_session(ctx: &SessionContext, stream: TcpP2pStream, direction: &str) {
     let hello = stream.remote_hello().clone();
-    let caps: Vec<String> =
-        stream.shared_capabilities().iter().map(|c| c.cap.to_string()).collect();
-    info!(peer = %hello.id, client = %hello.client_id, ?caps, direction, "peer connected");
+    let mut eth = match EthStream::handshake(stream, &ctx.status, &ctx.filter).await {
+        Ok(eth) => eth,
+        Err(e) => {
+            warn!(peer = %hello.id, client = %hello.client_id, error = %e, direction, "eth handshake failed");
+            return;
+        }
+    };
+    info!(
+        peer = %hello.id,
+        client = %hello.client_id,
+        version = ?eth.version(),
+        head = %eth.remote_status().head_hash(),
+        direction,
+        "peer connected"
+    );
     let reason = loop {
-        match stream.next().await {
-            Some(Ok(msg)) => tracing::debug!(
-                id = msg.id,
-                len = msg.payload.len(),
-                "message (eth not handled yet)"
-            ),
+        match eth.next().await {
+            Some(Ok(msg)) => tracing::debug!(id = msg.id(), "eth message (not handled yet)"),
             Some(Err(e)) => break e.to_string(),
             None => break "connection closed".to_string(),
         }

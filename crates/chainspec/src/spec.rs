@@ -40,12 +40,12 @@ const CLIQUE_SEAL: usize = 65;
 #[derive(Debug, thiserror::Error)]
 pub enum ChainSpecError {
     /// The file could not be read.
-    #[error("cannot read genesis file {path}: {source}")]
+    #[error("cannot read genesis file {path}: {error}")]
     Read {
         /// The path.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The JSON is not a geth-style genesis.
     #[error("invalid genesis JSON: {0}")]
