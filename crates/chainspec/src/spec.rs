@@ -159,7 +159,7 @@ impl ChainSpec {
     /// Reads a geth-style genesis.json.
     pub fn from_file(path: &Path) -> Result<Self, ChainSpecError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ChainSpecError::Read { path: path.display().to_string(), source })?;
+            .map_err(|error| ChainSpecError::Read { path: path.display().to_string(), error })?;
         Self::from_json(&text)
     }
 
