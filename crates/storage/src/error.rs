@@ -1,0 +1,73 @@
+use alloy_primitives::B256;
+
+/// Errors of the chain store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// MDBX refused an operation (corruption, full map, foreign or incompatible file…).
+    #[error("database error: {0}")]
+    Mdbx(#[from] signet_libmdbx::MdbxError),
+    /// Reading a value failed.
+    #[error("database read error: {0}")]
+    Read(#[from] signet_libmdbx::ReadError),
+    /// Opening the environment failed; names the path.
+    #[error("cannot open the chain store at {path}: {error}")]
+    Open {
+        /// The `db` directory.
+        path: String,
+        /// What MDBX said.
+        error: signet_libmdbx::MdbxError,
+    },
+    /// A file where the MDBX data file should be that is not one.
+    #[error("cannot open the chain store at {path}: not an MDBX file ({size} bytes); refusing to overwrite it")]
+    NotMdbx {
+        /// The file.
+        path: String,
+        /// Its size, in bytes.
+        size: u64,
+    },
+    /// The datadir was initialised with another genesis.
+    #[error("datadir holds the chain with genesis {stored}, but the chain spec has genesis {expected}; use another --datadir")]
+    GenesisMismatch {
+        /// Genesis hash in the store.
+        stored: B256,
+        /// Genesis hash of the chain spec.
+        expected: B256,
+    },
+    /// The store was written by an incompatible version of Tern.
+    #[error("chain store schema version {found} is not supported (expected {expected})")]
+    SchemaVersion {
+        /// Found.
+        found: u64,
+        /// Expected.
+        expected: u64,
+    },
+    /// The store is not initialised (no genesis).
+    #[error("chain store is not initialised; run `tern init` or start the node with --chain")]
+    NotInitialised,
+    /// A batch that does not extend the canonical chain.
+    #[error("block {number} ({hash}) does not extend the canonical chain: {reason}")]
+    NotExtending {
+        /// Number of the offending block.
+        number: u64,
+        /// Its hash.
+        hash: B256,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Unwinding to a block above the best block.
+    #[error("cannot unwind to block {target}: the best block is {best}")]
+    UnwindAboveBest {
+        /// Requested target.
+        target: u64,
+        /// Current best.
+        best: u64,
+    },
+    /// A stored value does not decode: the store is corrupted.
+    #[error("corrupted value in table {table}: {reason}")]
+    Corrupted {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}

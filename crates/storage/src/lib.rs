@@ -1,0 +1,15 @@
+//! The chain store for Tern: blocks in MDBX (shared/DESIGN.md §5).
+//!
+//! [`ChainStore`] is the only code that knows how blocks are laid out on disk. Every
+//! write is one MDBX read-write transaction (a batch of blocks, or an unwind), so a crash
+//! leaves the store at a batch boundary; readers see a consistent snapshot and never
+//! block the writer.
+
+mod error;
+mod store;
+mod tables;
+pub mod testing;
+
+pub use error::StoreError;
+pub use store::{ChainStore, SealedBlock, TxLocation, SCHEMA_VERSION};
+pub use tables::Table;

@@ -1,0 +1,475 @@
+//! [`ChainStore`]: typed access to the tables.
+
+use crate::{
+    tables::{corrupted, decode_b256, decode_u256, decode_u64, meta, Table},
+    StoreError,
+};
+use alloy_consensus::{Block, BlockBody, Header, TxEnvelope};
+use alloy_primitives::{B256, U256};
+use alloy_rlp::Decodable;
+use signet_libmdbx::{
+    tx::{
+        aliases::{RoTxUnsync, RwTxUnsync, TxUnsync},
+        Database, PtrUnsync, TransactionKind,
+    },
+    DatabaseFlags, Environment, Geometry, WriteFlags,
+};
+use std::path::{Path, PathBuf};
+use tern_chainspec::ChainSpec;
+use tracing::{debug, info};
+
+/// On-disk layout version; bump when a table's encoding changes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Largest size the memory map may grow to, in bytes (4 TiB of address space; disk is
+/// used only as the store grows).
+const MAX_MAP_SIZE: usize = 4 << 40;
+/// No MDBX data file is smaller than this, in bytes (its meta pages).
+const MIN_MDBX_FILE: u64 = 4096;
+/// Map growth step, in bytes (256 MiB).
+const GROWTH_STEP: isize = 256 << 20;
+
+/// A block with its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBlock {
+    /// keccak256 of the header RLP.
+    pub hash: B256,
+    /// The block.
+    pub block: Block<TxEnvelope>,
+}
+
+impl SealedBlock {
+    /// Seals `block` by hashing its header.
+    pub fn seal(block: Block<TxEnvelope>) -> Self {
+        Self { hash: block.header.hash_slow(), block }
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.block.header
+    }
+}
+
+/// Where a canonical transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block number.
+    pub block_number: u64,
+    /// Index in the block's transaction list.
+    pub index: u32,
+}
+
+/// The database handles of every table.
+#[derive(Debug, Clone, Copy)]
+struct Dbs([Database; 7]);
+
+impl Dbs {
+    fn get(&self, t: Table) -> Database {
+        self.0[Table::ALL.iter().position(|x| *x == t).expect("every table is listed")]
+    }
+}
+
+/// The chain in MDBX. Cheap to clone; every method is its own transaction.
+#[derive(Debug, Clone)]
+pub struct ChainStore {
+    env: Environment,
+    dbs: Dbs,
+    path: PathBuf,
+}
+
+impl ChainStore {
+    /// Opens (creating if needed) the MDBX environment in `<datadir>/db`.
+    pub fn open(datadir: &Path) -> Result<Self, StoreError> {
+        let path = datadir.join("db");
+        let open_err = |error| StoreError::Open { path: path.display().to_string(), error };
+        std::fs::create_dir_all(&path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            error: signet_libmdbx::MdbxError::Other(e.raw_os_error().unwrap_or(-1)),
+        })?;
+        // MDBX would treat a tiny file as empty and overwrite it: refuse instead.
+        let data = path.join("mdbx.dat");
+        if let Ok(meta) = std::fs::metadata(&data) {
+            if meta.len() > 0 && meta.len() < MIN_MDBX_FILE {
+                return Err(StoreError::NotMdbx {
+                    path: data.display().to_string(),
+                    size: meta.len(),
+                });
+            }
+        }
+        let env = Environment::builder()
+            .set_max_dbs(Table::ALL.len())
+            .set_geometry(Geometry {
+                size: Some(0..MAX_MAP_SIZE),
+                growth_step: Some(GROWTH_STEP),
+                ..Default::default()
+            })
+            .open(&path)
+            .map_err(open_err)?;
+        let txn = env.begin_rw_unsync().map_err(open_err)?;
+        let mut dbs = Vec::with_capacity(Table::ALL.len());
+        for t in Table::ALL {
+            dbs.push(txn.create_db(Some(t.name()), DatabaseFlags::empty()).map_err(open_err)?);
+        }
+        txn.commit().map_err(open_err)?;
+        let dbs = Dbs(dbs.try_into().expect("one per table"));
+        Ok(Self { env, dbs, path })
+    }
+
+    /// Opens the store and makes sure it holds `spec`'s chain: an empty store gets the
+    /// genesis block; a store of another genesis is refused, naming both hashes.
+    pub fn init(datadir: &Path, spec: &ChainSpec) -> Result<Self, StoreError> {
+        let store = Self::open(datadir)?;
+        match store.genesis_hash()? {
+            Some(stored) if stored == spec.genesis_hash => {
+                store.check_schema()?;
+                let (number, hash) = store.best_block()?;
+                info!(path = %store.path.display(), best = number, %hash, "chain store opened");
+            }
+            Some(stored) => {
+                return Err(StoreError::GenesisMismatch { stored, expected: spec.genesis_hash })
+            }
+            None => store.write_genesis(spec)?,
+        }
+        Ok(store)
+    }
+
+    fn write_genesis(&self, spec: &ChainSpec) -> Result<(), StoreError> {
+        let txn = self.env.begin_rw_unsync()?;
+        let genesis = SealedBlock {
+            hash: spec.genesis_hash,
+            block: Block { header: spec.genesis_header.clone(), body: BlockBody::default() },
+        };
+        let td = genesis.block.header.difficulty;
+        self.put_block(&txn, &genesis, td)?;
+        let number = genesis.block.header.number;
+        txn.put(
+            self.db(Table::Meta),
+            meta::BEST_NUMBER,
+            number.to_be_bytes(),
+            WriteFlags::empty(),
+        )?;
+        txn.put(self.db(Table::Meta), meta::GENESIS_HASH, spec.genesis_hash, WriteFlags::empty())?;
+        txn.put(
+            self.db(Table::Meta),
+            meta::SCHEMA_VERSION,
+            SCHEMA_VERSION.to_be_bytes(),
+            WriteFlags::empty(),
+        )?;
+        txn.commit()?;
+        info!(path = %self.path.display(), genesis = %spec.genesis_hash, "chain store initialised");
+        Ok(())
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let found = self.ro(|txn| {
+            self.get(txn, Table::Meta, meta::SCHEMA_VERSION)?
+                .map(|v| decode_u64(Table::Meta, &v))
+                .transpose()
+        })?;
+        match found {
+            Some(SCHEMA_VERSION) => Ok(()),
+            Some(found) => Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION }),
+            None => Err(corrupted(Table::Meta, "schema version missing")),
+        }
+    }
+
+    fn db(&self, t: Table) -> Database {
+        self.dbs.get(t)
+    }
+
+    fn ro<T>(&self, f: impl FnOnce(&RoTxUnsync) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let txn = self.env.begin_ro_unsync()?;
+        f(&txn)
+    }
+
+    fn get<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+        t: Table,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(txn.get::<Vec<u8>>(self.db(t).dbi(), key)?)
+    }
+
+    /// The genesis hash the store was initialised with.
+    pub fn genesis_hash(&self) -> Result<Option<B256>, StoreError> {
+        self.ro(|txn| {
+            self.get(txn, Table::Meta, meta::GENESIS_HASH)?
+                .map(|v| decode_b256(Table::Meta, &v))
+                .transpose()
+        })
+    }
+
+    /// The best (canonical head) block: number and hash.
+    pub fn best_block(&self) -> Result<(u64, B256), StoreError> {
+        self.ro(|txn| self.best_in(txn))
+    }
+
+    fn best_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+    ) -> Result<(u64, B256), StoreError> {
+        let number = self
+            .get(txn, Table::Meta, meta::BEST_NUMBER)?
+            .ok_or(StoreError::NotInitialised)
+            .and_then(|v| decode_u64(Table::Meta, &v))?;
+        let hash = self
+            .get(txn, Table::CanonicalHashes, &number.to_be_bytes())?
+            .ok_or_else(|| {
+                corrupted(Table::CanonicalHashes, format!("best block {number} missing"))
+            })
+            .and_then(|v| decode_b256(Table::CanonicalHashes, &v))?;
+        Ok((number, hash))
+    }
+
+    /// The canonical hash at `number`.
+    pub fn canonical_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        self.ro(|txn| {
+            self.get(txn, Table::CanonicalHashes, &number.to_be_bytes())?
+                .map(|v| decode_b256(Table::CanonicalHashes, &v))
+                .transpose()
+        })
+    }
+
+    /// The number of a stored block (canonical or not).
+    pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
+        self.ro(|txn| {
+            self.get(txn, Table::HeaderNumbers, hash.as_slice())?
+                .map(|v| decode_u64(Table::HeaderNumbers, &v))
+                .transpose()
+        })
+    }
+
+    /// A stored header by hash (canonical or not).
+    pub fn header(&self, hash: B256) -> Result<Option<Header>, StoreError> {
+        self.ro(|txn| self.header_in(txn, hash))
+    }
+
+    fn header_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+        hash: B256,
+    ) -> Result<Option<Header>, StoreError> {
+        self.get(txn, Table::Headers, hash.as_slice())?
+            .map(|v| decode_rlp(Table::Headers, &v))
+            .transpose()
+    }
+
+    /// The canonical header at `number`.
+    pub fn header_by_number(&self, number: u64) -> Result<Option<Header>, StoreError> {
+        self.ro(|txn| match self.canonical_in(txn, number)? {
+            Some(hash) => self.header_in(txn, hash),
+            None => Ok(None),
+        })
+    }
+
+    fn canonical_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+        number: u64,
+    ) -> Result<Option<B256>, StoreError> {
+        self.get(txn, Table::CanonicalHashes, &number.to_be_bytes())?
+            .map(|v| decode_b256(Table::CanonicalHashes, &v))
+            .transpose()
+    }
+
+    /// A stored body by block hash.
+    pub fn body(&self, hash: B256) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
+        self.ro(|txn| self.body_in(txn, hash))
+    }
+
+    fn body_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+        hash: B256,
+    ) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
+        self.get(txn, Table::Bodies, hash.as_slice())?
+            .map(|v| decode_rlp(Table::Bodies, &v))
+            .transpose()
+    }
+
+    /// The canonical body at `number`.
+    pub fn body_by_number(&self, number: u64) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
+        self.ro(|txn| match self.canonical_in(txn, number)? {
+            Some(hash) => self.body_in(txn, hash),
+            None => Ok(None),
+        })
+    }
+
+    /// A stored block by hash.
+    pub fn block(&self, hash: B256) -> Result<Option<SealedBlock>, StoreError> {
+        self.ro(|txn| self.block_in(txn, hash))
+    }
+
+    fn block_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+        hash: B256,
+    ) -> Result<Option<SealedBlock>, StoreError> {
+        let Some(header) = self.header_in(txn, hash)? else { return Ok(None) };
+        let body = self
+            .body_in(txn, hash)?
+            .ok_or_else(|| corrupted(Table::Bodies, format!("body of {hash} missing")))?;
+        Ok(Some(SealedBlock { hash, block: Block { header, body } }))
+    }
+
+    /// The canonical block at `number`.
+    pub fn block_by_number(&self, number: u64) -> Result<Option<SealedBlock>, StoreError> {
+        self.ro(|txn| match self.canonical_in(txn, number)? {
+            Some(hash) => self.block_in(txn, hash),
+            None => Ok(None),
+        })
+    }
+
+    /// Total difficulty of a stored block.
+    pub fn total_difficulty(&self, hash: B256) -> Result<Option<U256>, StoreError> {
+        self.ro(|txn| self.td_in(txn, hash))
+    }
+
+    fn td_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+        hash: B256,
+    ) -> Result<Option<U256>, StoreError> {
+        self.get(txn, Table::TotalDifficulty, hash.as_slice())?
+            .map(|v| decode_u256(Table::TotalDifficulty, &v))
+            .transpose()
+    }
+
+    /// Up to `count` canonical headers from `start` upwards (fewer at the head).
+    pub fn headers_range(&self, start: u64, count: u64) -> Result<Vec<Header>, StoreError> {
+        self.ro(|txn| {
+            let mut out = Vec::new();
+            for number in start..start.saturating_add(count) {
+                let Some(hash) = self.canonical_in(txn, number)? else { break };
+                let header = self
+                    .header_in(txn, hash)?
+                    .ok_or_else(|| corrupted(Table::Headers, format!("header {number} missing")))?;
+                out.push(header);
+            }
+            Ok(out)
+        })
+    }
+
+    /// A canonical transaction by hash, with its location.
+    pub fn transaction(
+        &self,
+        tx_hash: B256,
+    ) -> Result<Option<(TxEnvelope, TxLocation)>, StoreError> {
+        self.ro(|txn| {
+            let Some(v) = self.get(txn, Table::TxLookup, tx_hash.as_slice())? else {
+                return Ok(None);
+            };
+            if v.len() != 12 {
+                return Err(corrupted(Table::TxLookup, "expected 12 bytes"));
+            }
+            let loc = TxLocation {
+                block_number: decode_u64(Table::TxLookup, &v[..8])?,
+                index: u32::from_be_bytes(v[8..].try_into().expect("4 bytes")),
+            };
+            let hash = self.canonical_in(txn, loc.block_number)?.ok_or_else(|| {
+                corrupted(Table::TxLookup, format!("block {} not canonical", loc.block_number))
+            })?;
+            let body = self
+                .body_in(txn, hash)?
+                .ok_or_else(|| corrupted(Table::Bodies, format!("body of {hash} missing")))?;
+            let tx = body.transactions.into_iter().nth(loc.index as usize).ok_or_else(|| {
+                corrupted(Table::TxLookup, format!("index {} out of range", loc.index))
+            })?;
+            Ok(Some((tx, loc)))
+        })
+    }
+
+    /// Writes header, number, body and total difficulty of `b` (not the canonical index).
+    fn put_block(&self, txn: &RwTxUnsync, b: &SealedBlock, td: U256) -> Result<(), StoreError> {
+        let key = b.hash.as_slice();
+        let none = WriteFlags::empty();
+        txn.put(self.db(Table::Headers), key, alloy_rlp::encode(&b.block.header), none)?;
+        txn.put(self.db(Table::Bodies), key, alloy_rlp::encode(&b.block.body), none)?;
+        txn.put(self.db(Table::HeaderNumbers), key, b.block.header.number.to_be_bytes(), none)?;
+        txn.put(self.db(Table::TotalDifficulty), key, td.to_be_bytes::<32>(), none)?;
+        txn.put(self.db(Table::CanonicalHashes), b.block.header.number.to_be_bytes(), key, none)?;
+        for (index, tx) in b.block.body.transactions.iter().enumerate() {
+            let mut loc = [0u8; 12];
+            loc[..8].copy_from_slice(&b.block.header.number.to_be_bytes());
+            loc[8..].copy_from_slice(&(index as u32).to_be_bytes());
+            txn.put(self.db(Table::TxLookup), tx.tx_hash(), loc, none)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `blocks` to the canonical chain in one transaction. The batch must extend
+    /// the best block (parent hash and number); nothing is written unless all of it is.
+    /// Validation is the caller's job: only verified blocks belong here.
+    pub fn insert_blocks(&self, blocks: &[SealedBlock]) -> Result<(), StoreError> {
+        let Some(last) = blocks.last() else { return Ok(()) };
+        let txn = self.env.begin_rw_unsync()?;
+        let (mut number, mut hash) = self.best_in(&txn)?;
+        let mut td = self
+            .td_in(&txn, hash)?
+            .ok_or_else(|| corrupted(Table::TotalDifficulty, format!("td of {hash} missing")))?;
+        for b in blocks {
+            let h = &b.block.header;
+            let not_extending =
+                |reason| StoreError::NotExtending { number: h.number, hash: b.hash, reason };
+            if h.parent_hash != hash {
+                return Err(not_extending("parent is not the best block"));
+            }
+            if h.number != number + 1 {
+                return Err(not_extending("number is not best + 1"));
+            }
+            td += h.difficulty;
+            self.put_block(&txn, b, td)?;
+            (number, hash) = (h.number, b.hash);
+        }
+        txn.put(
+            self.db(Table::Meta),
+            meta::BEST_NUMBER,
+            number.to_be_bytes(),
+            WriteFlags::empty(),
+        )?;
+        txn.commit()?;
+        debug!(count = blocks.len(), best = last.block.header.number, "blocks committed");
+        Ok(())
+    }
+
+    /// Unwinds the canonical chain to `target` in one transaction: canonical hashes and
+    /// transaction lookups above it are removed (headers and bodies stay, reachable by
+    /// hash). Returns the hashes removed from the canonical chain, highest first.
+    pub fn unwind_to(&self, target: u64) -> Result<Vec<B256>, StoreError> {
+        let txn = self.env.begin_rw_unsync()?;
+        let (best, _) = self.best_in(&txn)?;
+        if target > best {
+            return Err(StoreError::UnwindAboveBest { target, best });
+        }
+        let mut removed = Vec::with_capacity((best - target) as usize);
+        for number in (target + 1..=best).rev() {
+            let hash = self.canonical_in(&txn, number)?.ok_or_else(|| {
+                corrupted(Table::CanonicalHashes, format!("canonical {number} missing"))
+            })?;
+            if let Some(body) = self.body_in(&txn, hash)? {
+                for tx in &body.transactions {
+                    txn.del(self.db(Table::TxLookup), tx.tx_hash(), None)?;
+                }
+            }
+            txn.del(self.db(Table::CanonicalHashes), number.to_be_bytes(), None)?;
+            removed.push(hash);
+        }
+        txn.put(
+            self.db(Table::Meta),
+            meta::BEST_NUMBER,
+            target.to_be_bytes(),
+            WriteFlags::empty(),
+        )?;
+        txn.commit()?;
+        info!(from = best, to = target, "canonical chain unwound");
+        Ok(removed)
+    }
+}
+
+fn decode_rlp<T: Decodable>(table: Table, mut bytes: &[u8]) -> Result<T, StoreError> {
+    T::decode(&mut bytes).map_err(|e| corrupted(table, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

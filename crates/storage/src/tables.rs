@@ -1,0 +1,80 @@
+//! Table names and key/value encodings (DESIGN §5).
+
+use crate::StoreError;
+use alloy_primitives::{B256, U256};
+
+/// The tables of the chain store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// block number (u64 BE) → canonical block hash.
+    CanonicalHashes,
+    /// block hash → block number (u64 BE).
+    HeaderNumbers,
+    /// block hash → header RLP.
+    Headers,
+    /// block hash → body RLP `[transactions, ommers, withdrawals?]`.
+    Bodies,
+    /// block hash → total difficulty (U256, 32 bytes BE).
+    TotalDifficulty,
+    /// transaction hash → block number (u64 BE) || index (u32 BE), canonical only.
+    TxLookup,
+    /// name → value: best block, schema version, genesis hash.
+    Meta,
+}
+
+impl Table {
+    /// Every table, in creation order.
+    pub const ALL: [Self; 7] = [
+        Self::CanonicalHashes,
+        Self::HeaderNumbers,
+        Self::Headers,
+        Self::Bodies,
+        Self::TotalDifficulty,
+        Self::TxLookup,
+        Self::Meta,
+    ];
+
+    /// The MDBX database name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::CanonicalHashes => "CanonicalHashes",
+            Self::HeaderNumbers => "HeaderNumbers",
+            Self::Headers => "Headers",
+            Self::Bodies => "Bodies",
+            Self::TotalDifficulty => "TotalDifficulty",
+            Self::TxLookup => "TxLookup",
+            Self::Meta => "Meta",
+        }
+    }
+}
+
+/// Meta keys.
+pub(crate) mod meta {
+    /// Best (canonical head) block number, u64 BE.
+    pub(crate) const BEST_NUMBER: &[u8] = b"best_number";
+    /// Schema version, u64 BE.
+    pub(crate) const SCHEMA_VERSION: &[u8] = b"schema_version";
+    /// Genesis hash, 32 bytes.
+    pub(crate) const GENESIS_HASH: &[u8] = b"genesis_hash";
+}
+
+pub(crate) fn corrupted(table: Table, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupted { table: table.name(), reason: reason.into() }
+}
+
+pub(crate) fn decode_u64(table: Table, bytes: &[u8]) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| corrupted(table, "expected 8 bytes"))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+pub(crate) fn decode_b256(table: Table, bytes: &[u8]) -> Result<B256, StoreError> {
+    if bytes.len() != 32 {
+        return Err(corrupted(table, format!("expected 32 bytes, found {}", bytes.len())));
+    }
+    Ok(B256::from_slice(bytes))
+}
+
+pub(crate) fn decode_u256(table: Table, bytes: &[u8]) -> Result<U256, StoreError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| corrupted(table, "expected 32 bytes"))?;
+    Ok(U256::from_be_bytes(arr))
+}
