@@ -6,8 +6,9 @@ use eyre::{Context, Result};
 use futures::StreamExt;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use tern_chainspec::{ChainSpec, ForkFilter, Head};
-use tern_eth_wire::{eth_protocols, genesis_status, EthStream, LocalStatus};
+use tern_eth_wire::{eth_protocols, status_at, EthStream, LocalStatus};
 use tern_p2p::{Enode, P2pConfig, TcpP2pStream};
+use tern_storage::ChainStore;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -23,8 +24,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the chain store in `<datadir>/db` from a genesis (refuses another chain's datadir).
+    Init {
+        /// Data directory.
+        #[arg(long, default_value = "./tern-data")]
+        datadir: PathBuf,
+        /// The chain: `dev` or a path to a geth-style genesis.json.
+        #[arg(long, default_value = "dev")]
+        chain: String,
+    },
     /// Run a node: listen for peers, dial bootnodes, complete ECIES, Hello and eth Status.
     Node(NodeArgs),
+    /// Benchmarks (figures for the issue notes; not tests).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Manage the node key in the data directory.
     Key {
         #[command(subcommand)]
@@ -52,6 +67,16 @@ struct NodeArgs {
     /// devp2p network id (default: the chain id).
     #[arg(long = "network-id")]
     network_id: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Chain store insert throughput vs. raw MDBX puts of the same bytes.
+    Store {
+        /// Scratch directory (removed afterwards); default: the system temp dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +129,18 @@ fn main() {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Key { command } => key(command),
+        Command::Init { datadir, chain } => {
+            let spec = ChainSpec::load(&chain)?;
+            let store = ChainStore::init(&datadir, &spec)?;
+            let (number, hash) = store.best_block()?;
+            println!("genesis {} best block {number} {hash}", spec.genesis_hash);
+            Ok(())
+        }
+        Command::Bench { command: BenchCommand::Store { dir } } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-store"));
+            print!("{}", tern_storage::store_benchmark(&dir)?);
+            Ok(())
+        }
         Command::Node(args) => tokio::runtime::Runtime::new()?.block_on(node(args)),
     }
 }
@@ -146,8 +183,13 @@ async fn node(args: NodeArgs) -> Result<()> {
     let local = listener.local_addr()?;
     let mut p2p = P2pConfig::new(key, eth_protocols());
     p2p.port = local.port();
-    let status = genesis_status(&spec);
-    let head = Head { timestamp: spec.genesis_header.timestamp, ..Default::default() };
+    let store = ChainStore::init(&args.datadir, &spec)?;
+    let (number, hash) = store.best_block()?;
+    let best =
+        store.header(hash)?.ok_or_else(|| eyre::eyre!("best block {number} has no header"))?;
+    let td = store.total_difficulty(hash)?.unwrap_or_default();
+    let status = status_at(&spec, &best, hash, td);
+    let head = Head { number, timestamp: best.timestamp, hash, ..Default::default() };
     let config = Arc::new(SessionContext { p2p, status, filter: spec.fork_filter(head) });
     let shown = if local.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], local.port()))
@@ -161,6 +203,7 @@ async fn node(args: NodeArgs) -> Result<()> {
         genesis = %spec.genesis_hash,
         network_id = spec.network_id,
         fork_id = ?config.status.fork_id,
+        best = number,
         "node started"
     );
 

@@ -28,14 +28,25 @@ pub fn eth_protocols() -> Vec<Protocol> {
 /// Our [`LocalStatus`] at the genesis of `spec` (an empty store).
 pub fn genesis_status(spec: &tern_chainspec::ChainSpec) -> LocalStatus {
     let h = &spec.genesis_header;
+    status_at(spec, h, spec.genesis_hash, h.difficulty)
+}
+
+/// Our [`LocalStatus`] with `head` (hash `head_hash`, total difficulty
+/// `total_difficulty`) as best block; we serve from genesis.
+pub fn status_at(
+    spec: &tern_chainspec::ChainSpec,
+    head: &alloy_consensus::Header,
+    head_hash: alloy_primitives::B256,
+    total_difficulty: alloy_primitives::U256,
+) -> LocalStatus {
     LocalStatus {
         network_id: spec.network_id,
         genesis: spec.genesis_hash,
-        fork_id: spec.fork_id(h.number, h.timestamp),
-        total_difficulty: h.difficulty,
-        head_hash: spec.genesis_hash,
-        head_number: h.number,
-        earliest: h.number,
+        fork_id: spec.fork_id(head.number, head.timestamp),
+        total_difficulty,
+        head_hash,
+        head_number: head.number,
+        earliest: spec.genesis_header.number,
     }
 }
 

@@ -1,1 +1,175 @@
+//! `tern bench store`: insert throughput of [`ChainStore`] against raw MDBX puts of the
+//! same bytes (the floor).
 
+use crate::{testing::synthetic_chain, ChainStore, SealedBlock, StoreError, Table};
+use alloy_primitives::U256;
+use signet_libmdbx::{DatabaseFlags, Environment, Geometry, WriteFlags};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+use tern_chainspec::ChainSpec;
+
+/// One workload's figures.
+#[derive(Debug, Clone)]
+pub struct StoreBenchCase {
+    /// What was inserted.
+    pub name: String,
+    /// Blocks inserted.
+    pub blocks: usize,
+    /// Key + value bytes written.
+    pub bytes: u64,
+    /// Time of `ChainStore::insert_blocks` over all batches.
+    pub store: Duration,
+    /// Time of raw MDBX puts of the same keys and values, with the same commits.
+    pub raw: Duration,
+}
+
+impl StoreBenchCase {
+    /// Blocks per second through the store.
+    pub fn blocks_per_sec(&self) -> f64 {
+        self.blocks as f64 / self.store.as_secs_f64()
+    }
+    /// MB/s (10^6 bytes) through the store.
+    pub fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.store.as_secs_f64()
+    }
+    /// MB/s of the raw puts.
+    pub fn raw_mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.raw.as_secs_f64()
+    }
+    /// Store throughput as a fraction of the raw floor (goal ≥ 0.8).
+    pub fn ratio(&self) -> f64 {
+        self.raw.as_secs_f64() / self.store.as_secs_f64()
+    }
+}
+
+/// The whole report.
+#[derive(Debug, Clone)]
+pub struct StoreBenchReport {
+    /// One entry per workload.
+    pub cases: Vec<StoreBenchCase>,
+}
+
+impl std::fmt::Display for StoreBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<28} {:>8} {:>9} {:>10} {:>9} {:>10} {:>6}",
+            "workload", "blocks", "MB", "blocks/s", "MB/s", "raw MB/s", "ratio"
+        )?;
+        for c in &self.cases {
+            writeln!(
+                f,
+                "{:<28} {:>8} {:>9.1} {:>10.0} {:>9.1} {:>10.1} {:>6.2}",
+                c.name,
+                c.blocks,
+                c.bytes as f64 / 1e6,
+                c.blocks_per_sec(),
+                c.mb_per_sec(),
+                c.raw_mb_per_sec(),
+                c.ratio()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The (table, key, value) writes `insert_blocks` makes for `blocks`, td from `td`.
+fn writes(blocks: &[SealedBlock], mut td: U256) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for b in blocks {
+        let h = &b.block.header;
+        td += h.difficulty;
+        let key = b.hash.to_vec();
+        out.push((Table::Headers, key.clone(), alloy_rlp::encode(h)));
+        out.push((Table::Bodies, key.clone(), alloy_rlp::encode(&b.block.body)));
+        out.push((Table::HeaderNumbers, key.clone(), h.number.to_be_bytes().to_vec()));
+        out.push((Table::TotalDifficulty, key.clone(), td.to_be_bytes::<32>().to_vec()));
+        out.push((Table::CanonicalHashes, h.number.to_be_bytes().to_vec(), key));
+        for (i, tx) in b.block.body.transactions.iter().enumerate() {
+            let mut loc = h.number.to_be_bytes().to_vec();
+            loc.extend_from_slice(&(i as u32).to_be_bytes());
+            out.push((Table::TxLookup, tx.tx_hash().to_vec(), loc));
+        }
+    }
+    out.push((Table::Meta, b"best_number".to_vec(), 0u64.to_be_bytes().to_vec()));
+    out
+}
+
+fn raw_env(path: &Path) -> Result<(Environment, Vec<signet_libmdbx::tx::Database>), StoreError> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| StoreError::Corrupted { table: "bench", reason: e.to_string() })?;
+    let env = Environment::builder()
+        .set_max_dbs(Table::ALL.len())
+        .set_geometry(Geometry {
+            size: Some(0..(1usize << 40)),
+            growth_step: Some(256 << 20),
+            ..Default::default()
+        })
+        .open(path)?;
+    let txn = env.begin_rw_unsync()?;
+    let dbs = Table::ALL
+        .iter()
+        .map(|t| txn.create_db(Some(t.name()), DatabaseFlags::empty()))
+        .collect::<Result<Vec<_>, _>>()?;
+    txn.commit()?;
+    Ok((env, dbs))
+}
+
+fn run_case(
+    dir: &Path,
+    name: &str,
+    count: usize,
+    txs: usize,
+    batch: usize,
+) -> Result<StoreBenchCase, StoreError> {
+    let spec = ChainSpec::dev();
+    let chain = synthetic_chain((spec.genesis_hash, &spec.genesis_header), count, txs, 7);
+    let case_dir = dir.join(name.replace(' ', "-"));
+    let _ = std::fs::remove_dir_all(&case_dir);
+
+    // The raw floor: the same keys and values, put in the same batches, no encoding work.
+    let (env, dbs) = raw_env(&case_dir.join("raw"))?;
+    let mut td = spec.genesis_header.difficulty;
+    let batches: Vec<_> = chain
+        .chunks(batch)
+        .map(|c| {
+            let w = writes(c, td);
+            td += c.iter().map(|b| b.block.header.difficulty).sum::<U256>();
+            w
+        })
+        .collect();
+    let bytes: u64 = batches.iter().flatten().map(|(_, k, v)| (k.len() + v.len()) as u64).sum();
+    let started = Instant::now();
+    for w in &batches {
+        let txn = env.begin_rw_unsync()?;
+        for (t, k, v) in w {
+            let db = dbs[Table::ALL.iter().position(|x| x == t).expect("listed")];
+            txn.put(db, k, v, WriteFlags::empty())?;
+        }
+        txn.commit()?;
+    }
+    let raw = started.elapsed();
+    drop(env);
+
+    let store = ChainStore::init(&case_dir.join("store"), &spec)?;
+    let started = Instant::now();
+    for c in chain.chunks(batch) {
+        store.insert_blocks(c)?;
+    }
+    let store_time = started.elapsed();
+    let _ = std::fs::remove_dir_all(&case_dir);
+    Ok(StoreBenchCase { name: name.into(), blocks: count, bytes, store: store_time, raw })
+}
+
+/// Inserts 100,000 empty blocks (batches of 1,000) and 10,000 blocks of 100 transactions
+/// (batches of 250) into fresh stores under `dir`, and the same bytes with raw puts.
+pub fn store_benchmark(dir: &Path) -> Result<StoreBenchReport, StoreError> {
+    Ok(StoreBenchReport {
+        cases: vec![
+            run_case(dir, "100k empty blocks", 100_000, 0, 1_000)?,
+            run_case(dir, "10k blocks x 100 txs", 10_000, 100, 250)?,
+        ],
+    })
+}

@@ -5,11 +5,13 @@
 //! leaves the store at a batch boundary; readers see a consistent snapshot and never
 //! block the writer.
 
+mod bench;
 mod error;
 mod store;
 mod tables;
 pub mod testing;
 
+pub use bench::{store_benchmark, StoreBenchCase, StoreBenchReport};
 pub use error::StoreError;
 pub use store::{ChainStore, SealedBlock, TxLocation, SCHEMA_VERSION};
 pub use tables::Table;

@@ -14,12 +14,9 @@ pub fn synthetic_chain(
     seed: u64,
 ) -> Vec<SealedBlock> {
     let (mut parent_hash, parent) = parent;
-    let mut number = parent.number;
-    let mut timestamp = parent.timestamp;
     let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        number += 1;
-        timestamp += 2;
+    for number in parent.number + 1..=parent.number + count as u64 {
+        let timestamp = parent.timestamp + 2 * (number - parent.number);
         let transactions = (0..txs)
             .map(|i| {
                 let tx = TxLegacy {
@@ -33,7 +30,10 @@ pub fn synthetic_chain(
                 };
                 let sig =
                     Signature::new(U256::from(number + 1), U256::from(seed + i as u64 + 1), false);
-                TxEnvelope::Legacy(Signed::new_unhashed(tx, sig))
+                let tx = TxEnvelope::Legacy(Signed::new_unhashed(tx, sig));
+                // Hash now, as validation does before blocks reach the store.
+                let _ = tx.tx_hash();
+                tx
             })
             .collect();
         let header = Header {
