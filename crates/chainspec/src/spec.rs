@@ -282,7 +282,8 @@ impl ChainSpec {
 /// The address of [`DEV_VALIDATOR_KEY`]: keccak256 of its public key, last 20 bytes.
 fn dev_validator_address() -> Address {
     let sk = alloy_primitives::hex::decode(DEV_VALIDATOR_KEY).expect("hex");
-    let sk = secp256k1::SecretKey::from_slice(&sk).expect("valid key");
+    let sk =
+        secp256k1::SecretKey::from_byte_array(sk.try_into().expect("32 bytes")).expect("valid key");
     let pk = secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &sk);
     Address::from_slice(&keccak256(&pk.serialize_uncompressed()[1..])[12..])
 }

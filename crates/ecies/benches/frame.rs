@@ -15,7 +15,7 @@ use tern_ecies::{pk2id, FrameCodec, Handshake, PublicKey, SecretKey};
 use tokio_util::codec::Decoder;
 
 fn codec_pair() -> (FrameCodec, FrameCodec) {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let (ka, kb) = (SecretKey::new(&mut rng), SecretKey::new(&mut rng));
     let id_b = pk2id(&PublicKey::from_secret_key(secp256k1::SECP256K1, &kb));
     let mut a = Handshake::initiator(ka, id_b).unwrap();

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use tern_ecies::{pk2id, Handshake, PublicKey, SecretKey};
 
 fn bench(c: &mut Criterion) {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let (ka, kb) = (SecretKey::new(&mut rng), SecretKey::new(&mut rng));
     let id_b = pk2id(&PublicKey::from_secret_key(secp256k1::SECP256K1, &kb));
     let mut group = c.benchmark_group("handshake");

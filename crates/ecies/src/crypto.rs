@@ -77,7 +77,7 @@ pub(crate) fn encrypt(
     shared_mac_data: &[u8],
     out: &mut Vec<u8>,
 ) {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let r = SecretKey::new(&mut rng);
     let (enc_key, mac_key) = ecies_keys(&ecdh_x(remote, &r));
     let mut iv = [0u8; 16];
@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn ecies_round_trip_and_tamper() {
-        let sk = SecretKey::new(&mut rand::thread_rng());
+        let sk = SecretKey::new(&mut rand::rng());
         let pk = PublicKey::from_secret_key(SECP256K1, &sk);
         let mut ct = Vec::new();
         encrypt(&pk, b"hello rlpx", b"\x01\x02", &mut ct);
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn rejects_points_off_the_curve() {
-        let sk = SecretKey::new(&mut rand::thread_rng());
+        let sk = SecretKey::new(&mut rand::rng());
         let mut msg = vec![0x04];
         msg.extend_from_slice(&[0x11; 64]); // (0x11.., 0x11..) is not on secp256k1
         msg.extend_from_slice(&[0u8; 16 + 32 + 4]);
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn id_round_trip() {
-        let sk = SecretKey::new(&mut rand::thread_rng());
+        let sk = SecretKey::new(&mut rand::rng());
         let pk = PublicKey::from_secret_key(SECP256K1, &sk);
         assert_eq!(id2pk(&pk2id(&pk)).unwrap(), pk);
     }

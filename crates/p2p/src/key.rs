@@ -20,12 +20,13 @@ pub fn parse_secret_key(text: &str) -> Result<SecretKey, String> {
         return Err(format!("expected 64 hex digits, found {} characters", hex_str.len()));
     }
     let bytes = hex::decode(hex_str).map_err(|_| "not hex".to_string())?;
-    SecretKey::from_slice(&bytes).map_err(|_| "not a valid secp256k1 secret key".to_string())
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "expected 32 bytes".to_string())?;
+    SecretKey::from_byte_array(bytes).map_err(|_| "not a valid secp256k1 secret key".to_string())
 }
 
 /// A new random secret key.
 pub fn generate_secret_key() -> SecretKey {
-    SecretKey::new(&mut rand::thread_rng())
+    SecretKey::new(&mut rand::rng())
 }
 
 /// Loads the key at `path`, or generates one and writes it there (mode 0600 on Unix)

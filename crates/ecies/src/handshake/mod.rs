@@ -106,7 +106,7 @@ pub struct Handshake {
 impl Handshake {
     /// The initiator side, dialing `remote_id`, with a fresh ephemeral key and nonce.
     pub fn initiator(secret_key: SecretKey, remote_id: PeerId) -> Result<Self, EciesError> {
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         Self::initiator_with(secret_key, remote_id, SecretKey::new(&mut rng), B256::random())
     }
 
@@ -123,7 +123,7 @@ impl Handshake {
 
     /// The recipient side, with a fresh ephemeral key and nonce.
     pub fn recipient(secret_key: SecretKey) -> Self {
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         Self::new(Role::Recipient, secret_key, SecretKey::new(&mut rng), B256::random())
     }
 
@@ -152,7 +152,7 @@ impl Handshake {
         let shared = ecdh_x(&remote_pk, &self.secret_key);
         let to_sign = shared ^ self.nonce;
         let (rec_id, sig) = SECP256K1
-            .sign_ecdsa_recoverable(&Message::from_digest(to_sign.0), &self.ephemeral_key)
+            .sign_ecdsa_recoverable(Message::from_digest(to_sign.0), &self.ephemeral_key)
             .serialize_compact();
         let mut signature = [0u8; 65];
         signature[..64].copy_from_slice(&sig);
@@ -252,14 +252,14 @@ impl Handshake {
 /// RLP-encodes `fields` as a list, adds 100–250 bytes of random padding, and encrypts
 /// to `remote` with the 2-byte size prefix as authenticated data (EIP-8).
 fn eip8_packet(remote: &PublicKey, fields: &[&dyn Encodable]) -> Vec<u8> {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let payload_length: usize = fields.iter().map(|f| f.length()).sum();
     let mut plain = Vec::with_capacity(payload_length + 260);
     Header { list: true, payload_length }.encode(&mut plain);
     for f in fields {
         f.encode(&mut plain);
     }
-    let pad = rng.gen_range(100..=250);
+    let pad = rng.random_range(100..=250);
     let start = plain.len();
     plain.resize(start + pad, 0);
     rng.fill_bytes(&mut plain[start..]);
@@ -361,7 +361,7 @@ fn recover_ephemeral(signature: &[u8; 65], signed: &B256) -> Result<PublicKey, E
     let sig = RecoverableSignature::from_compact(&signature[..64], rec_id)
         .map_err(EciesError::InvalidSignature)?;
     SECP256K1
-        .recover_ecdsa(&Message::from_digest(signed.0), &sig)
+        .recover_ecdsa(Message::from_digest(signed.0), &sig)
         .map_err(EciesError::InvalidSignature)
 }
 
