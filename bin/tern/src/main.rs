@@ -35,6 +35,25 @@ enum Command {
     },
     /// Run a node: listen for peers, dial bootnodes, complete ECIES, Hello and eth Status.
     Node(NodeArgs),
+    /// Write a test chain: valid sealed Clique blocks with signed transfers, as an RLP
+    /// chain file (blocks concatenated).
+    GenChain {
+        /// The chain: `dev` or a Clique genesis.json.
+        #[arg(long, default_value = "dev")]
+        chain: String,
+        /// Number of blocks after genesis.
+        #[arg(long, default_value_t = 100)]
+        blocks: usize,
+        /// Transactions per block.
+        #[arg(long, default_value_t = 0)]
+        txs: usize,
+        /// Signer key files (hex); default: the dev chain's published key.
+        #[arg(long = "signer-key")]
+        signer_keys: Vec<PathBuf>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Benchmarks (figures for the issue notes; not tests).
     Bench {
         #[command(subcommand)]
@@ -129,6 +148,33 @@ fn main() {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Key { command } => key(command),
+        Command::GenChain { chain, blocks, txs, signer_keys, out } => {
+            let spec = ChainSpec::load(&chain)?;
+            let keys = if signer_keys.is_empty() {
+                vec![tern_p2p::parse_secret_key(tern_chainspec::DEV_VALIDATOR_KEY)
+                    .map_err(eyre::Report::msg)?]
+            } else {
+                signer_keys
+                    .iter()
+                    .map(|p| tern_p2p::load_secret_key(p))
+                    .collect::<Result<_, _>>()?
+            };
+            if !matches!(spec.consensus, tern_chainspec::Consensus::Clique { .. }) {
+                eyre::bail!("gen-chain needs a Clique chain; {chain} is not one");
+            }
+            let sender = tern_p2p::generate_secret_key();
+            let chain_blocks = tern_consensus::chain_gen::generate_chain(
+                &spec,
+                &keys,
+                (spec.genesis_hash, &spec.genesis_header),
+                blocks,
+                txs,
+                (&sender, 0),
+            );
+            tern_consensus::chain_gen::write_chain_file(&out, &chain_blocks)?;
+            println!("wrote {blocks} blocks ({txs} txs each) to {}", out.display());
+            Ok(())
+        }
         Command::Init { datadir, chain } => {
             let spec = ChainSpec::load(&chain)?;
             let store = ChainStore::init(&datadir, &spec)?;

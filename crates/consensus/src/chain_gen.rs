@@ -1,0 +1,152 @@
+//! A test-chain generator: valid, sealed Clique blocks with signed transactions, and RLP
+//! chain files (blocks concatenated, as `geth export` writes them).
+
+use crate::{
+    address_of,
+    clique::{seal_header, Snapshot, DIFF_IN_TURN},
+    expected_base_fee,
+};
+use alloy_consensus::{
+    proofs::calculate_transaction_root, Block, BlockBody, Header, SignableTransaction, TxEip1559,
+    TxEnvelope, TxLegacy, EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH,
+};
+use alloy_primitives::{Address, Signature, TxKind, B256, U256};
+use alloy_rlp::Decodable;
+use secp256k1::{Message, SecretKey, SECP256K1};
+use std::path::Path;
+use tern_chainspec::{ChainSpec, Consensus};
+
+/// Gas of a plain transfer.
+const TRANSFER_GAS: u64 = 21_000;
+
+/// Signs `tx` with `key` (low-s, as libsecp256k1 produces).
+pub fn sign_tx<T: SignableTransaction<Signature>>(
+    tx: T,
+    key: &SecretKey,
+) -> alloy_consensus::Signed<T> {
+    let hash = tx.signature_hash();
+    let (rec_id, sig) =
+        SECP256K1.sign_ecdsa_recoverable(Message::from_digest(hash.0), key).serialize_compact();
+    let sig = Signature::from_bytes_and_parity(&sig, i32::from(rec_id) != 0);
+    tx.into_signed(sig)
+}
+
+/// `count` blocks on `parent` (its hash and header) of the Clique chain `spec`, each sealed
+/// in turn by the matching key of `signer_keys`, each with `txs_per_block` transfers
+/// signed by `sender` (its key and first nonce), timestamps `period` apart.
+///
+/// Panics if `spec` is not Clique or a needed signer key is missing: this is a test tool.
+pub fn generate_chain(
+    spec: &ChainSpec,
+    signer_keys: &[SecretKey],
+    parent: (B256, &Header),
+    count: usize,
+    txs_per_block: usize,
+    sender: (&SecretKey, u64),
+) -> Vec<Block<TxEnvelope>> {
+    let (parent_hash, parent) = parent;
+    let (sender, first_nonce) = sender;
+    let Consensus::Clique { period, epoch, signers } = &spec.consensus else {
+        panic!("generate_chain needs a Clique chain spec");
+    };
+    let snapshot = Snapshot::new(signers.clone(), *epoch);
+    let keys: Vec<(Address, &SecretKey)> = signer_keys.iter().map(|k| (address_of(k), k)).collect();
+    let mut parent = parent.clone();
+    let mut parent_hash = parent_hash;
+    let mut nonce = first_nonce;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let number = parent.number + 1;
+        let timestamp = parent.timestamp + period;
+        let signer = snapshot.signers()[(number % snapshot.signers().len() as u64) as usize];
+        let key = keys
+            .iter()
+            .find(|(a, _)| *a == signer)
+            .map(|(_, k)| *k)
+            .expect("in-turn signer key given");
+        let london = spec.is_active("london", number, timestamp);
+        let transactions: Vec<TxEnvelope> = (0..txs_per_block)
+            .map(|i| {
+                let to = TxKind::Call(Address::with_last_byte(i as u8));
+                nonce += 1;
+                if london {
+                    TxEnvelope::Eip1559(sign_tx(
+                        TxEip1559 {
+                            chain_id: spec.chain_id,
+                            nonce: nonce - 1,
+                            gas_limit: TRANSFER_GAS,
+                            max_fee_per_gas: 100_000_000_000,
+                            max_priority_fee_per_gas: 1_000_000_000,
+                            to,
+                            value: U256::from(1),
+                            ..Default::default()
+                        },
+                        sender,
+                    ))
+                } else {
+                    TxEnvelope::Legacy(sign_tx(
+                        TxLegacy {
+                            chain_id: Some(spec.chain_id),
+                            nonce: nonce - 1,
+                            gas_price: 1_000_000_000,
+                            gas_limit: TRANSFER_GAS,
+                            to,
+                            value: U256::from(1),
+                            ..Default::default()
+                        },
+                        sender,
+                    ))
+                }
+            })
+            .collect();
+        let mut header = Header {
+            parent_hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            state_root: parent.state_root,
+            transactions_root: calculate_transaction_root(&transactions),
+            receipts_root: EMPTY_ROOT_HASH,
+            difficulty: U256::from(DIFF_IN_TURN),
+            number,
+            gas_limit: parent.gas_limit,
+            gas_used: TRANSFER_GAS * txs_per_block as u64,
+            timestamp,
+            extra_data: snapshot.extra_data_for(number),
+            ..Default::default()
+        };
+        header.base_fee_per_gas = expected_base_fee(spec, &header, &parent);
+        seal_header(&mut header, key);
+        parent_hash = header.hash_slow();
+        parent = header.clone();
+        out.push(Block {
+            header,
+            body: BlockBody { transactions, ommers: vec![], withdrawals: None },
+        });
+    }
+    out
+}
+
+/// Writes blocks as concatenated RLP.
+pub fn write_chain_file(path: &Path, blocks: &[Block<TxEnvelope>]) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    for b in blocks {
+        alloy_rlp::Encodable::encode(b, &mut out);
+    }
+    std::fs::write(path, out)
+}
+
+/// Reads a file of concatenated RLP blocks.
+pub fn read_chain_file(path: &Path) -> std::io::Result<Vec<Block<TxEnvelope>>> {
+    let data = std::fs::read(path)?;
+    let mut buf = data.as_slice();
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let block = Block::<TxEnvelope>::decode(&mut buf).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("block {}: {e}", out.len()),
+            )
+        })?;
+        out.push(block);
+    }
+    Ok(out)
+}

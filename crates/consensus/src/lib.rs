@@ -1,0 +1,27 @@
+//! Consensus for Tern: header and body validation for every chain, Clique (EIP-225)
+//! sealing and verification, fork choice, the validator's block builder and a test-chain
+//! generator.
+//!
+//! Validation is pure: headers, bodies and the clock in, a typed [`ConsensusError`] out,
+//! whose [`ErrorKind`] tells the caller how to treat the peer that served the block.
+
+mod body;
+mod builder;
+pub mod chain_gen;
+pub mod clique;
+mod error;
+mod fork_choice;
+mod header;
+
+pub use body::{recover_senders, validate_body};
+pub use builder::{SealPlan, Sealer};
+pub use clique::{address_of, Snapshot};
+pub use error::{ConsensusError, ErrorKind};
+pub use fork_choice::{should_switch, ChainTip};
+pub use header::{
+    expected_base_fee, validate_gas_limit, validate_header, GAS_LIMIT_BOUND_DIVISOR,
+    MAX_EXTRA_DATA, MAX_FUTURE_SECS, MIN_GAS_LIMIT,
+};
+
+#[cfg(test)]
+mod tests;
