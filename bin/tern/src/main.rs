@@ -6,6 +6,7 @@ use eyre::{Context, Result};
 use futures::StreamExt;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use tern_chainspec::{ChainSpec, ForkFilter, Head};
+use tern_consensus::Sealer;
 use tern_eth_wire::{eth_protocols, status_at, EthStream, LocalStatus};
 use tern_p2p::{Enode, P2pConfig, TcpP2pStream};
 use tern_storage::ChainStore;
@@ -86,6 +87,12 @@ struct NodeArgs {
     /// devp2p network id (default: the chain id).
     #[arg(long = "network-id")]
     network_id: Option<u64>,
+    /// Run the Clique validator: seal a block every period with --validator-key.
+    #[arg(long = "enable-consensus")]
+    enable_consensus: bool,
+    /// The validator's signing key (64 hex digits); must be a signer of the chain.
+    #[arg(long = "validator-key")]
+    validator_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -129,8 +136,22 @@ enum KeyCommand {
 /// What every session needs: our p2p identity, our Status and the fork filter.
 struct SessionContext {
     p2p: P2pConfig,
-    status: LocalStatus,
-    filter: ForkFilter,
+    spec: ChainSpec,
+    store: ChainStore,
+}
+
+impl SessionContext {
+    /// Our Status and fork filter at the stored best block, now.
+    fn status(&self) -> Result<(LocalStatus, ForkFilter)> {
+        let (number, hash) = self.store.best_block()?;
+        let best = self
+            .store
+            .header(hash)?
+            .ok_or_else(|| eyre::eyre!("best block {number} has no header"))?;
+        let td = self.store.total_difficulty(hash)?.unwrap_or_default();
+        let head = Head { number, timestamp: best.timestamp, hash, ..Default::default() };
+        Ok((status_at(&self.spec, &best, hash, td), self.spec.fork_filter(head)))
+    }
 }
 
 fn main() {
@@ -230,13 +251,22 @@ async fn node(args: NodeArgs) -> Result<()> {
     let mut p2p = P2pConfig::new(key, eth_protocols());
     p2p.port = local.port();
     let store = ChainStore::init(&args.datadir, &spec)?;
-    let (number, hash) = store.best_block()?;
-    let best =
-        store.header(hash)?.ok_or_else(|| eyre::eyre!("best block {number} has no header"))?;
-    let td = store.total_difficulty(hash)?.unwrap_or_default();
-    let status = status_at(&spec, &best, hash, td);
-    let head = Head { number, timestamp: best.timestamp, hash, ..Default::default() };
-    let config = Arc::new(SessionContext { p2p, status, filter: spec.fork_filter(head) });
+    let (number, _) = store.best_block()?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut validator = match (args.enable_consensus, &args.validator_key) {
+        (false, _) => None,
+        (true, None) => eyre::bail!("--enable-consensus needs --validator-key FILE"),
+        (true, Some(path)) => {
+            let sealer = Sealer::new(tern_p2p::load_secret_key(path)?);
+            let (sealed_tx, _) = tokio::sync::watch::channel((number, spec.genesis_hash));
+            let (spec, store) = (spec.clone(), store.clone());
+            Some(tokio::spawn(async move {
+                tern_node::run_validator(&spec, store, sealer, sealed_tx, shutdown_rx).await
+            }))
+        }
+    };
+    let config = Arc::new(SessionContext { p2p, spec: spec.clone(), store });
+    let (status, _) = config.status()?;
     let shown = if local.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], local.port()))
     } else {
@@ -248,7 +278,8 @@ async fn node(args: NodeArgs) -> Result<()> {
         chain = %args.chain,
         genesis = %spec.genesis_hash,
         network_id = spec.network_id,
-        fork_id = ?config.status.fork_id,
+        fork_id = ?status.fork_id,
+        validator = validator.is_some(),
         best = number,
         "node started"
     );
@@ -276,7 +307,16 @@ async fn node(args: NodeArgs) -> Result<()> {
             }
             _ = tokio::signal::ctrl_c() => {
                 info!("shutting down");
+                let _ = shutdown_tx.send(true);
+                if let Some(v) = validator {
+                    v.await??;
+                }
                 return Ok(());
+            }
+            Some(result) = async { match &mut validator { Some(v) => Some(v.await), None => None } }, if validator.is_some() => {
+                // The validator only returns early on an error.
+                result??;
+                eyre::bail!("validator stopped");
             }
         }
     }
@@ -286,7 +326,11 @@ async fn node(args: NodeArgs) -> Result<()> {
 /// eth requests are not served yet.
 async fn run_session(ctx: &SessionContext, stream: TcpP2pStream, direction: &str) {
     let hello = stream.remote_hello().clone();
-    let mut eth = match EthStream::handshake(stream, &ctx.status, &ctx.filter).await {
+    let (status, filter) = match ctx.status() {
+        Ok(s) => s,
+        Err(e) => return warn!(error = %e, "cannot read our status"),
+    };
+    let mut eth = match EthStream::handshake(stream, &status, &filter).await {
         Ok(eth) => eth,
         Err(e) => {
             warn!(peer = %hello.id, client = %hello.client_id, error = %e, direction, "eth handshake failed");

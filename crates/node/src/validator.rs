@@ -1,0 +1,183 @@
+//! The validator (`--enable-consensus`): every period, a sealed block on the best block.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tern_chainspec::{ChainSpec, Consensus};
+use tern_consensus::{validate_header, ConsensusError, Sealer, Snapshot};
+use tern_storage::{ChainStore, SealedBlock, StoreError};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+/// Why the validator cannot run or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    /// The chain is not a Clique chain.
+    #[error("--enable-consensus needs a Clique chain; this chain's consensus is {0:?}")]
+    NotClique(Consensus),
+    /// The key is not one of the chain's signers.
+    #[error("validator key {address} is not a signer of this chain (signers: {signers})")]
+    NotASigner {
+        /// The key's address.
+        address: alloy_primitives::Address,
+        /// The chain's signers.
+        signers: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A block we built failed our own validation (a bug; nothing was stored).
+    #[error("built an invalid block: {0}")]
+    Invalid(#[from] ConsensusError),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Checks that `sealer` may seal on `spec`; returns (period, epoch, signers).
+fn clique_params(
+    spec: &ChainSpec,
+    sealer: &Sealer,
+) -> Result<(u64, u64, Vec<alloy_primitives::Address>), ValidatorError> {
+    let Consensus::Clique { period, epoch, signers } = &spec.consensus else {
+        return Err(ValidatorError::NotClique(spec.consensus.clone()));
+    };
+    if !signers.contains(&sealer.address()) {
+        let list: Vec<String> = signers.iter().map(ToString::to_string).collect();
+        return Err(ValidatorError::NotASigner {
+            address: sealer.address(),
+            signers: list.join(", "),
+        });
+    }
+    Ok((*period, *epoch, signers.clone()))
+}
+
+/// Seals a block on the stored best block every `period` seconds (in turn at
+/// parent + period, out of turn after a random wiggle) until `shutdown` turns true.
+/// Each block is checked by our own header and seal rules before it is stored.
+/// Sealed blocks are published on `sealed` (number, hash) for announcement.
+pub async fn run_validator(
+    spec: &ChainSpec,
+    store: ChainStore,
+    sealer: Sealer,
+    sealed: watch::Sender<(u64, alloy_primitives::B256)>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ValidatorError> {
+    let (period, epoch, signers) = clique_params(spec, &sealer)?;
+    info!(signer = %sealer.address(), period, "validator started");
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    loop {
+        let (number, hash) = store.best_block()?;
+        let parent = store.header(hash)?.ok_or(StoreError::NotInitialised)?;
+        let window = signers.len() as u64 / 2;
+        let recent = store.headers_range(number.saturating_sub(window) + 1, window)?;
+        let snapshot = Snapshot::with_recent(signers.clone(), epoch, &recent)?;
+        let wait = match sealer.plan(&snapshot, &parent, period, &mut rng) {
+            Some(plan) => {
+                let at = (plan.timestamp * 1000 + plan.delay_ms).saturating_sub(now_ms());
+                Duration::from_millis(at)
+            }
+            None => {
+                debug!(next = number + 1, "signed recently, waiting for another signer");
+                Duration::from_secs(period.max(1))
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            info!("validator stopped");
+            return Ok(());
+        }
+        let Some(plan) = sealer.plan(&snapshot, &parent, period, &mut rng) else { continue };
+        if store.best_block()?.1 != hash {
+            continue; // another signer's block arrived meanwhile
+        }
+        let timestamp = plan.timestamp.max(now_ms() / 1000);
+        let block = sealer.build(spec, &snapshot, &parent, hash, timestamp);
+        validate_header(spec, &block.header, &parent, hash, now_ms() / 1000)?;
+        snapshot.clone().verify(&block.header)?;
+        let sealed_block = SealedBlock::seal(block);
+        let new = (sealed_block.block.header.number, sealed_block.hash);
+        match store.insert_blocks(std::slice::from_ref(&sealed_block)) {
+            Ok(()) => {
+                info!(number = new.0, hash = %new.1, in_turn = plan.in_turn, "sealed block");
+                let _ = sealed.send(new);
+            }
+            // Lost a race with an imported block: try again on the new head.
+            Err(StoreError::NotExtending { .. }) => {
+                warn!(number = new.0, "head moved while sealing")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_consensus::address_of;
+
+    fn dev_key() -> secp256k1::SecretKey {
+        let bytes = alloy_primitives::hex::decode(tern_chainspec::DEV_VALIDATOR_KEY).unwrap();
+        secp256k1::SecretKey::from_byte_array(bytes.try_into().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn refuses_non_signers_and_non_clique_chains() {
+        let spec = ChainSpec::dev();
+        let outsider = Sealer::new(secp256k1::SecretKey::from_byte_array([3u8; 32]).unwrap());
+        let e = clique_params(&spec, &outsider).unwrap_err().to_string();
+        assert!(
+            e.contains("is not a signer") && e.contains(&address_of(&dev_key()).to_string()),
+            "{e}"
+        );
+        let mut post = spec.clone();
+        post.consensus = Consensus::PostMerge;
+        assert!(matches!(
+            clique_params(&post, &Sealer::new(dev_key())),
+            Err(ValidatorError::NotClique(_))
+        ));
+    }
+
+    /// The dev chain's validator seals a block every 2 s into the store, each valid.
+    #[tokio::test]
+    async fn seals_blocks_into_the_store() {
+        let dir = std::env::temp_dir().join(format!("tern-validator-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let spec = ChainSpec::dev();
+        let store = ChainStore::init(&dir, &spec).unwrap();
+        let (sealed_tx, mut sealed_rx) = watch::channel((0, spec.genesis_hash));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = {
+            let (spec, store) = (spec.clone(), store.clone());
+            tokio::spawn(async move {
+                run_validator(&spec, store, Sealer::new(dev_key()), sealed_tx, stop_rx).await
+            })
+        };
+        // The dev genesis is in the past, so the first blocks come at once, then every 2 s.
+        while sealed_rx.borrow().0 < 3 {
+            sealed_rx.changed().await.unwrap();
+        }
+        stop_tx.send(true).unwrap();
+        task.await.unwrap().unwrap();
+        let (best, _) = store.best_block().unwrap();
+        assert!(best >= 3);
+        let mut snap = Snapshot::new(vec![address_of(&dev_key())], 30_000);
+        let mut parent = spec.genesis_header.clone();
+        for n in 1..=best {
+            let block = store.block_by_number(n).unwrap().unwrap();
+            validate_header(
+                &spec,
+                block.header(),
+                &parent,
+                parent.hash_slow(),
+                now_ms() / 1000 + 60,
+            )
+            .unwrap();
+            snap.verify(block.header()).unwrap();
+            parent = block.block.header;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
