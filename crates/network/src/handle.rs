@@ -1,0 +1,138 @@
+//! [`NetworkHandle`]: how the rest of the node talks to the network.
+
+use crate::{
+    manager::{self, ManagerMsg},
+    NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, Penalty, RequestError,
+};
+use alloy_consensus::{BlockBody, Header, TxEnvelope};
+use alloy_primitives::B256;
+use std::net::SocketAddr;
+use tern_chainspec::ChainSpec;
+use tern_eth_wire::{BlockHashNumber, GetBlockHeaders};
+use tern_p2p::{DisconnectReason, Enode, PeerId};
+use tern_storage::ChainStore;
+use tokio::sync::{mpsc, oneshot};
+
+/// Errors starting the network.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+/// A cloneable handle to the running network.
+#[derive(Debug, Clone)]
+pub struct NetworkHandle {
+    tx: mpsc::Sender<ManagerMsg>,
+    local_enode: Enode,
+}
+
+/// Starts the network: binds the listener, dials bootnodes, trusted and known peers,
+/// serves peers from `store`.
+pub async fn start(
+    config: NetworkConfig,
+    spec: ChainSpec,
+    store: ChainStore,
+) -> Result<NetworkHandle, NetworkError> {
+    let addr = config.listen_addr;
+    let id = tern_p2p::peer_id(&config.secret_key);
+    let (manager, tx, local) = manager::build(config, spec, store)
+        .await
+        .map_err(|error| NetworkError::Bind { addr, error })?;
+    tokio::spawn(manager.run());
+    let shown = if local.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], local.port()))
+    } else {
+        local
+    };
+    Ok(NetworkHandle { tx, local_enode: Enode::new(id, shown) })
+}
+
+impl NetworkHandle {
+    /// Our enode URL (loopback when listening on all interfaces).
+    pub fn local_enode(&self) -> Enode {
+        self.local_enode
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> ManagerMsg) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Sends `req` to `peer` and waits for its response.
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        req: PeerRequest,
+    ) -> Result<PeerResponse, RequestError> {
+        self.ask(|tx| ManagerMsg::Request { peer, req, tx })
+            .await
+            .unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// GetBlockHeaders to `peer`.
+    pub async fn get_block_headers(
+        &self,
+        peer: PeerId,
+        req: GetBlockHeaders,
+    ) -> Result<Vec<Header>, RequestError> {
+        match self.request(peer, PeerRequest::GetBlockHeaders(req)).await? {
+            PeerResponse::BlockHeaders(h) => Ok(h),
+            _ => Err(RequestError::BadResponse("not BlockHeaders")),
+        }
+    }
+
+    /// GetBlockBodies to `peer`.
+    pub async fn get_block_bodies(
+        &self,
+        peer: PeerId,
+        hashes: Vec<B256>,
+    ) -> Result<Vec<BlockBody<TxEnvelope>>, RequestError> {
+        match self.request(peer, PeerRequest::GetBlockBodies(hashes)).await? {
+            PeerResponse::BlockBodies(b) => Ok(b),
+            _ => Err(RequestError::BadResponse("not BlockBodies")),
+        }
+    }
+
+    /// Announces a new best block: NewBlockHashes to the peers that do not know it (PoA
+    /// and PoW chains only, never to PoS-only clients), BlockRangeUpdate to eth/69 peers
+    /// at most every 32 blocks.
+    pub async fn announce_block(&self, number: u64, hash: B256) {
+        let blocks = vec![BlockHashNumber { hash, number }];
+        let _ = self.tx.send(ManagerMsg::Announce { blocks, latest: (number, hash) }).await;
+    }
+
+    /// The connected peers.
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        self.ask(ManagerMsg::Peers).await.unwrap_or_default()
+    }
+
+    /// Lowers `peer`'s reputation (sync reports bad data this way).
+    pub async fn penalize(&self, peer: PeerId, penalty: Penalty) {
+        let _ = self.tx.send(ManagerMsg::Penalize { peer, penalty }).await;
+    }
+
+    /// Disconnects `peer` with `reason`.
+    pub async fn disconnect(&self, peer: PeerId, reason: DisconnectReason) {
+        let _ = self.tx.send(ManagerMsg::DisconnectPeer { peer, reason }).await;
+    }
+
+    /// A stream of network events (bounded; a lagging subscriber loses events).
+    pub async fn subscribe(&self) -> mpsc::Receiver<NetworkEvent> {
+        let (tx, rx) = mpsc::channel(4096);
+        let _ = self.tx.send(ManagerMsg::Subscribe(tx)).await;
+        rx
+    }
+
+    /// Disconnects every peer (ClientQuitting), saves known peers, stops.
+    pub async fn shutdown(&self) {
+        let _ = self.ask(ManagerMsg::Shutdown).await;
+    }
+}

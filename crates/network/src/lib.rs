@@ -1,0 +1,31 @@
+//! The network of a Tern node (shared/DESIGN.md §6): a `NetworkManager` task owning the
+//! listener, the dialer and one task per session, reached through a cloneable
+//! [`NetworkHandle`].
+//!
+//! Sessions answer GetBlockHeaders/GetBlockBodies from the chain store within limits,
+//! route responses to our requests by request id with RTT-adaptive timeouts, announce new
+//! blocks by policy, and report misbehaviour to the [`Reputation`] that bans peers.
+
+mod handle;
+mod known;
+mod manager;
+mod peers_file;
+mod reputation;
+mod serve;
+mod session;
+mod types;
+
+pub use handle::{start, NetworkError, NetworkHandle};
+pub use manager::{MAX_REDIAL_DELAY, MIN_REDIAL_DELAY, POS_ONLY_CLIENTS};
+pub use peers_file::KnownPeer;
+pub use reputation::{
+    Penalty, Reputation, BAN_DURATION, BAN_THRESHOLD, DEFAULT_REPUTATION, GOOD_RESPONSE_REWARD,
+    MAX_REPUTATION, RECOVERY_INTERVAL,
+};
+pub use serve::{
+    serve_bodies, serve_headers, MAX_BODIES_SERVE, MAX_HEADERS_SERVE, SOFT_RESPONSE_LIMIT,
+};
+pub use session::{
+    KNOWN_BLOCKS_PER_PEER, MAX_ANNOUNCED_HASHES, MAX_INFLIGHT_PER_PEER, RANGE_UPDATE_INTERVAL,
+};
+pub use types::*;

@@ -1,0 +1,572 @@
+//! The NetworkManager task: listener, dialer, admission, per-peer sessions, reputation.
+
+use crate::{
+    peers_file::{self, KnownPeer},
+    reputation::{Penalty, Reputation},
+    session::{Session, SessionCommand, COMMAND_QUEUE},
+    Direction, NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, RequestError,
+};
+use alloy_primitives::B256;
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+use tern_chainspec::{ChainSpec, Consensus, Head};
+use tern_eth_wire::{eth_protocols, status_at, BlockHashNumber, EthStream};
+use tern_p2p::{DisconnectReason, Enode, P2pConfig, PeerId};
+use tern_storage::ChainStore;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{mpsc, oneshot},
+};
+use tracing::{debug, info, warn};
+
+/// Capacity of the manager's inbox.
+const MANAGER_QUEUE: usize = 4096;
+/// First redial delay; doubles per failure up to [`MAX_REDIAL_DELAY`].
+pub const MIN_REDIAL_DELAY: Duration = Duration::from_secs(1);
+/// Longest redial delay.
+pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(300);
+/// How often known peers are saved.
+const SAVE_INTERVAL: Duration = Duration::from_secs(60);
+/// Client-id prefixes of proof-of-stake-only implementations, which treat block
+/// announcements as a protocol breach: they never get NewBlockHashes.
+pub const POS_ONLY_CLIENTS: [&str; 2] = ["reth/", "Geth/"];
+
+/// Messages to the manager.
+#[derive(Debug)]
+pub(crate) enum ManagerMsg {
+    Request {
+        peer: PeerId,
+        req: PeerRequest,
+        tx: oneshot::Sender<Result<PeerResponse, RequestError>>,
+    },
+    Announce {
+        blocks: Vec<BlockHashNumber>,
+        latest: (u64, B256),
+    },
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Subscribe(mpsc::Sender<NetworkEvent>),
+    DisconnectPeer {
+        peer: PeerId,
+        reason: DisconnectReason,
+    },
+    Shutdown(oneshot::Sender<()>),
+    Admit {
+        id: PeerId,
+        direction: Direction,
+        tx: oneshot::Sender<Result<(), DisconnectReason>>,
+    },
+    Established {
+        info: Box<PeerInfo>,
+        commands: mpsc::Sender<SessionCommand>,
+        dial: Option<Enode>,
+    },
+    HandshakeFailed {
+        id: PeerId,
+        reason: String,
+    },
+    DialFailed {
+        id: PeerId,
+        error: String,
+    },
+    InboundDone,
+    Penalize {
+        peer: PeerId,
+        penalty: Penalty,
+    },
+    Reward {
+        peer: PeerId,
+    },
+    Event(NetworkEvent),
+    Closed {
+        peer: PeerId,
+        reason: String,
+        penalty: Option<Penalty>,
+    },
+}
+
+/// What every connection task needs.
+pub(crate) struct Shared {
+    pub(crate) p2p: P2pConfig,
+    pub(crate) spec: ChainSpec,
+    pub(crate) store: ChainStore,
+    pub(crate) manager: mpsc::Sender<ManagerMsg>,
+    pub(crate) timeout_min: Duration,
+    pub(crate) timeout_max: Duration,
+}
+
+struct SessionEntry {
+    info: PeerInfo,
+    commands: mpsc::Sender<SessionCommand>,
+}
+
+struct Dial {
+    enode: Enode,
+    failures: u32,
+    next_at: Instant,
+    busy: bool,
+}
+
+pub(crate) struct Manager {
+    shared: Arc<Shared>,
+    inbox: mpsc::Receiver<ManagerMsg>,
+    listener: TcpListener,
+    local_id: PeerId,
+    max_inbound: usize,
+    max_outbound: usize,
+    pending: HashMap<PeerId, Direction>,
+    sessions: HashMap<PeerId, SessionEntry>,
+    dials: HashMap<PeerId, Dial>,
+    /// Addresses of peers we could redial (for known-peers.json).
+    addresses: HashMap<PeerId, Enode>,
+    reputation: Reputation,
+    subscribers: Vec<mpsc::Sender<NetworkEvent>>,
+    inbound_handshakes: usize,
+    peers_file: Option<PathBuf>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Binds the listener and builds the manager (not yet running).
+pub(crate) async fn build(
+    config: NetworkConfig,
+    spec: ChainSpec,
+    store: ChainStore,
+) -> std::io::Result<(Manager, mpsc::Sender<ManagerMsg>, SocketAddr)> {
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    let local = listener.local_addr()?;
+    let (tx, inbox) = mpsc::channel(MANAGER_QUEUE);
+    let protocols = eth_protocols()
+        .into_iter()
+        .filter(|p| config.eth_versions.iter().any(|v| *v as u64 == p.cap.version))
+        .collect();
+    let mut p2p = P2pConfig::new(config.secret_key, protocols);
+    p2p.port = local.port();
+    if let Some(id) = &config.client_id {
+        p2p.client_id = id.clone();
+    }
+    let local_id = tern_p2p::peer_id(&config.secret_key);
+    let mut reputation = Reputation::default();
+    let now = Instant::now();
+    let mut dials = HashMap::new();
+    let add = |dials: &mut HashMap<PeerId, Dial>, enode: Enode| {
+        dials.entry(enode.id).or_insert(Dial { enode, failures: 0, next_at: now, busy: false });
+    };
+    for e in &config.trusted_peers {
+        reputation.trust(e.id);
+        add(&mut dials, *e);
+    }
+    config.bootnodes.iter().for_each(|e| add(&mut dials, *e));
+    let peers_file = config.datadir.as_ref().map(|d| d.join("known-peers.json"));
+    let mut addresses = HashMap::new();
+    if let Some(path) = &peers_file {
+        let unix = unix_now();
+        for kp in peers_file::load(path) {
+            let Ok(enode) = kp.enode.parse::<Enode>() else { continue };
+            reputation.set_score(enode.id, kp.reputation, now);
+            if let Some(until) = kp.banned_until.filter(|u| *u > unix) {
+                reputation.ban_until(enode.id, now + Duration::from_secs(until - unix));
+            }
+            addresses.insert(enode.id, enode);
+            if enode.id != local_id {
+                add(&mut dials, enode);
+            }
+        }
+    }
+    let shared = Arc::new(Shared {
+        p2p,
+        spec,
+        store,
+        manager: tx.clone(),
+        timeout_min: config.request_timeout_min,
+        timeout_max: config.request_timeout_max,
+    });
+    let manager = Manager {
+        shared,
+        inbox,
+        listener,
+        local_id,
+        max_inbound: config.max_inbound,
+        max_outbound: config.max_outbound,
+        pending: HashMap::new(),
+        sessions: HashMap::new(),
+        dials,
+        addresses,
+        reputation,
+        subscribers: Vec::new(),
+        inbound_handshakes: 0,
+        peers_file,
+    };
+    Ok((manager, tx, local))
+}
+
+impl Manager {
+    fn count(&self, direction: Direction) -> usize {
+        self.pending.values().filter(|d| **d == direction).count()
+            + self.sessions.values().filter(|s| s.info.direction == direction).count()
+    }
+
+    fn emit(&mut self, event: NetworkEvent) {
+        self.subscribers.retain(|s| match s.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!("network event subscriber is lagging; event dropped");
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// Runs until shut down.
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut last_save = Instant::now();
+        loop {
+            tokio::select! {
+                msg = self.inbox.recv() => {
+                    let Some(msg) = msg else { break };
+                    if let ManagerMsg::Shutdown(done) = msg {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    self.on_message(msg);
+                }
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, addr)) => self.on_inbound(tcp, addr),
+                    Err(e) => warn!(error = %e, "accept failed"),
+                },
+                _ = tick.tick() => {
+                    self.dial_due();
+                    if last_save.elapsed() >= SAVE_INTERVAL {
+                        self.save_known_peers();
+                        last_save = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_inbound(&mut self, tcp: TcpStream, addr: SocketAddr) {
+        // Bound the handshakes in progress: a connection flood costs us sockets, not memory.
+        if self.inbound_handshakes >= 2 * self.max_inbound + 16 {
+            debug!(%addr, "too many inbound handshakes in progress; dropping connection");
+            return;
+        }
+        self.inbound_handshakes += 1;
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            connection(&shared, Conn::Inbound(tcp, addr)).await;
+            let _ = shared.manager.send(ManagerMsg::InboundDone).await;
+        });
+    }
+
+    fn dial_due(&mut self) {
+        let now = Instant::now();
+        let mut outbound = self.count(Direction::Outbound);
+        let due: Vec<PeerId> = self
+            .dials
+            .iter()
+            .filter(|(id, d)| {
+                !d.busy
+                    && d.next_at <= now
+                    && !self.sessions.contains_key(*id)
+                    && !self.pending.contains_key(*id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let trusted = self.reputation.is_trusted(&id);
+            if (outbound >= self.max_outbound && !trusted) || self.reputation.is_banned(&id, now) {
+                continue;
+            }
+            outbound += 1;
+            let dial = self.dials.get_mut(&id).expect("listed");
+            dial.busy = true;
+            let enode = dial.enode;
+            let shared = self.shared.clone();
+            debug!(peer = %enode, "dialing");
+            tokio::spawn(async move { connection(&shared, Conn::Outbound(enode)).await });
+        }
+    }
+
+    fn schedule_redial(&mut self, id: &PeerId, failed: bool) {
+        if let Some(d) = self.dials.get_mut(id) {
+            d.busy = false;
+            d.failures = if failed { d.failures + 1 } else { 0 };
+            let delay =
+                MIN_REDIAL_DELAY.saturating_mul(1 << d.failures.min(16)).min(MAX_REDIAL_DELAY);
+            d.next_at = Instant::now() + if failed { delay } else { MIN_REDIAL_DELAY };
+        }
+    }
+
+    fn admit(&mut self, id: PeerId, direction: Direction) -> Result<(), DisconnectReason> {
+        let now = Instant::now();
+        if id == self.local_id {
+            return Err(DisconnectReason::ConnectedToSelf);
+        }
+        if self.reputation.is_banned(&id, now) {
+            return Err(DisconnectReason::UselessPeer);
+        }
+        if self.sessions.contains_key(&id) || self.pending.contains_key(&id) {
+            return Err(DisconnectReason::AlreadyConnected);
+        }
+        let (count, max) = match direction {
+            Direction::Inbound => (self.count(Direction::Inbound), self.max_inbound),
+            Direction::Outbound => (self.count(Direction::Outbound), self.max_outbound),
+        };
+        if count >= max && !self.reputation.is_trusted(&id) {
+            return Err(DisconnectReason::TooManyPeers);
+        }
+        self.pending.insert(id, direction);
+        Ok(())
+    }
+
+    fn penalize(&mut self, peer: PeerId, penalty: Penalty) {
+        let now = Instant::now();
+        let banned = self.reputation.penalize(peer, penalty, now);
+        debug!(%peer, penalty = penalty.name(), score = self.reputation.score(peer, now), "peer penalized");
+        if banned {
+            warn!(%peer, penalty = penalty.name(), "peer banned");
+            if let Some(s) = self.sessions.get(&peer) {
+                let reason = match penalty {
+                    Penalty::Timeout => DisconnectReason::UselessPeer,
+                    _ => DisconnectReason::ProtocolBreach,
+                };
+                let _ = s.commands.try_send(SessionCommand::Disconnect(reason));
+            }
+        }
+    }
+
+    fn on_message(&mut self, msg: ManagerMsg) {
+        match msg {
+            ManagerMsg::Request { peer, req, tx } => match self.sessions.get(&peer) {
+                None => {
+                    let _ = tx.send(Err(RequestError::UnknownPeer));
+                }
+                Some(s) => {
+                    if let Err(e) = s.commands.try_send(SessionCommand::Request { req, tx }) {
+                        let tx = match e.into_inner() {
+                            SessionCommand::Request { tx, .. } => tx,
+                            _ => unreachable!("sent a request"),
+                        };
+                        let _ = tx.send(Err(RequestError::TooManyInflight));
+                    }
+                }
+            },
+            ManagerMsg::Announce { blocks, latest } => {
+                for s in self.sessions.values() {
+                    let _ = s
+                        .commands
+                        .try_send(SessionCommand::Announce { blocks: blocks.clone(), latest });
+                }
+            }
+            ManagerMsg::Peers(tx) => {
+                let now = Instant::now();
+                let mut out = Vec::with_capacity(self.sessions.len());
+                for s in self.sessions.values() {
+                    let mut info = s.info.clone();
+                    info.reputation = self.reputation.score(info.id, now);
+                    out.push(info);
+                }
+                let _ = tx.send(out);
+            }
+            ManagerMsg::Subscribe(tx) => self.subscribers.push(tx),
+            ManagerMsg::DisconnectPeer { peer, reason } => {
+                if let Some(s) = self.sessions.get(&peer) {
+                    let _ = s.commands.try_send(SessionCommand::Disconnect(reason));
+                }
+            }
+            ManagerMsg::Shutdown(_) => unreachable!("handled by run"),
+            ManagerMsg::Admit { id, direction, tx } => {
+                let result = self.admit(id, direction);
+                if let Err(reason) = result {
+                    debug!(peer = %id, %reason, ?direction, "connection refused");
+                    if direction == Direction::Outbound {
+                        self.schedule_redial(&id, true);
+                    }
+                }
+                let _ = tx.send(result);
+            }
+            ManagerMsg::Established { info, commands, dial } => {
+                self.pending.remove(&info.id);
+                info!(
+                    peer = %info.id,
+                    client = %info.client_id,
+                    version = ?info.version,
+                    direction = ?info.direction,
+                    peers = self.sessions.len() + 1,
+                    "peer connected"
+                );
+                if let Some(enode) = dial {
+                    self.addresses.insert(info.id, enode);
+                }
+                let trusted = self.reputation.is_trusted(&info.id);
+                let mut info = *info;
+                info.trusted = trusted;
+                self.sessions.insert(info.id, SessionEntry { info: info.clone(), commands });
+                self.emit(NetworkEvent::PeerConnected(Box::new(info)));
+            }
+            ManagerMsg::HandshakeFailed { id, reason } => {
+                debug!(peer = %id, %reason, "eth handshake failed");
+                if self.pending.remove(&id) == Some(Direction::Outbound)
+                    || self.dials.contains_key(&id)
+                {
+                    self.schedule_redial(&id, true);
+                }
+            }
+            ManagerMsg::DialFailed { id, error } => {
+                debug!(peer = %id, %error, "dial failed");
+                self.schedule_redial(&id, true);
+            }
+            ManagerMsg::InboundDone => self.inbound_handshakes -= 1,
+            ManagerMsg::Penalize { peer, penalty } => self.penalize(peer, penalty),
+            ManagerMsg::Reward { peer } => self.reputation.reward(peer, Instant::now()),
+            ManagerMsg::Event(e) => self.emit(e),
+            ManagerMsg::Closed { peer, reason, penalty } => {
+                self.sessions.remove(&peer);
+                if let Some(p) = penalty {
+                    self.penalize(peer, p);
+                }
+                info!(%peer, %reason, peers = self.sessions.len(), "peer disconnected");
+                self.schedule_redial(&peer, false);
+                self.emit(NetworkEvent::PeerDisconnected { id: peer, reason });
+            }
+        }
+    }
+
+    fn save_known_peers(&mut self) {
+        let Some(path) = self.peers_file.clone() else { return };
+        let now = Instant::now();
+        let unix = unix_now();
+        let peers: Vec<KnownPeer> = self
+            .addresses
+            .clone()
+            .into_iter()
+            .map(|(id, enode)| KnownPeer {
+                enode: enode.to_string(),
+                reputation: self.reputation.score(id, now),
+                banned_until: self
+                    .reputation
+                    .banned_until(&id)
+                    .filter(|u| *u > now)
+                    .map(|u| unix + (u - now).as_secs()),
+            })
+            .collect();
+        if let Err(e) = peers_file::save(&path, &peers) {
+            warn!(path = %path.display(), error = %e, "cannot save known peers");
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        for s in self.sessions.values() {
+            let _ =
+                s.commands.send(SessionCommand::Disconnect(DisconnectReason::ClientQuitting)).await;
+        }
+        self.save_known_peers();
+        info!("network stopped");
+    }
+}
+
+enum Conn {
+    Inbound(TcpStream, SocketAddr),
+    Outbound(Enode),
+}
+
+/// One connection from TCP to the end of its session.
+async fn connection(shared: &Shared, conn: Conn) {
+    let (p2p, direction, addr, dial) = match conn {
+        Conn::Inbound(tcp, addr) => match tern_p2p::accept(&shared.p2p, tcp).await {
+            Ok(p2p) => (p2p, Direction::Inbound, addr, None),
+            Err(e) => return debug!(%addr, error = %e, "inbound handshake failed"),
+        },
+        Conn::Outbound(enode) => match tern_p2p::connect(&shared.p2p, &enode).await {
+            Ok(p2p) => (p2p, Direction::Outbound, enode.tcp_addr(), Some(enode)),
+            Err(e) => {
+                let _ = shared
+                    .manager
+                    .send(ManagerMsg::DialFailed { id: enode.id, error: e.to_string() })
+                    .await;
+                return;
+            }
+        },
+    };
+    let hello = p2p.remote_hello().clone();
+    let id = hello.id;
+    let (tx, rx) = oneshot::channel();
+    if shared.manager.send(ManagerMsg::Admit { id, direction, tx }).await.is_err() {
+        return;
+    }
+    let mut p2p = p2p;
+    match rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            let _ = p2p.disconnect(reason).await;
+            return;
+        }
+        Err(_) => return,
+    }
+    let handshake = async {
+        let store = &shared.store;
+        let (number, hash) = store.best_block().map_err(|e| e.to_string())?;
+        let best = store.header(hash).map_err(|e| e.to_string())?.ok_or("best header missing")?;
+        let td = store.total_difficulty(hash).map_err(|e| e.to_string())?.unwrap_or_default();
+        let status = status_at(&shared.spec, &best, hash, td);
+        let head = Head { number, hash, timestamp: best.timestamp, ..Default::default() };
+        let filter = shared.spec.fork_filter(head);
+        EthStream::handshake(p2p, &status, &filter)
+            .await
+            .map(|eth| (eth, number))
+            .map_err(|e| e.to_string())
+    };
+    let (eth, our_best) = match handshake.await {
+        Ok(ok) => ok,
+        Err(reason) => {
+            let _ = shared.manager.send(ManagerMsg::HandshakeFailed { id, reason }).await;
+            return;
+        }
+    };
+    let post_merge = matches!(shared.spec.consensus, Consensus::PostMerge);
+    let pos_only = POS_ONLY_CLIENTS.iter().any(|p| hello.client_id.starts_with(p));
+    let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let info = PeerInfo {
+        id,
+        client_id: hello.client_id.clone(),
+        version: eth.version(),
+        status: eth.remote_status().clone(),
+        direction,
+        addr,
+        reputation: 0,
+        trusted: false,
+    };
+    let dial = dial.or_else(|| {
+        (hello.port != 0).then(|| Enode::new(id, SocketAddr::new(addr.ip(), hello.port)))
+    });
+    if shared
+        .manager
+        .send(ManagerMsg::Established { info: Box::new(info), commands: commands_tx, dial })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    Session {
+        id,
+        eth,
+        commands,
+        manager: shared.manager.clone(),
+        store: shared.store.clone(),
+        announce_blocks: !post_merge && !pos_only,
+        timeout_min: shared.timeout_min,
+        timeout_max: shared.timeout_max,
+        range_sent: our_best,
+    }
+    .run()
+    .await;
+}

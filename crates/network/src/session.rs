@@ -1,0 +1,342 @@
+//! One task per peer: serves its requests, routes responses to our requests by id,
+//! enforces timeouts and the in-flight cap, and sends announcements.
+
+use crate::{
+    known::BoundedSet,
+    manager::ManagerMsg,
+    serve::{serve_bodies, serve_headers},
+    PeerRequest, PeerResponse, Penalty, RequestError,
+};
+use alloy_primitives::B256;
+use futures::{SinkExt, StreamExt};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+use tern_eth_wire::{
+    BlockBodies, BlockHashNumber, BlockHeaders, BlockRangeUpdate, EthError, EthMessage, EthStream,
+    EthVersion, GetBlockBodies, GetPooledTransactions, GetReceipts, NewBlockHashes,
+    PooledTransactions, Receipts68, Receipts69, RequestPair,
+};
+use tern_p2p::{DisconnectReason, EciesStream, PeerId};
+use tern_storage::ChainStore;
+use tokio::{
+    net::TcpStream,
+    sync::{mpsc, oneshot},
+};
+use tracing::{debug, trace};
+
+/// Most requests we keep in flight to one peer.
+pub const MAX_INFLIGHT_PER_PEER: usize = 8;
+/// How many block hashes we remember per peer as known to it.
+pub const KNOWN_BLOCKS_PER_PEER: usize = 1024;
+/// Most entries we accept in one NewBlockHashes; more is a bad announcement.
+pub const MAX_ANNOUNCED_HASHES: usize = 256;
+/// An eth/69 peer gets a BlockRangeUpdate at most once per this many blocks.
+///
+/// Spec: "Clients should send an update at most once per epoch (32 blocks)"
+/// (<https://eips.ethereum.org/EIPS/eip-7642>).
+pub const RANGE_UPDATE_INTERVAL: u64 = 32;
+/// Capacity of a session's command queue.
+pub(crate) const COMMAND_QUEUE: usize = 64;
+
+/// A command for a session.
+#[derive(Debug)]
+pub(crate) enum SessionCommand {
+    Request { req: PeerRequest, tx: oneshot::Sender<Result<PeerResponse, RequestError>> },
+    Announce { blocks: Vec<BlockHashNumber>, latest: (u64, B256) },
+    Disconnect(DisconnectReason),
+}
+
+struct Inflight {
+    kind: &'static str,
+    sent: Instant,
+    deadline: Instant,
+    tx: oneshot::Sender<Result<PeerResponse, RequestError>>,
+}
+
+/// What a session needs to run.
+pub(crate) struct Session {
+    pub(crate) id: PeerId,
+    pub(crate) eth: EthStream<EciesStream<TcpStream>>,
+    pub(crate) commands: mpsc::Receiver<SessionCommand>,
+    pub(crate) manager: mpsc::Sender<ManagerMsg>,
+    pub(crate) store: ChainStore,
+    /// Whether this peer gets NewBlockHashes (PoA/PoW chain, not a PoS-only client).
+    pub(crate) announce_blocks: bool,
+    pub(crate) timeout_min: Duration,
+    pub(crate) timeout_max: Duration,
+    /// Latest block of the range we last told the peer (Status or BlockRangeUpdate).
+    pub(crate) range_sent: u64,
+}
+
+struct State {
+    inflight: HashMap<u64, Inflight>,
+    next_id: u64,
+    srtt: Option<Duration>,
+    known: BoundedSet<B256>,
+}
+
+impl Session {
+    fn timeout(&self, srtt: Option<Duration>) -> Duration {
+        srtt.map_or(self.timeout_max, |rtt| (rtt * 4).clamp(self.timeout_min, self.timeout_max))
+    }
+
+    async fn report(&self, msg: ManagerMsg) {
+        let _ = self.manager.send(msg).await;
+    }
+
+    async fn penalize(&self, penalty: Penalty) {
+        self.report(ManagerMsg::Penalize { peer: self.id, penalty }).await;
+    }
+
+    /// Runs until the peer disconnects, misbehaves fatally, or we are told to stop.
+    pub(crate) async fn run(mut self) {
+        let mut st = State {
+            inflight: HashMap::new(),
+            next_id: 1,
+            srtt: None,
+            known: BoundedSet::new(KNOWN_BLOCKS_PER_PEER),
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let (reason, penalty) = loop {
+            tokio::select! {
+                msg = self.eth.next() => match msg {
+                    Some(Ok(msg)) => {
+                        if let Err(e) = self.on_message(&mut st, msg).await {
+                            break (e.to_string(), None);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let penalty = breach(&e).then_some(Penalty::ProtocolBreach);
+                        break (e.to_string(), penalty);
+                    }
+                    None => break ("connection closed".to_string(), None),
+                },
+                cmd = self.commands.recv() => {
+                    let cmd = cmd.unwrap_or(SessionCommand::Disconnect(DisconnectReason::ClientQuitting));
+                    if let SessionCommand::Disconnect(reason) = cmd {
+                        let _ = self.eth.p2p_mut().disconnect(reason).await;
+                        break (format!("we disconnected: {reason}"), None);
+                    }
+                    if let Err(e) = self.on_command(&mut st, cmd).await {
+                        break (e.to_string(), None);
+                    }
+                }
+                _ = tick.tick() => self.expire(&mut st).await,
+            }
+        };
+        for (_, req) in st.inflight.drain() {
+            let _ = req.tx.send(Err(RequestError::Disconnected));
+        }
+        debug!(peer = %self.id, %reason, "session ended");
+        self.report(ManagerMsg::Closed { peer: self.id, reason, penalty }).await;
+    }
+
+    async fn expire(&self, st: &mut State) {
+        let now = Instant::now();
+        let expired: Vec<u64> =
+            st.inflight.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            let req = st.inflight.remove(&id).expect("listed");
+            debug!(peer = %self.id, kind = req.kind, "request timed out");
+            let _ = req.tx.send(Err(RequestError::Timeout(req.deadline - req.sent)));
+            self.penalize(Penalty::Timeout).await;
+        }
+    }
+
+    async fn send(&mut self, msg: EthMessage) -> Result<(), EthError> {
+        self.eth.send(msg).await
+    }
+
+    async fn on_command(&mut self, st: &mut State, cmd: SessionCommand) -> Result<(), EthError> {
+        match cmd {
+            SessionCommand::Request { req, tx } => {
+                if st.inflight.len() >= MAX_INFLIGHT_PER_PEER {
+                    let _ = tx.send(Err(RequestError::TooManyInflight));
+                    return Ok(());
+                }
+                let request_id = st.next_id;
+                st.next_id += 1;
+                let kind = req.name();
+                let msg = match req {
+                    PeerRequest::GetBlockHeaders(m) => {
+                        EthMessage::GetBlockHeaders(RequestPair { request_id, message: m })
+                    }
+                    PeerRequest::GetBlockBodies(h) => EthMessage::GetBlockBodies(RequestPair {
+                        request_id,
+                        message: GetBlockBodies(h),
+                    }),
+                    PeerRequest::GetReceipts(h) => {
+                        EthMessage::GetReceipts(RequestPair { request_id, message: GetReceipts(h) })
+                    }
+                    PeerRequest::GetPooledTransactions(h) => {
+                        EthMessage::GetPooledTransactions(RequestPair {
+                            request_id,
+                            message: GetPooledTransactions(h),
+                        })
+                    }
+                };
+                let now = Instant::now();
+                let deadline = now + self.timeout(st.srtt);
+                st.inflight.insert(request_id, Inflight { kind, sent: now, deadline, tx });
+                trace!(peer = %self.id, request_id, kind, "request sent");
+                self.send(msg).await
+            }
+            SessionCommand::Announce { blocks, latest } => {
+                if self.announce_blocks {
+                    let fresh: Vec<BlockHashNumber> =
+                        blocks.into_iter().filter(|b| st.known.insert(b.hash)).collect();
+                    if !fresh.is_empty() {
+                        self.send(EthMessage::NewBlockHashes(NewBlockHashes(fresh))).await?;
+                    }
+                }
+                if self.eth.version() == EthVersion::Eth69
+                    && latest.0 >= self.range_sent + RANGE_UPDATE_INTERVAL
+                {
+                    self.range_sent = latest.0;
+                    let update =
+                        BlockRangeUpdate { earliest: 0, latest: latest.0, latest_hash: latest.1 };
+                    self.send(EthMessage::BlockRangeUpdate(update)).await?;
+                }
+                Ok(())
+            }
+            SessionCommand::Disconnect(_) => unreachable!("handled by run"),
+        }
+    }
+
+    async fn on_message(&mut self, st: &mut State, msg: EthMessage) -> Result<(), EthError> {
+        let response = |m: PeerResponse| Some(m);
+        let (request_id, resp) = match msg {
+            // ---- their requests: answer from the store ----
+            EthMessage::GetBlockHeaders(r) => {
+                let headers = serve_headers(&self.store, &r.message).unwrap_or_default();
+                let reply =
+                    RequestPair { request_id: r.request_id, message: BlockHeaders(headers) };
+                return self.send(EthMessage::BlockHeaders(reply)).await;
+            }
+            EthMessage::GetBlockBodies(r) => {
+                let bodies = serve_bodies(&self.store, &r.message.0).unwrap_or_default();
+                let reply = RequestPair { request_id: r.request_id, message: BlockBodies(bodies) };
+                return self.send(EthMessage::BlockBodies(reply)).await;
+            }
+            EthMessage::GetReceipts(r) => {
+                // Receipts are not stored (no execution): an empty answer is valid.
+                let reply = match self.eth.version() {
+                    EthVersion::Eth68 => EthMessage::Receipts68(RequestPair {
+                        request_id: r.request_id,
+                        message: Receipts68::default(),
+                    }),
+                    EthVersion::Eth69 => EthMessage::Receipts69(RequestPair {
+                        request_id: r.request_id,
+                        message: Receipts69::default(),
+                    }),
+                };
+                return self.send(reply).await;
+            }
+            EthMessage::GetPooledTransactions(r) => {
+                let reply = RequestPair {
+                    request_id: r.request_id,
+                    message: PooledTransactions::default(),
+                };
+                return self.send(EthMessage::PooledTransactions(reply)).await;
+            }
+            // ---- responses to ours ----
+            EthMessage::BlockHeaders(r) => {
+                (r.request_id, response(PeerResponse::BlockHeaders(r.message.0)))
+            }
+            EthMessage::BlockBodies(r) => {
+                (r.request_id, response(PeerResponse::BlockBodies(r.message.0)))
+            }
+            EthMessage::Receipts68(r) => {
+                (r.request_id, response(PeerResponse::Receipts68(r.message)))
+            }
+            EthMessage::Receipts69(r) => {
+                (r.request_id, response(PeerResponse::Receipts69(r.message)))
+            }
+            EthMessage::PooledTransactions(r) => {
+                (r.request_id, response(PeerResponse::PooledTransactions(r.message.0)))
+            }
+            // ---- announcements ----
+            EthMessage::NewBlockHashes(m) => {
+                if m.0.len() > MAX_ANNOUNCED_HASHES {
+                    self.penalize(Penalty::BadAnnouncement).await;
+                    return Ok(());
+                }
+                m.0.iter().for_each(|b| {
+                    st.known.insert(b.hash);
+                });
+                self.report(ManagerMsg::Event(crate::NetworkEvent::NewBlockHashes {
+                    peer: self.id,
+                    blocks: m.0,
+                }))
+                .await;
+                return Ok(());
+            }
+            EthMessage::NewBlock(b) => {
+                st.known.insert(b.block.header.hash_slow());
+                self.report(ManagerMsg::Event(crate::NetworkEvent::NewBlock {
+                    peer: self.id,
+                    block: b,
+                }))
+                .await;
+                return Ok(());
+            }
+            EthMessage::BlockRangeUpdate(range) => {
+                self.report(ManagerMsg::Event(crate::NetworkEvent::BlockRange {
+                    peer: self.id,
+                    range,
+                }))
+                .await;
+                return Ok(());
+            }
+            // No transaction pool yet: transaction gossip is ignored.
+            EthMessage::Transactions(_) | EthMessage::NewPooledTransactionHashes(_) => {
+                return Ok(())
+            }
+            EthMessage::Status(_) => unreachable!("EthStream rejects a second Status"),
+        };
+        let Some(resp) = resp else { return Ok(()) };
+        let Some(req) = st.inflight.remove(&request_id) else {
+            debug!(peer = %self.id, request_id, "unsolicited response");
+            self.penalize(Penalty::UnsolicitedResponse).await;
+            return Ok(());
+        };
+        let matches = matches!(
+            (req.kind, &resp),
+            ("GetBlockHeaders", PeerResponse::BlockHeaders(_))
+                | ("GetBlockBodies", PeerResponse::BlockBodies(_))
+                | ("GetReceipts", PeerResponse::Receipts68(_) | PeerResponse::Receipts69(_))
+                | ("GetPooledTransactions", PeerResponse::PooledTransactions(_))
+        );
+        if !matches {
+            let _ = req
+                .tx
+                .send(Err(RequestError::BadResponse("response type differs from the request's")));
+            self.penalize(Penalty::UnsolicitedResponse).await;
+            return Ok(());
+        }
+        let rtt = req.sent.elapsed();
+        st.srtt = Some(st.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
+        if let PeerResponse::BlockHeaders(h) = &resp {
+            h.iter().for_each(|h| {
+                st.known.insert(h.hash_slow());
+            });
+        }
+        let _ = req.tx.send(Ok(resp));
+        self.report(ManagerMsg::Reward { peer: self.id }).await;
+        Ok(())
+    }
+}
+
+/// Whether a session error is the peer's protocol breach (as opposed to I/O or a
+/// Disconnect it sent).
+fn breach(e: &EthError) -> bool {
+    match e {
+        EthError::P2p(tern_p2p::P2pError::Ecies(tern_p2p::EciesError::Io(_))) => false,
+        // A frame whose MAC fails is garbage on an authenticated connection.
+        EthError::P2p(tern_p2p::P2pError::Ecies(_)) => true,
+        EthError::P2p(p) => p.disconnect_reason() == Some(DisconnectReason::ProtocolBreach),
+        other => other.disconnect_reason() == Some(DisconnectReason::ProtocolBreach),
+    }
+}

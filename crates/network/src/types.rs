@@ -1,0 +1,189 @@
+//! What the network tells and is asked.
+
+use alloy_consensus::{BlockBody, Header, TxEnvelope};
+use alloy_primitives::B256;
+use std::{net::SocketAddr, time::Duration};
+use tern_eth_wire::{
+    BlockHashNumber, BlockRangeUpdate, EthVersion, GetBlockHeaders, NewBlock, PooledTransaction,
+    Receipts68, Receipts69, Status,
+};
+use tern_p2p::{Enode, PeerId, SecretKey};
+
+/// A request to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerRequest {
+    /// GetBlockHeaders.
+    GetBlockHeaders(GetBlockHeaders),
+    /// GetBlockBodies.
+    GetBlockBodies(Vec<B256>),
+    /// GetReceipts.
+    GetReceipts(Vec<B256>),
+    /// GetPooledTransactions.
+    GetPooledTransactions(Vec<B256>),
+}
+
+impl PeerRequest {
+    /// The request's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::GetBlockHeaders(_) => "GetBlockHeaders",
+            Self::GetBlockBodies(_) => "GetBlockBodies",
+            Self::GetReceipts(_) => "GetReceipts",
+            Self::GetPooledTransactions(_) => "GetPooledTransactions",
+        }
+    }
+}
+
+/// A peer's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerResponse {
+    /// BlockHeaders.
+    BlockHeaders(Vec<Header>),
+    /// BlockBodies.
+    BlockBodies(Vec<BlockBody<TxEnvelope>>),
+    /// Receipts on eth/68.
+    Receipts68(Receipts68),
+    /// Receipts on eth/69.
+    Receipts69(Receipts69),
+    /// PooledTransactions.
+    PooledTransactions(Vec<PooledTransaction>),
+}
+
+/// Why a request got no usable response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No response within the peer's timeout.
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+    /// The peer disconnected before answering.
+    #[error("peer disconnected")]
+    Disconnected,
+    /// No session with that peer.
+    #[error("not connected to that peer")]
+    UnknownPeer,
+    /// The peer already has the maximum of requests in flight.
+    #[error("too many requests in flight to that peer")]
+    TooManyInflight,
+    /// A response of another type than the request's.
+    #[error("bad response: {0}")]
+    BadResponse(&'static str),
+    /// The network is shutting down.
+    #[error("network stopped")]
+    Stopped,
+}
+
+/// Who opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Direction {
+    /// They dialed us.
+    Inbound,
+    /// We dialed them.
+    Outbound,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Node id.
+    pub id: PeerId,
+    /// Hello client id.
+    pub client_id: String,
+    /// Negotiated eth version.
+    pub version: EthVersion,
+    /// Its Status.
+    pub status: Status,
+    /// Who dialed.
+    pub direction: Direction,
+    /// Socket address.
+    pub addr: SocketAddr,
+    /// Reputation at the time of the query.
+    pub reputation: i32,
+    /// Trusted (never banned).
+    pub trusted: bool,
+}
+
+/// What happens on the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkEvent {
+    /// A session completed the Status exchange.
+    PeerConnected(Box<PeerInfo>),
+    /// A session ended.
+    PeerDisconnected {
+        /// The peer.
+        id: PeerId,
+        /// Why, for logs.
+        reason: String,
+    },
+    /// A peer announced blocks by hash.
+    NewBlockHashes {
+        /// The peer.
+        peer: PeerId,
+        /// Announced blocks.
+        blocks: Vec<BlockHashNumber>,
+    },
+    /// A peer announced a whole block.
+    NewBlock {
+        /// The peer.
+        peer: PeerId,
+        /// The block and its total difficulty.
+        block: Box<NewBlock>,
+    },
+    /// An eth/69 peer's available range changed.
+    BlockRange {
+        /// The peer.
+        peer: PeerId,
+        /// The new range.
+        range: BlockRangeUpdate,
+    },
+}
+
+/// How to run the network.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Our node key.
+    pub secret_key: SecretKey,
+    /// Where to listen (port 0 picks one).
+    pub listen_addr: SocketAddr,
+    /// Peers to dial and redial.
+    pub bootnodes: Vec<Enode>,
+    /// Peers to dial and redial that are never banned.
+    pub trusted_peers: Vec<Enode>,
+    /// Most inbound sessions.
+    pub max_inbound: usize,
+    /// Most outbound sessions.
+    pub max_outbound: usize,
+    /// Where `known-peers.json` lives (none: not persisted).
+    pub datadir: Option<std::path::PathBuf>,
+    /// Shortest request timeout.
+    pub request_timeout_min: Duration,
+    /// Longest request timeout (and the first one, before any RTT is measured).
+    pub request_timeout_max: Duration,
+    /// Client id in our Hello (default: tern's).
+    pub client_id: Option<String>,
+    /// eth versions we offer (default: eth/68 and eth/69).
+    pub eth_versions: Vec<EthVersion>,
+}
+
+impl NetworkConfig {
+    /// Defaults: listen on 0.0.0.0:30303, 50 inbound, 25 outbound, timeouts 2–20 s.
+    pub fn new(secret_key: SecretKey) -> Self {
+        Self {
+            secret_key,
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], 30303)),
+            bootnodes: vec![],
+            trusted_peers: vec![],
+            max_inbound: DEFAULT_MAX_INBOUND,
+            max_outbound: DEFAULT_MAX_OUTBOUND,
+            datadir: None,
+            request_timeout_min: Duration::from_secs(2),
+            request_timeout_max: Duration::from_secs(20),
+            client_id: None,
+            eth_versions: EthVersion::ALL.to_vec(),
+        }
+    }
+}
+
+/// Default inbound session limit.
+pub const DEFAULT_MAX_INBOUND: usize = 50;
+/// Default outbound session limit.
+pub const DEFAULT_MAX_OUTBOUND: usize = 25;

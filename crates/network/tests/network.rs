@@ -1,0 +1,404 @@
+//! Multi-node tests over real TCP on 127.0.0.1.
+
+mod common;
+
+use alloy_eips::eip1898::HashOrNumber;
+use alloy_rlp::Encodable;
+use common::*;
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tern_chainspec::ChainSpec;
+use tern_eth_wire::{BlockHeaders, EthMessage, EthVersion, GetBlockHeaders, RequestPair};
+use tern_network::{
+    serve_headers, NetworkEvent, Penalty, RequestError, MAX_HEADERS_SERVE, SOFT_RESPONSE_LIMIT,
+};
+use tern_p2p::{CapabilityMessage, DisconnectReason, EciesError, P2pError, PeerId};
+
+fn connected(e: &NetworkEvent) -> Option<PeerId> {
+    match e {
+        NetworkEvent::PeerConnected(info) => Some(info.id),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_headers_and_bodies_from_two_peers_concurrently() {
+    let spec = ChainSpec::dev();
+    let blocks = dev_chain(1100, 0);
+    let (a, _) = node(config(), &spec, store_with(&spec, &blocks, "a")).await;
+    let b_store = store_with(&spec, &blocks, "b");
+    let (b, _) = node(config(), &spec, b_store.clone()).await;
+    let mut c_cfg = config();
+    c_cfg.bootnodes = vec![a.local_enode(), b.local_enode()];
+    let (c, mut events) = node(c_cfg, &spec, store_with(&spec, &[], "c")).await;
+    let p1 = wait_for(&mut events, connected).await;
+    let p2 = wait_for(&mut events, connected).await;
+    assert_ne!(p1, p2);
+
+    let req = |start: u64, limit, skip, reverse| GetBlockHeaders {
+        start: HashOrNumber::Number(start),
+        limit,
+        skip,
+        reverse,
+    };
+    // Concurrently from both peers.
+    let (h1, h2) = tokio::join!(
+        c.get_block_headers(p1, req(1, 100, 0, false)),
+        c.get_block_headers(p2, req(101, 100, 0, false))
+    );
+    let (h1, h2) = (h1.unwrap(), h2.unwrap());
+    assert_eq!(h1.len(), 100);
+    assert_eq!(h2[0].number, 101);
+    for h in h1.iter().chain(&h2) {
+        assert_eq!(h, &blocks[h.number as usize - 1].header, "exactly the stored header");
+    }
+    // Skip/reverse, by number and by hash, match a reference computed from the store.
+    let by_hash = HashOrNumber::Hash(blocks[499].header.hash_slow());
+    for q in [
+        req(10, 20, 3, false),
+        req(900, 50, 7, true),
+        req(5, 10, 0, true),
+        req(1090, 50, 2, false),
+        GetBlockHeaders { start: by_hash, limit: 30, skip: 4, reverse: true },
+        GetBlockHeaders { start: by_hash, limit: 30, skip: 1, reverse: false },
+    ] {
+        let got = c.get_block_headers(p2, q).await.unwrap();
+        let step = q.skip as usize + 1;
+        let first = match q.start {
+            HashOrNumber::Number(n) => n as usize,
+            HashOrNumber::Hash(_) => 500,
+        };
+        let expected: Vec<u64> = (0..q.limit as usize)
+            .map_while(
+                |i| if q.reverse { first.checked_sub(i * step) } else { Some(first + i * step) },
+            )
+            .filter(|n| *n <= 1100)
+            .take_while(|n| *n <= 1100)
+            .map(|n| n as u64)
+            .collect();
+        let numbers: Vec<u64> = got.iter().map(|h| h.number).collect();
+        assert_eq!(numbers, expected, "{q:?}");
+        assert_eq!(serve_headers(&b_store, &q).unwrap(), got, "{q:?}: what the store says");
+    }
+    // A request over 1024 is capped.
+    let many = c.get_block_headers(p1, req(0, 5000, 0, false)).await.unwrap();
+    assert_eq!(many.len(), MAX_HEADERS_SERVE);
+    // Absurd ranges are answered, not errors.
+    assert!(c
+        .get_block_headers(p1, req(u64::MAX - 1, 10, u64::MAX, false))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(c.get_block_headers(p1, req(3, 10, u64::MAX, false)).await.unwrap().len(), 1);
+
+    // Bodies: exactly the stored ones; unknown hashes omitted.
+    let hashes: Vec<_> = blocks[..20].iter().map(|b| b.header.hash_slow()).collect();
+    let mut with_unknown = hashes.clone();
+    with_unknown.insert(5, alloy_primitives::B256::repeat_byte(0xee));
+    let bodies = c.get_block_bodies(p1, with_unknown).await.unwrap();
+    assert_eq!(bodies, blocks[..20].iter().map(|b| b.body.clone()).collect::<Vec<_>>());
+    let peers = c.peers().await;
+    assert_eq!(peers.len(), 2);
+    assert!(peers.iter().all(|p| p.reputation > 0), "good responses raise reputation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_stay_under_the_soft_limit_plus_one() {
+    let spec = ChainSpec::dev();
+    let blocks = dev_chain(30, 1000); // ~110 KB per body
+    let (a, _) = node(config(), &spec, store_with(&spec, &blocks, "big")).await;
+    let mut c_cfg = config();
+    c_cfg.bootnodes = vec![a.local_enode()];
+    let (c, mut events) = node(c_cfg, &spec, store_with(&spec, &[], "c")).await;
+    let p = wait_for(&mut events, connected).await;
+    let hashes: Vec<_> = blocks.iter().map(|b| b.header.hash_slow()).collect();
+    let bodies = c.get_block_bodies(p, hashes).await.unwrap();
+    let sizes: Vec<usize> = bodies.iter().map(|b| b.length()).collect();
+    let total: usize = sizes.iter().sum();
+    assert!(bodies.len() < 30, "the soft limit cut the response ({} bodies)", bodies.len());
+    assert!(total - sizes.last().unwrap() < SOFT_RESPONSE_LIMIT, "at most one item past the limit");
+    assert!(total >= SOFT_RESPONSE_LIMIT);
+}
+
+/// Starts a node with a small chain and returns it with its event stream.
+async fn server(
+    name: &str,
+    tweak: impl FnOnce(&mut tern_network::NetworkConfig),
+) -> (tern_network::NetworkHandle, tokio::sync::mpsc::Receiver<NetworkEvent>, ChainSpec) {
+    let spec = ChainSpec::dev();
+    let mut cfg = config();
+    tweak(&mut cfg);
+    let (h, e) = node(cfg, &spec, store_with(&spec, &dev_chain(10, 1), name)).await;
+    (h, e, spec)
+}
+
+async fn reputation_of(h: &tern_network::NetworkHandle, id: PeerId) -> Option<i32> {
+    h.peers().await.into_iter().find(|p| p.id == id).map(|p| p.reputation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_bans_and_the_ban_survives_reconnects() {
+    let (node, mut events, spec) = server("garbage", |_| {}).await;
+    let cfg = raw_config();
+    let mut peer = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap();
+    let id = wait_for(&mut events, connected).await;
+    // GetBlockHeaders (0x03) whose payload is not RLP.
+    peer.p2p_mut()
+        .send(CapabilityMessage { capability: 0, id: 0x03, payload: vec![0xff, 0x00].into() })
+        .await
+        .unwrap();
+    let err = peer.next().await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("breach of protocol"), "{err}");
+    wait_for(&mut events, |e| {
+        matches!(e, NetworkEvent::PeerDisconnected { id: d, .. } if *d == id).then_some(())
+    })
+    .await;
+    // Reconnecting within the ban: refused right after Hello.
+    let err = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tern_eth_wire::EthError::P2p(P2pError::Disconnected(Some(
+                DisconnectReason::UselessPeer
+            )))
+        ),
+        "{err}"
+    );
+    assert!(node.peers().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_request_ids_end_in_a_ban() {
+    let (node, mut events, spec) = server("wrongid", |_| {}).await;
+    let cfg = raw_config();
+    let mut peer = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap();
+    let id = wait_for(&mut events, connected).await;
+    // The peer answers every request with another id.
+    let script = tokio::spawn(async move {
+        while let Some(Ok(msg)) = peer.next().await {
+            if let EthMessage::GetBlockHeaders(r) = msg {
+                let wrong = RequestPair {
+                    request_id: r.request_id + 1000,
+                    message: BlockHeaders::default(),
+                };
+                if peer.send(EthMessage::BlockHeaders(wrong)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        peer
+    });
+    let q = GetBlockHeaders { start: HashOrNumber::Number(1), limit: 1, skip: 0, reverse: false };
+    for _ in 0..4 {
+        let r = node.get_block_headers(id, q).await;
+        assert!(
+            matches!(
+                r,
+                Err(RequestError::Timeout(_))
+                    | Err(RequestError::Disconnected)
+                    | Err(RequestError::UnknownPeer)
+            ),
+            "{r:?}"
+        );
+    }
+    wait_for(&mut events, |e| {
+        matches!(e, NetworkEvent::PeerDisconnected { id: d, .. } if *d == id).then_some(())
+    })
+    .await;
+    let mut peer = script.await.unwrap();
+    assert!(peer.next().await.is_none_or(|r| r.is_err()));
+    let err = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap_err();
+    assert!(err.to_string().contains("useless peer"), "banned: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_loses_reputation_per_timeout() {
+    let (node, mut events, spec) = server("silent", |_| {}).await;
+    let peer = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap();
+    let id = wait_for(&mut events, connected).await;
+    let q = GetBlockHeaders { start: HashOrNumber::Number(1), limit: 1, skip: 0, reverse: false };
+    for i in 1..=3 {
+        assert!(matches!(node.get_block_headers(id, q).await, Err(RequestError::Timeout(_))));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(reputation_of(&node, id).await, Some(-Penalty::Timeout.points() * i));
+    }
+    drop(peer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_peer_is_never_banned() {
+    let cfg = raw_config();
+    let trusted =
+        tern_p2p::Enode::new(tern_p2p::peer_id(&cfg.secret_key), "127.0.0.1:9".parse().unwrap());
+    let (node, mut events, spec) = server("trusted", |c| c.trusted_peers = vec![trusted]).await;
+    for _ in 0..3 {
+        let mut peer = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap();
+        let id = wait_for(&mut events, connected).await;
+        assert!(node.peers().await.iter().any(|p| p.id == id && p.trusted));
+        peer.p2p_mut()
+            .send(CapabilityMessage { capability: 0, id: 0x03, payload: vec![0xff].into() })
+            .await
+            .unwrap();
+        assert!(peer.next().await.unwrap().is_err());
+        wait_for(&mut events, |e| matches!(e, NetworkEvent::PeerDisconnected { .. }).then_some(()))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbound_limit_refuses_the_next_peer_with_too_many_peers() {
+    let (node, mut events, spec) = server("limit", |c| c.max_inbound = 2).await;
+    let mut peers = Vec::new();
+    for _ in 0..2 {
+        peers.push(raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap());
+        wait_for(&mut events, connected).await;
+    }
+    let err = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tern_eth_wire::EthError::P2p(P2pError::Disconnected(Some(
+                DisconnectReason::TooManyPeers
+            )))
+        ),
+        "{err}"
+    );
+    // The existing sessions keep working: both get answers to their requests.
+    for peer in &mut peers {
+        let q =
+            GetBlockHeaders { start: HashOrNumber::Number(2), limit: 3, skip: 0, reverse: false };
+        peer.send(EthMessage::GetBlockHeaders(RequestPair { request_id: 7, message: q }))
+            .await
+            .unwrap();
+        let EthMessage::BlockHeaders(r) = peer.next().await.unwrap().unwrap() else {
+            panic!("headers expected")
+        };
+        assert_eq!((r.request_id, r.message.0.len()), (7, 3));
+    }
+    let _ = EciesError::Closed;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_follow_the_policy() {
+    // The announcing node told its peers block 0 in Status; block 40 is 32+ later, so
+    // eth/69 peers are due a BlockRangeUpdate.
+    let spec = ChainSpec::dev();
+    let blocks = dev_chain(40, 0);
+    let (v, mut v_events) = node(config(), &spec, store_with(&spec, &[], "val")).await;
+    // Receivers: tern on eth/68, tern on eth/69, and two that present PoS-only client ids.
+    let mut receivers = Vec::new();
+    for (name, versions, client) in [
+        ("e68", vec![EthVersion::Eth68], None),
+        ("e69", vec![EthVersion::Eth69], None),
+        ("reth", vec![EthVersion::Eth69], Some("reth/v1.4.0-abc/x86_64-unknown-linux-gnu")),
+        ("geth", vec![EthVersion::Eth68], Some("Geth/v1.15.0-stable/linux-amd64/go1.23")),
+    ] {
+        let mut cfg = config();
+        cfg.eth_versions = versions;
+        cfg.client_id = client.map(str::to_owned);
+        cfg.bootnodes = vec![v.local_enode()];
+        let (h, e) = node(cfg, &spec, store_with(&spec, &[], name)).await;
+        wait_for(&mut v_events, connected).await;
+        receivers.push((name, h, e));
+    }
+    let head = &blocks[39].header;
+    v.announce_block(head.number, head.hash_slow()).await;
+    for (name, _h, events) in &mut receivers {
+        let mut got_hashes = false;
+        let mut got_range = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, events.recv()).await {
+            match e {
+                NetworkEvent::NewBlockHashes { blocks, .. } => {
+                    assert_eq!(blocks[0].number, 40);
+                    got_hashes = true;
+                }
+                NetworkEvent::BlockRange { range, .. } => {
+                    assert_eq!(range.latest, 40);
+                    got_range = true;
+                }
+                _ => {}
+            }
+        }
+        match *name {
+            "e68" => assert!(got_hashes && !got_range, "{name}"),
+            "e69" => assert!(got_hashes && got_range, "{name}"),
+            "reth" => assert!(
+                !got_hashes && got_range,
+                "{name}: only BlockRangeUpdate for PoS-only clients"
+            ),
+            _ => assert!(!got_hashes && !got_range, "{name}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_block_announcements_on_a_post_merge_chain() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/genesis/postmerge-dev.json"
+    ))
+    .unwrap();
+    let spec = ChainSpec::from_json(&text).unwrap();
+    let (v, mut v_events) = node(config(), &spec, store_with(&spec, &[], "pm-v")).await;
+    let mut cfg = config();
+    cfg.bootnodes = vec![v.local_enode()];
+    let (_r, mut r_events) = node(cfg, &spec, store_with(&spec, &[], "pm-r")).await;
+    wait_for(&mut v_events, connected).await;
+    v.announce_block(1, alloy_primitives::B256::repeat_byte(1)).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(800), async {
+        loop {
+            if let Some(NetworkEvent::NewBlockHashes { .. }) = r_events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "no NewBlockHashes on a post-merge chain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_peers_persist_and_are_redialed() {
+    let spec = ChainSpec::dev();
+    let (b, mut b_events) = node(config(), &spec, store_with(&spec, &[], "kp-b")).await;
+    let dir = tmp_dir("kp-a");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = tern_p2p::generate_secret_key();
+    let mut cfg = config();
+    cfg.secret_key = key;
+    cfg.datadir = Some(dir.clone());
+    cfg.bootnodes = vec![b.local_enode()];
+    let (a, _) = node(cfg.clone(), &spec, store_with(&spec, &[], "kp-a-store")).await;
+    let a_id = wait_for(&mut b_events, connected).await;
+    a.shutdown().await;
+    wait_for(&mut b_events, |e| matches!(e, NetworkEvent::PeerDisconnected { .. }).then_some(()))
+        .await;
+    let saved: Vec<tern_network::KnownPeer> =
+        serde_json::from_slice(&std::fs::read(dir.join("known-peers.json")).unwrap()).unwrap();
+    assert!(saved.iter().any(|p| p.enode == b.local_enode().to_string()), "{saved:?}");
+    // Restarted without bootnodes, it finds b from the file.
+    cfg.bootnodes.clear();
+    let (_a2, _) = node(cfg, &spec, store_with(&spec, &[], "kp-a-store2")).await;
+    assert_eq!(wait_for(&mut b_events, connected).await, a_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_self_connections_are_refused() {
+    let (node, mut events, spec) = server("dup", |_| {}).await;
+    let cfg = raw_config();
+    let _first = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap();
+    wait_for(&mut events, connected).await;
+    let err = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap_err();
+    assert!(err.to_string().contains("already connected"), "{err}");
+    // A node whose bootnode is itself refuses the connection as ConnectedToSelf.
+    let mut self_cfg = config();
+    let key = self_cfg.secret_key;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    self_cfg.listen_addr = addr;
+    self_cfg.bootnodes = vec![tern_p2p::Enode::new(tern_p2p::peer_id(&key), addr)];
+    let (me, _) = common::node(self_cfg, &spec, store_with(&spec, &[], "self")).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(me.peers().await.is_empty());
+}
