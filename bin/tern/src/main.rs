@@ -2,16 +2,14 @@
 //! protocol logic lives in the crates.
 
 use clap::{Parser, Subcommand};
-use eyre::{Context, Result};
-use futures::StreamExt;
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
-use tern_chainspec::{ChainSpec, ForkFilter, Head};
-use tern_consensus::Sealer;
-use tern_eth_wire::{eth_protocols, status_at, EthStream, LocalStatus};
-use tern_p2p::{Enode, P2pConfig, TcpP2pStream};
+use eyre::Result;
+use std::{net::SocketAddr, path::PathBuf};
+use tern_chainspec::ChainSpec;
+use tern_network::NetworkConfig;
+use tern_node::{Node, NodeConfig};
+use tern_p2p::Enode;
 use tern_storage::ChainStore;
-use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::info;
 
 #[derive(Parser)]
 #[command(name = "tern", version, about = "Tern: an Ethereum-style devp2p/RLPx client")]
@@ -78,9 +76,18 @@ struct NodeArgs {
     /// TCP port for RLPx.
     #[arg(long, default_value_t = 30303)]
     port: u16,
-    /// Comma-separated enode URLs to dial.
+    /// Comma-separated enode URLs to dial (and redial).
     #[arg(long, value_delimiter = ',')]
     bootnodes: Vec<String>,
+    /// Comma-separated enode URLs of peers that are always dialed and never banned.
+    #[arg(long = "trusted-peers", value_delimiter = ',')]
+    trusted_peers: Vec<String>,
+    /// Most inbound peers.
+    #[arg(long = "max-inbound-peers", default_value_t = tern_network::DEFAULT_MAX_INBOUND)]
+    max_inbound_peers: usize,
+    /// Most outbound peers.
+    #[arg(long = "max-outbound-peers", default_value_t = tern_network::DEFAULT_MAX_OUTBOUND)]
+    max_outbound_peers: usize,
     /// The chain: `dev` (built-in Clique devnet) or a path to a geth-style genesis.json.
     #[arg(long, default_value = "dev")]
     chain: String,
@@ -131,27 +138,6 @@ enum KeyCommand {
         #[arg(long, default_value_t = 30303)]
         port: u16,
     },
-}
-
-/// What every session needs: our p2p identity, our Status and the fork filter.
-struct SessionContext {
-    p2p: P2pConfig,
-    spec: ChainSpec,
-    store: ChainStore,
-}
-
-impl SessionContext {
-    /// Our Status and fork filter at the stored best block, now.
-    fn status(&self) -> Result<(LocalStatus, ForkFilter)> {
-        let (number, hash) = self.store.best_block()?;
-        let best = self
-            .store
-            .header(hash)?
-            .ok_or_else(|| eyre::eyre!("best block {number} has no header"))?;
-        let td = self.store.total_difficulty(hash)?.unwrap_or_default();
-        let head = Head { number, timestamp: best.timestamp, hash, ..Default::default() };
-        Ok((status_at(&self.spec, &best, hash, td), self.spec.fork_filter(head)))
-    }
 }
 
 fn main() {
@@ -237,120 +223,45 @@ async fn node(args: NodeArgs) -> Result<()> {
     if let Some(id) = args.network_id {
         spec = spec.with_network_id(id);
     }
-    let bootnodes = args
-        .bootnodes
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<Enode>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let parse_enodes = |list: &[String]| -> Result<Vec<Enode>> {
+        Ok(list
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<Enode>())
+            .collect::<Result<_, _>>()?)
+    };
     let key = tern_p2p::load_or_generate_secret_key(&args.datadir.join("nodekey"))?;
-    let listener = TcpListener::bind((args.addr, args.port))
-        .await
-        .wrap_err_with(|| format!("cannot listen on {}:{}", args.addr, args.port))?;
-    let local = listener.local_addr()?;
-    let mut p2p = P2pConfig::new(key, eth_protocols());
-    p2p.port = local.port();
-    let store = ChainStore::init(&args.datadir, &spec)?;
-    let (number, _) = store.best_block()?;
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let mut validator = match (args.enable_consensus, &args.validator_key) {
+    let validator_key = match (args.enable_consensus, &args.validator_key) {
         (false, _) => None,
         (true, None) => eyre::bail!("--enable-consensus needs --validator-key FILE"),
-        (true, Some(path)) => {
-            let sealer = Sealer::new(tern_p2p::load_secret_key(path)?);
-            let (sealed_tx, _) = tokio::sync::watch::channel((number, spec.genesis_hash));
-            let (spec, store) = (spec.clone(), store.clone());
-            Some(tokio::spawn(async move {
-                tern_node::run_validator(&spec, store, sealer, sealed_tx, shutdown_rx).await
-            }))
-        }
+        (true, Some(path)) => Some(tern_p2p::load_secret_key(path)?),
     };
-    let config = Arc::new(SessionContext { p2p, spec: spec.clone(), store });
-    let (status, _) = config.status()?;
-    let shown = if local.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], local.port()))
-    } else {
-        local
-    };
+    let mut network = NetworkConfig::new(key);
+    network.listen_addr = SocketAddr::new(args.addr, args.port);
+    network.bootnodes = parse_enodes(&args.bootnodes)?;
+    network.trusted_peers = parse_enodes(&args.trusted_peers)?;
+    network.max_inbound = args.max_inbound_peers;
+    network.max_outbound = args.max_outbound_peers;
     info!(
-        enode = %Enode::new(tern_p2p::peer_id(&key), shown),
-        client = %config.p2p.client_id,
         chain = %args.chain,
         genesis = %spec.genesis_hash,
         network_id = spec.network_id,
-        fork_id = ?status.fork_id,
-        validator = validator.is_some(),
-        best = number,
-        "node started"
+        client = %tern_p2p::client_id(),
+        "starting"
     );
-
-    for enode in bootnodes {
-        let config = config.clone();
-        tokio::spawn(async move {
-            match tern_p2p::connect(&config.p2p, &enode).await {
-                Ok(stream) => run_session(&config, stream, "outbound").await,
-                Err(e) => warn!(peer = %enode, error = %e, "dial failed"),
-            }
-        });
-    }
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (tcp, addr) = accepted?;
-                let config = config.clone();
-                tokio::spawn(async move {
-                    match tern_p2p::accept(&config.p2p, tcp).await {
-                        Ok(stream) => run_session(&config, stream, "inbound").await,
-                        Err(e) => warn!(%addr, error = %e, "inbound connection failed"),
-                    }
-                });
-            }
-            _ = tokio::signal::ctrl_c() => {
-                info!("shutting down");
-                let _ = shutdown_tx.send(true);
-                if let Some(v) = validator {
-                    v.await??;
-                }
-                return Ok(());
-            }
-            Some(result) = async { match &mut validator { Some(v) => Some(v.await), None => None } }, if validator.is_some() => {
-                // The validator only returns early on an error.
-                result??;
-                eyre::bail!("validator stopped");
-            }
+    let config = NodeConfig { datadir: args.datadir.clone(), spec, network, validator_key };
+    let mut node = Node::start(config).await?;
+    let (best, hash) = node.store.best_block()?;
+    info!(enode = %node.network.local_enode(), best, %hash, "node started");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            info!("shutting down");
+            node.stop().await?;
+            Ok(())
+        }
+        result = node.wait() => {
+            result?;
+            Ok(())
         }
     }
-}
-
-/// Runs the eth Status handshake, then keeps the session alive (Ping/Pong) until it ends;
-/// eth requests are not served yet.
-async fn run_session(ctx: &SessionContext, stream: TcpP2pStream, direction: &str) {
-    let hello = stream.remote_hello().clone();
-    let (status, filter) = match ctx.status() {
-        Ok(s) => s,
-        Err(e) => return warn!(error = %e, "cannot read our status"),
-    };
-    let mut eth = match EthStream::handshake(stream, &status, &filter).await {
-        Ok(eth) => eth,
-        Err(e) => {
-            warn!(peer = %hello.id, client = %hello.client_id, error = %e, direction, "eth handshake failed");
-            return;
-        }
-    };
-    info!(
-        peer = %hello.id,
-        client = %hello.client_id,
-        version = ?eth.version(),
-        head = %eth.remote_status().head_hash(),
-        direction,
-        "peer connected"
-    );
-    let reason = loop {
-        match eth.next().await {
-            Some(Ok(msg)) => tracing::debug!(id = msg.id(), "eth message (not handled yet)"),
-            Some(Err(e)) => break e.to_string(),
-            None => break "connection closed".to_string(),
-        }
-    };
-    info!(peer = %hello.id, %reason, "peer disconnected");
 }

@@ -1,6 +1,8 @@
-//! Assembles a Tern node from its parts. Today: the validator's sealing loop. The network
-//! manager and sync join here as they land.
+//! Assembles a Tern node from its parts: the chain store, the network and the
+//! validator's sealing loop (sync joins here as it lands).
 
+mod node;
 mod validator;
 
+pub use node::{Node, NodeConfig, NodeError};
 pub use validator::{run_validator, ValidatorError};
