@@ -5,6 +5,12 @@
 //
 // OPTIONS: --genesis FILE --genesis-hash 0x…   run the eth/68 Status exchange on the chain
 //          of that geth-style genesis (the hash is what both Status and fork id use)
+//          --fetch JSON   after Status, send these requests one by one, e.g.
+//            [{"headers":{"start":1,"limit":5,"skip":1,"reverse":false}},
+//             {"headers":{"start":"0x…hash","limit":3,"skip":0,"reverse":true}},
+//             {"bodies":["0x…hash", …]}]
+//          and print {"event":"response","index":i,"hashes":[…]} for each: keccak256 of
+//          every returned header or body RLP (request ids are matched here)
 //
 // Prints one JSON object per line on stdout:
 //   {"event":"listening","enode":"enode://…"}
@@ -18,6 +24,8 @@ import { ETH, RLPx } from '@ethereumjs/devp2p'
 import { Common, Mainnet, createCommonFromGethGenesis } from '@ethereumjs/common'
 import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToUnprefixedHex, hexToBytes, randomBytes } from '@ethereumjs/util'
 import { readFileSync } from 'node:fs'
+import { RLP } from '@ethereumjs/rlp'
+import { keccak256 } from 'ethereum-cryptography/keccak.js'
 
 const print = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const args = process.argv.slice(2)
@@ -29,6 +37,7 @@ const option = (name) => {
 }
 const TIMEOUT_MS = 20000
 
+const fetchSpec = option('--fetch') ? JSON.parse(option('--fetch')) : undefined
 const genesisFile = option('--genesis')
 const genesisHash = option('--genesis-hash')
 const genesis = genesisFile ? JSON.parse(readFileSync(genesisFile, 'utf8')) : undefined
@@ -75,7 +84,11 @@ rlpx.events.on('peer:added', (peer) => {
       forkHash: bytesToHex(status.forkId[0]),
       forkNext: Number(bytesToBigInt(status.forkId[1])),
     })
-    finish(0)
+    if (fetchSpec) fetchAll(eth).then(() => finish(0), (err) => {
+      print({ event: 'error', message: String(err?.message ?? err) })
+      finish(1)
+    })
+    else finish(0)
   })
   try {
     eth.sendStatus({
@@ -88,6 +101,40 @@ rlpx.events.on('peer:added', (peer) => {
     finish(1)
   }
 })
+// Sends each request of --fetch in turn and prints the hashes of what came back.
+// RLP integers are minimal: zero is the empty string.
+const int = (n) => (BigInt(n) === 0n ? new Uint8Array() : bigIntToBytes(BigInt(n)))
+
+async function fetchAll(eth) {
+  const pending = new Map()
+  eth.events.on('message', (code, payload) => {
+    const id = Number(bytesToBigInt(payload[0]))
+    const resolve = pending.get(id)
+    if (resolve) {
+      pending.delete(id)
+      resolve({ code, items: payload[1] })
+    }
+  })
+  for (const [index, req] of fetchSpec.entries()) {
+    const id = 1000 + index
+    let code, body
+    if (req.headers) {
+      const h = req.headers
+      const start = typeof h.start === 'string' ? hexToBytes(h.start) : int(h.start)
+      code = 0x03
+      body = [start, int(h.limit), int(h.skip), int(h.reverse ? 1 : 0)]
+    } else {
+      code = 0x05
+      body = req.bodies.map((x) => hexToBytes(x))
+    }
+    const response = new Promise((resolve) => pending.set(id, resolve))
+    eth.sendMessage(code, [int(id), body])
+    const { code: got, items } = await response
+    if (got !== code + 1) throw new Error(`request ${index}: answered with message ${got}`)
+    print({ event: 'response', index, hashes: items.map((item) => bytesToHex(keccak256(RLP.encode(item)))) })
+  }
+}
+
 rlpx.events.on('peer:removed', (_peer, reason) => {
   print({ event: 'disconnect', reason: typeof reason === 'number' ? reason : String(reason) })
   finish(1)
