@@ -189,6 +189,16 @@ impl Snapshot {
     /// difficulty of its turn, and the signer list at checkpoints. Records the signer and
     /// returns it.
     pub fn verify(&mut self, header: &Header) -> Result<Address, ConsensusError> {
+        self.verify_recovered(header, recover_signer(header))
+    }
+
+    /// [`Self::verify`] with the signer already recovered (see [`recover_signers`], which
+    /// recovers many on all cores).
+    pub fn verify_recovered(
+        &mut self,
+        header: &Header,
+        signer: Result<Address, ConsensusError>,
+    ) -> Result<Address, ConsensusError> {
         let checkpoint = header.number % self.epoch == 0;
         let listed = &header.extra_data[EXTRA_VANITY.min(header.extra_data.len())
             ..header.extra_data.len().saturating_sub(EXTRA_SEAL)];
@@ -203,7 +213,7 @@ impl Snapshot {
                 rule: "no signer list outside checkpoint blocks",
             });
         }
-        let signer = recover_signer(header)?;
+        let signer = signer?;
         if !self.signers.contains(&signer) {
             return Err(ConsensusError::UnauthorizedSigner(signer));
         }
@@ -230,4 +240,23 @@ impl Snapshot {
         extra.extend_from_slice(&[0u8; EXTRA_SEAL]);
         extra.into()
     }
+}
+
+/// Headers below this count recover their signers on one thread.
+const PARALLEL_SEALS_THRESHOLD: usize = 32;
+
+/// Recovers the sealer of every header, splitting large batches across all cores.
+pub fn recover_signers(headers: &[Header]) -> Vec<Result<Address, ConsensusError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if headers.len() < PARALLEL_SEALS_THRESHOLD || threads == 1 {
+        return headers.iter().map(recover_signer).collect();
+    }
+    let chunk = headers.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = headers
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(recover_signer).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("seal recovery thread panicked")).collect()
+    })
 }

@@ -1,0 +1,212 @@
+//! [`BlockSyncManager`]: runs the [`SyncMachine`] against the network and the store.
+
+use crate::{Action, Failure, SyncConfig, SyncMachine, SyncStatus};
+use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
+use std::time::{Duration, Instant};
+use tern_chainspec::ChainSpec;
+use tern_network::{NetworkEvent, NetworkHandle, RequestError};
+use tern_storage::{ChainStore, StoreError};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info};
+
+/// What sync reports to the rest of the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Our head.
+    pub head: u64,
+    /// The best head peers claim.
+    pub target: u64,
+    /// The gap class.
+    pub status: SyncStatus,
+}
+
+/// A handle to watch sync progress.
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    rx: watch::Receiver<SyncProgress>,
+}
+
+impl SyncHandle {
+    /// The latest progress.
+    pub fn progress(&self) -> SyncProgress {
+        *self.rx.borrow()
+    }
+
+    /// Waits until our head reaches `number` (or sync stops).
+    pub async fn wait_for_head(&mut self, number: u64) {
+        let _ = self.rx.wait_for(|p| p.head >= number).await;
+    }
+}
+
+enum Done {
+    Headers(tern_p2p::PeerId, u64, Result<Vec<alloy_consensus::Header>, RequestError>),
+    Bodies(
+        tern_p2p::PeerId,
+        u64,
+        Result<Vec<alloy_consensus::BlockBody<alloy_consensus::TxEnvelope>>, RequestError>,
+    ),
+}
+
+fn failure(e: RequestError) -> Failure {
+    match e {
+        RequestError::Timeout(_) => Failure::Timeout,
+        _ => Failure::Gone,
+    }
+}
+
+/// Drives sync: network events and responses into the machine, its actions out to the
+/// network and the store.
+pub struct BlockSyncManager {
+    machine: SyncMachine,
+    network: NetworkHandle,
+    store: ChainStore,
+    events: mpsc::Receiver<NetworkEvent>,
+    progress: watch::Sender<SyncProgress>,
+    requests: FuturesUnordered<BoxFuture<'static, Done>>,
+}
+
+impl std::fmt::Debug for BlockSyncManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockSyncManager")
+            .field("head", &self.machine.head())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockSyncManager {
+    /// A manager resuming from the store's best block.
+    pub async fn new(
+        spec: ChainSpec,
+        cfg: SyncConfig,
+        network: NetworkHandle,
+        store: ChainStore,
+    ) -> Result<(Self, SyncHandle), StoreError> {
+        let (best, _) = store.best_block()?;
+        let first = best.saturating_sub(cfg.max_reorg_depth);
+        let mut recent = Vec::new();
+        for header in store.headers_range(first, best - first + 1)? {
+            let td = store.total_difficulty(header.hash_slow())?.unwrap_or_default();
+            recent.push((header, td));
+        }
+        let machine = SyncMachine::new(spec, cfg, recent);
+        let events = network.subscribe().await;
+        let (progress, rx) =
+            watch::channel(SyncProgress { head: best, target: best, status: SyncStatus::InSync });
+        info!(best, "sync resumes from the stored best block");
+        let manager =
+            Self { machine, network, store, events, progress, requests: FuturesUnordered::new() };
+        Ok((manager, SyncHandle { rx }))
+    }
+
+    /// Runs until `shutdown` turns true; fails only if the store fails.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
+        let now = Instant::now();
+        for p in self.network.peers().await {
+            self.machine.peer_connected(p.id, p.status.head_hash(), p.status.head_number(), now);
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut log = tokio::time::interval(Duration::from_secs(5));
+        let mut last_log = (Instant::now(), self.machine.committed);
+        loop {
+            self.perform().await?;
+            tokio::select! {
+                event = self.events.recv() => {
+                    let Some(event) = event else { return Ok(()) };
+                    self.on_event(event);
+                }
+                Some(done) = self.requests.next(), if !self.requests.is_empty() => {
+                    let now = Instant::now();
+                    let machine = &mut self.machine;
+                    // Validation is CPU work: keep it off the async worker's hot path.
+                    tokio::task::block_in_place(|| match done {
+                        Done::Headers(peer, id, r) => machine.on_headers(peer, id, r.map_err(failure), now),
+                        Done::Bodies(peer, id, r) => machine.on_bodies(peer, id, r.map_err(failure), now),
+                    });
+                }
+                _ = tick.tick() => self.machine.tick(Instant::now()),
+                _ = log.tick() => {
+                    let (head, _) = self.machine.head();
+                    let target = self.machine.best_peer_head().max(head);
+                    let elapsed = last_log.0.elapsed().as_secs_f64();
+                    let rate = (self.machine.committed - last_log.1) as f64 / elapsed.max(0.001);
+                    last_log = (Instant::now(), self.machine.committed);
+                    if target > head || rate > 0.0 {
+                        let eta = if rate > 0.0 { format!("{:.0}s", (target - head) as f64 / rate) } else { "unknown".into() };
+                        info!(best = head, target, blocks_per_sec = format!("{rate:.0}"), eta, status = ?self.machine.status(), "sync progress");
+                    }
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
+            let (head, _) = self.machine.head();
+            let target = self.machine.best_peer_head().max(head);
+            self.progress.send_if_modified(|p| {
+                let new = SyncProgress { head, target, status: self.machine.status() };
+                let changed = *p != new;
+                *p = new;
+                changed
+            });
+        }
+    }
+
+    fn on_event(&mut self, event: NetworkEvent) {
+        let now = Instant::now();
+        match event {
+            NetworkEvent::PeerConnected(info) => self.machine.peer_connected(
+                info.id,
+                info.status.head_hash(),
+                info.status.head_number(),
+                now,
+            ),
+            NetworkEvent::PeerDisconnected { id, .. } => self.machine.peer_disconnected(id, now),
+            NetworkEvent::NewBlockHashes { peer, blocks } => {
+                if let Some(b) = blocks.iter().max_by_key(|b| b.number) {
+                    self.machine.announced(peer, b.number, b.hash, now);
+                }
+            }
+            NetworkEvent::NewBlock { peer, block } => {
+                let h = &block.block.header;
+                self.machine.announced(peer, h.number, h.hash_slow(), now);
+            }
+            NetworkEvent::BlockRange { peer, range } => {
+                self.machine.announced(peer, range.latest, range.latest_hash, now)
+            }
+        }
+    }
+
+    async fn perform(&mut self) -> Result<(), StoreError> {
+        let actions: Vec<Action> = self.machine.actions().collect();
+        for action in actions {
+            match action {
+                Action::GetHeaders { peer, id, req } => {
+                    let net = self.network.clone();
+                    self.requests.push(async move { Done::Headers(peer, id, net.get_block_headers(peer, req).await) }.boxed());
+                }
+                Action::GetBodies { peer, id, hashes } => {
+                    let net = self.network.clone();
+                    self.requests.push(async move { Done::Bodies(peer, id, net.get_block_bodies(peer, hashes).await) }.boxed());
+                }
+                Action::Penalize { peer, penalty } => self.network.penalize(peer, penalty).await,
+                Action::Commit { blocks } => {
+                    let last = blocks.last().map(|b| (b.block.header.number, b.hash));
+                    tokio::task::block_in_place(|| self.store.insert_blocks(&blocks))?;
+                    debug!(count = blocks.len(), "committed");
+                    if let Some((number, hash)) = last {
+                        self.network.announce_block(number, hash).await;
+                    }
+                }
+                Action::Reorg { ancestor, blocks } => {
+                    let last = blocks.last().map(|b| (b.block.header.number, b.hash));
+                    tokio::task::block_in_place(|| -> Result<(), StoreError> {
+                        self.store.unwind_to(ancestor)?;
+                        self.store.insert_blocks(&blocks)
+                    })?;
+                    info!(ancestor, new_head = ?last.map(|l| l.0), "reorg committed");
+                    if let Some((number, hash)) = last {
+                        self.network.announce_block(number, hash).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

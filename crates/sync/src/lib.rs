@@ -1,0 +1,9 @@
+//! Block sync for Tern (shared/DESIGN.md §7): a pure state machine
+//! ([`SyncMachine`]: events in, actions out) and its driver ([`BlockSyncManager`]) that
+//! talks to the network and the chain store.
+
+mod driver;
+mod machine;
+
+pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
+pub use machine::{Action, Failure, SyncConfig, SyncMachine, SyncStatus};

@@ -1,0 +1,900 @@
+//! The sync state machine: events in, actions out, no I/O.
+//!
+//! A *round* downloads from a base block (our head, or a fork's common ancestor) toward a
+//! target: header ranges requested from several peers at once, verified strictly in
+//! order (linkage, consensus rules, seals), then bodies for the verified headers (empty
+//! bodies inferred from the header), then commits in large batches — or, for a fork, a
+//! fork-choice decision and one reorg. Memory is bounded by the window, not the chain.
+
+use alloy_consensus::{BlockBody, Header, TxEnvelope, EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH};
+use alloy_eips::eip1898::HashOrNumber;
+use alloy_primitives::{B256, U256};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+use tern_chainspec::{ChainSpec, Consensus};
+use tern_consensus::{
+    clique::recover_signers, should_switch, validate_body, validate_header, ChainTip, ErrorKind,
+    Snapshot,
+};
+use tern_eth_wire::GetBlockHeaders;
+use tern_network::Penalty;
+use tern_p2p::PeerId;
+use tern_storage::SealedBlock;
+use tracing::{debug, info, warn};
+
+/// Tuning of the sync machine.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Headers per request (the serving limit of geth and reth).
+    pub header_batch: u64,
+    /// Most blocks downloaded ahead of the committed head (bounds memory).
+    pub window: u64,
+    /// Most bodies per request.
+    pub body_batch: usize,
+    /// Blocks per commit.
+    pub commit_batch: usize,
+    /// Requests in flight per peer.
+    pub max_peer_inflight: usize,
+    /// Deepest reorg we follow, in blocks (canonical headers kept in memory).
+    pub max_reorg_depth: u64,
+    /// How often idle peers are asked whether they have blocks past our head.
+    pub poll_interval: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            header_batch: 1024,
+            window: 32 * 1024,
+            body_batch: 128,
+            commit_batch: 4096,
+            max_peer_inflight: 2,
+            max_reorg_depth: 1024,
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the machine asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send GetBlockHeaders; answer with [`SyncMachine::on_headers`].
+    GetHeaders {
+        /// The peer.
+        peer: PeerId,
+        /// The machine's request id.
+        id: u64,
+        /// The request.
+        req: GetBlockHeaders,
+    },
+    /// Send GetBlockBodies; answer with [`SyncMachine::on_bodies`].
+    GetBodies {
+        /// The peer.
+        peer: PeerId,
+        /// The machine's request id.
+        id: u64,
+        /// Block hashes.
+        hashes: Vec<B256>,
+    },
+    /// Lower a peer's reputation.
+    Penalize {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        penalty: Penalty,
+    },
+    /// Append verified blocks to the store (they extend the head).
+    Commit {
+        /// The blocks, ascending.
+        blocks: Vec<SealedBlock>,
+    },
+    /// Unwind the store to `ancestor`, then append `blocks` (a heavier fork).
+    Reorg {
+        /// The common ancestor's number.
+        ancestor: u64,
+        /// The new branch, ascending from ancestor + 1.
+        blocks: Vec<SealedBlock>,
+    },
+}
+
+/// How far we are from the best known head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStatus {
+    /// At the best known head.
+    InSync,
+    /// At most 5 blocks behind.
+    SmallGap(u64),
+    /// At most 100 blocks behind.
+    MediumGap(u64),
+    /// More than 100 blocks behind.
+    LargeGap(u64),
+}
+
+impl SyncStatus {
+    fn of(gap: u64) -> Self {
+        match gap {
+            0 => Self::InSync,
+            1..=5 => Self::SmallGap(gap),
+            6..=100 => Self::MediumGap(gap),
+            _ => Self::LargeGap(gap),
+        }
+    }
+}
+
+/// A failed request, as the driver reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Timed out (the network already penalized it).
+    Timeout,
+    /// The peer is gone, or the request could not be sent.
+    Gone,
+}
+
+#[derive(Debug)]
+struct Peer {
+    head: u64,
+    head_hash: B256,
+    number_known: bool,
+    inflight: usize,
+    strikes: u32,
+    /// Its chain did not link with ours in this round: not asked again until the next.
+    unusable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Idle,
+    Forward,
+    FindAncestor,
+    Branch,
+}
+
+#[derive(Debug)]
+enum Request {
+    Probe,
+    Headers { start: u64, count: u64 },
+    Ancestor { start: u64 },
+    Bodies { numbers: Vec<u64> },
+}
+
+#[derive(Debug)]
+struct Verified {
+    hash: B256,
+    header: Header,
+    body: Option<BlockBody<TxEnvelope>>,
+}
+
+/// A canonical header we keep for reorgs and Clique snapshots.
+#[derive(Debug, Clone)]
+struct Recent {
+    hash: B256,
+    header: Header,
+    td: U256,
+}
+
+/// The sync state machine. Feed it events; drain [`SyncMachine::actions`].
+#[derive(Debug)]
+pub struct SyncMachine {
+    spec: ChainSpec,
+    cfg: SyncConfig,
+    /// Canonical headers up to and including our head, at most `max_reorg_depth + 1`.
+    recent: VecDeque<Recent>,
+    peers: HashMap<PeerId, Peer>,
+    next_id: u64,
+    requests: HashMap<u64, (PeerId, Request)>,
+    actions: VecDeque<Action>,
+    mode: Mode,
+    /// Base of the round: our head (forward) or the common ancestor (branch).
+    base: Option<Recent>,
+    target: u64,
+    next_request: u64,
+    header_queue: VecDeque<(u64, u64)>,
+    header_buf: BTreeMap<u64, (PeerId, Vec<Header>)>,
+    verified: VecDeque<Verified>,
+    verified_tip: (u64, B256),
+    snapshot: Option<Snapshot>,
+    body_queue: VecDeque<u64>,
+    last_poll: Option<Instant>,
+    poll_cursor: usize,
+    now_secs: u64,
+    /// Blocks committed since start (for progress logs).
+    pub committed: u64,
+}
+
+fn empty_body(h: &Header) -> Option<BlockBody<TxEnvelope>> {
+    let empty = h.transactions_root == EMPTY_ROOT_HASH
+        && h.ommers_hash == EMPTY_OMMER_ROOT_HASH
+        && h.withdrawals_root.is_none_or(|r| r == EMPTY_ROOT_HASH);
+    empty.then(|| BlockBody {
+        transactions: vec![],
+        ommers: vec![],
+        withdrawals: h.withdrawals_root.map(|_| Default::default()),
+    })
+}
+
+impl SyncMachine {
+    /// A machine whose store ends with `recent` canonical headers (ascending, with their
+    /// total difficulty; the last one is the head; at least the genesis).
+    pub fn new(spec: ChainSpec, cfg: SyncConfig, recent: Vec<(Header, U256)>) -> Self {
+        let recent: VecDeque<Recent> = recent
+            .into_iter()
+            .map(|(header, td)| Recent { hash: header.hash_slow(), header, td })
+            .collect();
+        let head = recent.back().expect("at least the genesis");
+        let verified_tip = (head.header.number, head.hash);
+        Self {
+            spec,
+            cfg,
+            recent,
+            peers: HashMap::new(),
+            next_id: 1,
+            requests: HashMap::new(),
+            actions: VecDeque::new(),
+            mode: Mode::Idle,
+            base: None,
+            target: 0,
+            next_request: 0,
+            header_queue: VecDeque::new(),
+            header_buf: BTreeMap::new(),
+            verified: VecDeque::new(),
+            verified_tip,
+            snapshot: None,
+            body_queue: VecDeque::new(),
+            last_poll: None,
+            poll_cursor: 0,
+            now_secs: 0,
+            committed: 0,
+        }
+    }
+
+    /// The actions to perform, in order.
+    pub fn actions(&mut self) -> impl Iterator<Item = Action> + '_ {
+        self.actions.drain(..)
+    }
+
+    /// Our head: number and hash.
+    pub fn head(&self) -> (u64, B256) {
+        let h = self.recent.back().expect("non-empty");
+        (h.header.number, h.hash)
+    }
+
+    /// The best head any peer claims.
+    pub fn best_peer_head(&self) -> u64 {
+        self.peers.values().filter(|p| p.number_known).map(|p| p.head).max().unwrap_or(0)
+    }
+
+    /// How far behind we are.
+    pub fn status(&self) -> SyncStatus {
+        SyncStatus::of(self.best_peer_head().saturating_sub(self.head().0))
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn penalize(&mut self, peer: PeerId, penalty: Penalty) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.strikes += 1;
+        }
+        self.actions.push_back(Action::Penalize { peer, penalty });
+    }
+
+    // ---------------------------------------------------------------- events
+
+    /// A peer finished the Status exchange: its head hash, and number if eth/69 said it.
+    pub fn peer_connected(
+        &mut self,
+        peer: PeerId,
+        head_hash: B256,
+        head_number: Option<u64>,
+        now: Instant,
+    ) {
+        self.peers.insert(
+            peer,
+            Peer {
+                head: head_number.unwrap_or(0),
+                head_hash,
+                number_known: head_number.is_some(),
+                inflight: 0,
+                strikes: 0,
+                unusable: false,
+            },
+        );
+        if head_number.is_none() {
+            // eth/68: learn the number from the header of its best hash.
+            let id = self.id();
+            self.requests.insert(id, (peer, Request::Probe));
+            self.peers.get_mut(&peer).expect("inserted").inflight += 1;
+            let req = GetBlockHeaders {
+                start: HashOrNumber::Hash(head_hash),
+                limit: 1,
+                skip: 0,
+                reverse: false,
+            };
+            self.actions.push_back(Action::GetHeaders { peer, id, req });
+        }
+        self.schedule(now);
+    }
+
+    /// A peer is gone: its requests go to others.
+    pub fn peer_disconnected(&mut self, peer: PeerId, now: Instant) {
+        self.peers.remove(&peer);
+        let ids: Vec<u64> =
+            self.requests.iter().filter(|(_, (p, _))| *p == peer).map(|(id, _)| *id).collect();
+        for id in ids {
+            let (_, req) = self.requests.remove(&id).expect("listed");
+            self.requeue(req);
+        }
+        // A fork branch only its peer could serve is abandoned with it.
+        if matches!(self.mode, Mode::Branch | Mode::FindAncestor)
+            && self.peers.values().all(|p| p.unusable)
+        {
+            self.end_round("the fork's peer left");
+        }
+        self.schedule(now);
+    }
+
+    /// A peer announced a block (NewBlockHashes, NewBlock, BlockRangeUpdate).
+    pub fn announced(&mut self, peer: PeerId, number: u64, hash: B256, now: Instant) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if number >= p.head || !p.number_known {
+                p.head = number;
+                p.head_hash = hash;
+                p.number_known = true;
+            }
+        }
+        self.schedule(now);
+    }
+
+    /// The clock moved (drives polling and retries).
+    pub fn tick(&mut self, now: Instant) {
+        self.schedule(now);
+    }
+
+    fn requeue(&mut self, req: Request) {
+        match req {
+            Request::Headers { start, count } => self.header_queue.push_front((start, count)),
+            Request::Bodies { numbers } => {
+                numbers.into_iter().rev().for_each(|n| self.body_queue.push_front(n))
+            }
+            Request::Ancestor { .. } => self.end_round("ancestor search lost its peer"),
+            Request::Probe => {}
+        }
+    }
+
+    fn finish_request(&mut self, peer: PeerId, id: u64) -> Option<Request> {
+        let (p, req) = self.requests.remove(&id)?;
+        if p != peer {
+            self.requests.insert(id, (p, req));
+            return None;
+        }
+        if let Some(peer) = self.peers.get_mut(&peer) {
+            peer.inflight = peer.inflight.saturating_sub(1);
+        }
+        Some(req)
+    }
+
+    /// Headers answering request `id` (or its failure).
+    pub fn on_headers(
+        &mut self,
+        peer: PeerId,
+        id: u64,
+        result: Result<Vec<Header>, Failure>,
+        now: Instant,
+    ) {
+        self.now_secs = now_unix();
+        let Some(req) = self.finish_request(peer, id) else { return };
+        match (req, result) {
+            (req, Err(_)) => self.requeue(req),
+            (Request::Probe, Ok(headers)) => {
+                if let (Some(h), Some(p)) = (headers.first(), self.peers.get_mut(&peer)) {
+                    if h.number > p.head || !p.number_known {
+                        p.head = h.number;
+                        p.head_hash = h.hash_slow();
+                        p.number_known = true;
+                    }
+                }
+            }
+            (Request::Headers { start, count }, Ok(headers)) => {
+                self.on_range(peer, start, count, headers)
+            }
+            (Request::Ancestor { start }, Ok(headers)) => self.on_ancestor(peer, start, headers),
+            (req @ Request::Bodies { .. }, Ok(_)) => self.requeue(req),
+        }
+        self.schedule(now);
+    }
+
+    /// Bodies answering request `id` (or its failure).
+    pub fn on_bodies(
+        &mut self,
+        peer: PeerId,
+        id: u64,
+        result: Result<Vec<BlockBody<TxEnvelope>>, Failure>,
+        now: Instant,
+    ) {
+        self.now_secs = now_unix();
+        let Some(req) = self.finish_request(peer, id) else { return };
+        match (req, result) {
+            (Request::Bodies { numbers }, Ok(bodies)) => self.on_body_batch(peer, numbers, bodies),
+            (req, _) => self.requeue(req),
+        }
+        self.schedule(now);
+    }
+
+    // ---------------------------------------------------------------- rounds
+
+    fn start_round(&mut self, mode: Mode, base: Recent, target: u64) {
+        debug!(?mode, base = base.header.number, target, "sync round");
+        self.snapshot = self.snapshot_at(base.header.number);
+        self.verified_tip = (base.header.number, base.hash);
+        self.next_request = base.header.number + 1;
+        self.base = Some(base);
+        self.target = target;
+        self.mode = mode;
+        self.header_queue.clear();
+        self.header_buf.clear();
+        self.verified.clear();
+        self.body_queue.clear();
+    }
+
+    fn end_round(&mut self, why: &str) {
+        debug!(why, "sync round ended");
+        self.mode = Mode::Idle;
+        self.base = None;
+        self.header_queue.clear();
+        self.header_buf.clear();
+        self.verified.clear();
+        self.body_queue.clear();
+        // Requests still in flight are forgotten: late answers are ignored.
+        let ids: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, (_, r))| !matches!(r, Request::Probe))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let (peer, _) = self.requests.remove(&id).expect("listed");
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.inflight = p.inflight.saturating_sub(1);
+            }
+        }
+        self.peers.values_mut().for_each(|p| p.unusable = false);
+    }
+
+    /// The Clique snapshot after canonical block `number` (from the recent headers).
+    fn snapshot_at(&self, number: u64) -> Option<Snapshot> {
+        let Consensus::Clique { signers, epoch, .. } = &self.spec.consensus else { return None };
+        let window = signers.len() as u64 / 2;
+        let recent: Vec<Header> = self
+            .recent
+            .iter()
+            .filter(|r| r.header.number <= number && r.header.number + window > number)
+            .map(|r| r.header.clone())
+            .collect();
+        Snapshot::with_recent(signers.clone(), *epoch, &recent).ok()
+    }
+
+    fn recent_at(&self, number: u64) -> Option<&Recent> {
+        let first = self.recent.front()?.header.number;
+        self.recent.get(number.checked_sub(first)? as usize)
+    }
+
+    // ---------------------------------------------------------------- scheduling
+
+    fn schedule(&mut self, now: Instant) {
+        self.now_secs = now_unix();
+        if self.mode == Mode::Idle {
+            let head = self.head().0;
+            let best = self
+                .peers
+                .values()
+                .filter(|p| p.number_known && !p.unusable)
+                .map(|p| p.head)
+                .max()
+                .unwrap_or(0);
+            if best > head {
+                let base = self.recent.back().expect("non-empty").clone();
+                self.start_round(Mode::Forward, base, best);
+            } else {
+                self.poll(now);
+                return;
+            }
+        }
+        if self.mode == Mode::Forward {
+            self.target = self.target.max(self.best_peer_head());
+        }
+        let committed = self.head().0.max(self.base.as_ref().map_or(0, |b| b.header.number));
+        while self.next_request <= self.target && self.next_request < committed + self.cfg.window {
+            let count = self.cfg.header_batch.min(self.target - self.next_request + 1);
+            self.header_queue.push_back((self.next_request, count));
+            self.next_request += count;
+        }
+        self.assign_headers();
+        self.assign_bodies();
+        self.commit_ready();
+        self.maybe_finish();
+    }
+
+    /// Idle peers, fewest strikes first; those whose head reaches `number`.
+    fn idle_peer(&self, number: u64) -> Option<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| {
+                p.number_known
+                    && !p.unusable
+                    && p.inflight < self.cfg.max_peer_inflight
+                    && p.head >= number
+            })
+            .min_by_key(|(id, p)| (p.strikes, p.inflight, **id))
+            .map(|(id, _)| *id)
+    }
+
+    fn assign_headers(&mut self) {
+        while let Some(&(start, count)) = self.header_queue.front() {
+            let Some(peer) = self.idle_peer(start) else { break };
+            self.header_queue.pop_front();
+            let id = self.id();
+            self.peers.get_mut(&peer).expect("idle").inflight += 1;
+            self.requests.insert(id, (peer, Request::Headers { start, count }));
+            let req = GetBlockHeaders {
+                start: HashOrNumber::Number(start),
+                limit: count,
+                skip: 0,
+                reverse: false,
+            };
+            self.actions.push_back(Action::GetHeaders { peer, id, req });
+        }
+    }
+
+    fn assign_bodies(&mut self) {
+        while let Some(&first) = self.body_queue.front() {
+            let last_needed =
+                self.body_queue.iter().take(self.cfg.body_batch).max().copied().unwrap_or(first);
+            let Some(peer) = self.idle_peer(last_needed) else { break };
+            let numbers: Vec<u64> =
+                (0..self.cfg.body_batch).map_while(|_| self.body_queue.pop_front()).collect();
+            let hashes: Vec<B256> =
+                numbers.iter().filter_map(|n| self.verified_at(*n).map(|v| v.hash)).collect();
+            if hashes.len() != numbers.len() {
+                continue; // stale numbers from an ended round
+            }
+            let id = self.id();
+            self.peers.get_mut(&peer).expect("idle").inflight += 1;
+            self.requests.insert(id, (peer, Request::Bodies { numbers }));
+            self.actions.push_back(Action::GetBodies { peer, id, hashes });
+        }
+    }
+
+    fn poll(&mut self, now: Instant) {
+        if self.last_poll.is_some_and(|t| now.duration_since(t) < self.cfg.poll_interval) {
+            return;
+        }
+        let mut ids: Vec<PeerId> =
+            self.peers.iter().filter(|(_, p)| p.inflight == 0).map(|(id, _)| *id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        ids.sort();
+        self.last_poll = Some(now);
+        let peer = ids[self.poll_cursor % ids.len()];
+        self.poll_cursor += 1;
+        let start = self.head().0 + 1;
+        let id = self.id();
+        self.peers.get_mut(&peer).expect("listed").inflight += 1;
+        self.requests.insert(id, (peer, Request::Probe));
+        let req = GetBlockHeaders {
+            start: HashOrNumber::Number(start),
+            limit: 1,
+            skip: 0,
+            reverse: false,
+        };
+        self.actions.push_back(Action::GetHeaders { peer, id, req });
+    }
+
+    // ---------------------------------------------------------------- headers
+
+    fn on_range(&mut self, peer: PeerId, start: u64, count: u64, headers: Vec<Header>) {
+        if !matches!(self.mode, Mode::Forward | Mode::Branch) {
+            return;
+        }
+        if headers.is_empty() {
+            // It does not have these blocks (any more): its head is below `start`.
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.head = p.head.min(start.saturating_sub(1));
+            }
+            self.header_queue.push_front((start, count));
+            return;
+        }
+        let shaped = headers.len() as u64 <= count
+            && headers.iter().enumerate().all(|(i, h)| h.number == start + i as u64)
+            && headers.windows(2).all(|w| w[1].parent_hash == w[0].hash_slow());
+        if !shaped {
+            warn!(%peer, start, "headers do not form the requested chain");
+            self.penalize(peer, Penalty::BadBlock);
+            self.header_queue.push_front((start, count));
+            return;
+        }
+        let got = headers.len() as u64;
+        if got < count {
+            self.header_queue.push_front((start + got, count - got));
+        }
+        // Drop what is already verified (a range re-requested after a partial answer).
+        let headers: Vec<Header> =
+            headers.into_iter().filter(|h| h.number > self.verified_tip.0).collect();
+        let Some(first) = headers.first() else { return };
+        self.header_buf.insert(first.number, (peer, headers));
+        self.verify_headers();
+    }
+
+    fn verify_headers(&mut self) {
+        while let Some((peer, headers)) = self.header_buf.remove(&(self.verified_tip.0 + 1)) {
+            let start = headers[0].number;
+            let end = start + headers.len() as u64 - 1;
+            if headers[0].parent_hash != self.verified_tip.1 {
+                let at_head = self.mode == Mode::Forward && self.verified_tip.0 == self.head().0;
+                if at_head {
+                    info!(%peer, number = start, "peer's chain forks below our head; searching the common ancestor");
+                    self.find_ancestor(peer);
+                    return;
+                }
+                debug!(%peer, start, "range does not link with the verified chain");
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.unusable = true;
+                }
+                self.header_queue.push_front((start, end - start + 1));
+                continue;
+            }
+            let signers = match self.snapshot {
+                Some(_) => recover_signers(&headers),
+                None => Vec::new(),
+            };
+            let mut parent = self.verified_parent();
+            for (i, header) in headers.into_iter().enumerate() {
+                let hash = header.hash_slow();
+                let checked = validate_header(
+                    &self.spec,
+                    &header,
+                    &parent,
+                    self.verified_tip.1,
+                    self.now_secs,
+                )
+                .and_then(|()| match (&mut self.snapshot, signers.get(i)) {
+                    (Some(snap), Some(signer)) => {
+                        snap.verify_recovered(&header, signer.clone()).map(|_| ())
+                    }
+                    _ => Ok(()),
+                });
+                if let Err(e) = checked {
+                    let number = header.number;
+                    if e.kind() == ErrorKind::NotYetValid {
+                        debug!(%peer, number, "header from the future; retrying later");
+                    } else {
+                        warn!(%peer, number, error = %e, "invalid header");
+                        self.penalize(peer, Penalty::BadBlock);
+                    }
+                    // Re-request from the failing header on (the valid prefix stays).
+                    self.header_queue.push_front((number, end - number + 1));
+                    // Headers buffered beyond may have been verified against this bad
+                    // one by no one yet; they stay buffered.
+                    return;
+                }
+                let body = empty_body(&header);
+                if body.is_none() {
+                    self.body_queue.push_back(header.number);
+                }
+                self.verified_tip = (header.number, hash);
+                self.verified.push_back(Verified { hash, header: header.clone(), body });
+                parent = header;
+            }
+        }
+    }
+
+    fn verified_parent(&self) -> Header {
+        match self.verified.back() {
+            Some(v) => v.header.clone(),
+            None => self.base.as_ref().expect("round has a base").header.clone(),
+        }
+    }
+
+    fn verified_at(&self, number: u64) -> Option<&Verified> {
+        let first = self.verified.front()?.header.number;
+        self.verified.get(number.checked_sub(first)? as usize)
+    }
+
+    // ---------------------------------------------------------------- bodies
+
+    fn on_body_batch(
+        &mut self,
+        peer: PeerId,
+        numbers: Vec<u64>,
+        bodies: Vec<BlockBody<TxEnvelope>>,
+    ) {
+        if self.mode == Mode::Idle {
+            return;
+        }
+        let mut bad = false;
+        let mut rest = numbers.into_iter();
+        let mut retry = Vec::new();
+        for body in bodies {
+            let Some(number) = rest.next() else {
+                bad = true; // more bodies than asked
+                break;
+            };
+            let Some(v) = self.verified_at(number) else { continue };
+            match validate_body(&self.spec, &v.header, &body) {
+                Ok(_) => {
+                    let first = self.verified.front().expect("found").header.number;
+                    self.verified[(number - first) as usize].body = Some(body);
+                }
+                Err(e) => {
+                    warn!(%peer, number, error = %e, "invalid body");
+                    bad = true;
+                    retry.push(number);
+                }
+            }
+        }
+        retry.extend(rest);
+        if bad {
+            self.penalize(peer, Penalty::BadBlock);
+        }
+        for n in retry.into_iter().rev() {
+            self.body_queue.push_front(n);
+        }
+    }
+
+    // ---------------------------------------------------------------- commit
+
+    fn commit_ready(&mut self) {
+        if self.mode != Mode::Forward {
+            return;
+        }
+        let ready = self.verified.iter().take_while(|v| v.body.is_some()).count();
+        let caught_up = ready == self.verified.len()
+            && self.header_queue.is_empty()
+            && self.header_buf.is_empty();
+        if ready == 0 || (ready < self.cfg.commit_batch && !caught_up) {
+            return;
+        }
+        let take = ready.min(self.cfg.commit_batch.max(1));
+        let blocks: Vec<SealedBlock> = self.verified.drain(..take).map(seal).collect();
+        self.push_recent(&blocks);
+        self.committed += blocks.len() as u64;
+        self.actions.push_back(Action::Commit { blocks });
+        if !self.verified.is_empty() || !caught_up {
+            self.commit_ready();
+        }
+    }
+
+    fn push_recent(&mut self, blocks: &[SealedBlock]) {
+        for b in blocks {
+            let td = self.recent.back().expect("non-empty").td + b.block.header.difficulty;
+            self.recent.push_back(Recent { hash: b.hash, header: b.block.header.clone(), td });
+            while self.recent.len() as u64 > self.cfg.max_reorg_depth + 1 {
+                self.recent.pop_front();
+            }
+        }
+        if let Some(base) = &mut self.base {
+            if self.mode == Mode::Forward {
+                *base = self.recent.back().expect("non-empty").clone();
+            }
+        }
+    }
+
+    fn maybe_finish(&mut self) {
+        let done = self.verified_tip.0 >= self.target
+            && self.header_queue.is_empty()
+            && self.header_buf.is_empty()
+            && self.verified.iter().all(|v| v.body.is_some());
+        match self.mode {
+            Mode::Forward if done && self.verified.is_empty() => {
+                if self.best_peer_head() <= self.head().0 {
+                    self.end_round("caught up");
+                } else {
+                    self.target = self.best_peer_head();
+                }
+            }
+            Mode::Branch if done => self.decide_fork(),
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- forks
+
+    fn find_ancestor(&mut self, peer: PeerId) {
+        let head = self.head().0;
+        let first = self.recent.front().expect("non-empty").header.number;
+        let start =
+            head.saturating_sub(self.cfg.max_reorg_depth.min(self.cfg.header_batch) - 1).max(first);
+        let target = self.peers.get(&peer).map_or(0, |p| p.head);
+        self.end_round("fork detected");
+        self.mode = Mode::FindAncestor;
+        self.target = target;
+        let id = self.id();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.inflight += 1;
+        }
+        self.requests.insert(id, (peer, Request::Ancestor { start }));
+        let req = GetBlockHeaders {
+            start: HashOrNumber::Number(start),
+            limit: head - start + 1,
+            skip: 0,
+            reverse: false,
+        };
+        self.actions.push_back(Action::GetHeaders { peer, id, req });
+    }
+
+    fn on_ancestor(&mut self, peer: PeerId, start: u64, headers: Vec<Header>) {
+        if self.mode != Mode::FindAncestor {
+            return;
+        }
+        let ancestor = headers
+            .iter()
+            .filter(|h| h.number >= start)
+            .filter(|h| self.recent_at(h.number).is_some_and(|r| r.hash == h.hash_slow()))
+            .map(|h| h.number)
+            .max();
+        let Some(ancestor) = ancestor else {
+            warn!(%peer, "no common ancestor within the reorg depth; ignoring this peer's chain");
+            self.end_round("no common ancestor");
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.unusable = true;
+            }
+            return;
+        };
+        let base = self.recent_at(ancestor).expect("matched").clone();
+        let target = self.target.min(ancestor + self.cfg.window);
+        info!(%peer, ancestor, target, "fetching the fork branch");
+        self.start_round(Mode::Branch, base, target);
+        // Only the forking peer knows this branch.
+        for (id, p) in self.peers.iter_mut() {
+            p.unusable = *id != peer;
+        }
+    }
+
+    fn decide_fork(&mut self) {
+        let base = self.base.clone().expect("branch has a base");
+        let blocks: Vec<SealedBlock> = self.verified.drain(..).map(seal).collect();
+        let Some(tip) = blocks.last() else {
+            self.end_round("empty branch");
+            return;
+        };
+        let td = base.td + blocks.iter().map(|b| b.block.header.difficulty).sum::<U256>();
+        let ours = self.recent.back().expect("non-empty");
+        let current =
+            ChainTip { number: ours.header.number, hash: ours.hash, total_difficulty: ours.td };
+        let candidate =
+            ChainTip { number: tip.block.header.number, hash: tip.hash, total_difficulty: td };
+        if should_switch(&self.spec.consensus, &current, &candidate) {
+            info!(
+                ancestor = base.header.number,
+                new_head = candidate.number,
+                "switching to a heavier fork"
+            );
+            while self.recent.back().is_some_and(|r| r.header.number > base.header.number) {
+                self.recent.pop_back();
+            }
+            self.mode = Mode::Forward;
+            self.push_recent(&blocks);
+            self.committed += blocks.len() as u64;
+            self.actions.push_back(Action::Reorg { ancestor: base.header.number, blocks });
+            self.end_round("reorged");
+        } else {
+            info!(ancestor = base.header.number, "fork is not heavier; keeping our head");
+            self.end_round("fork rejected");
+        }
+    }
+}
+
+fn seal(v: Verified) -> SealedBlock {
+    SealedBlock {
+        hash: v.hash,
+        block: alloy_consensus::Block { header: v.header, body: v.body.expect("ready") },
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

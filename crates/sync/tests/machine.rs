@@ -1,0 +1,412 @@
+//! Deterministic tests of the sync state machine with scripted peers: no network, no
+//! clock but a simulated one, the store replaced by a vector.
+
+use alloy_consensus::{Block, BlockBody, Header, TxEnvelope};
+use alloy_eips::eip1898::HashOrNumber;
+use alloy_primitives::{Address, B256, U256};
+use secp256k1::SecretKey;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
+use tern_consensus::{address_of, chain_gen::generate_chain, clique::*, Sealer};
+use tern_network::{Penalty, Reputation};
+use tern_p2p::PeerId;
+use tern_storage::SealedBlock;
+use tern_sync::{Action, Failure, SyncConfig, SyncMachine};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Behavior {
+    Honest,
+    /// Headers at or above this number carry a broken seal.
+    BadSealFrom(u64),
+    /// Every body it serves has a transaction missing.
+    WrongBodies,
+    /// Never answers.
+    Silent,
+}
+
+struct ScriptedPeer {
+    genesis: Header,
+    chain: Arc<Vec<Block<TxEnvelope>>>, // blocks 1..=n
+    index: Arc<HashMap<B256, u64>>,     // hash -> number
+    behavior: Behavior,
+}
+
+fn index_of(chain: &[Block<TxEnvelope>]) -> Arc<HashMap<B256, u64>> {
+    Arc::new(chain.iter().map(|b| (b.header.hash_slow(), b.header.number)).collect())
+}
+
+impl ScriptedPeer {
+    fn header(&self, n: u64) -> Option<Header> {
+        if n == 0 {
+            return Some(self.genesis.clone());
+        }
+        let mut h = self.chain.get(n.checked_sub(1)? as usize)?.header.clone();
+        if matches!(self.behavior, Behavior::BadSealFrom(from) if n >= from) {
+            let mut extra = h.extra_data.to_vec();
+            let last = extra.len() - 2;
+            extra[last] ^= 0x55;
+            h.extra_data = extra.into();
+        }
+        Some(h)
+    }
+
+    fn number_of(&self, hash: B256) -> Option<u64> {
+        self.index.get(&hash).copied()
+    }
+
+    fn headers(&self, start: HashOrNumber, limit: u64) -> Vec<Header> {
+        let first = match start {
+            HashOrNumber::Number(n) => n,
+            HashOrNumber::Hash(h) => match self.number_of(h) {
+                Some(n) => n,
+                None => return vec![],
+            },
+        };
+        (first..first + limit.min(1024)).map_while(|n| self.header(n)).collect()
+    }
+
+    fn bodies(&self, hashes: &[B256]) -> Vec<BlockBody<TxEnvelope>> {
+        hashes
+            .iter()
+            .filter_map(|h| self.number_of(*h).and_then(|n| self.chain.get(n as usize - 1)))
+            .map(|b| {
+                let mut body = b.body.clone();
+                if self.behavior == Behavior::WrongBodies {
+                    body.transactions.pop();
+                }
+                body
+            })
+            .collect()
+    }
+}
+
+enum Pending {
+    Headers(PeerId, u64, Result<Vec<Header>, Failure>),
+    Bodies(PeerId, u64, Result<Vec<BlockBody<TxEnvelope>>, Failure>),
+}
+
+/// The machine plus a simulated world.
+struct Sim {
+    machine: SyncMachine,
+    spec: ChainSpec,
+    /// The "store": canonical chain after genesis.
+    store: Vec<SealedBlock>,
+    peers: HashMap<PeerId, ScriptedPeer>,
+    reputation: Reputation,
+    banned: Vec<PeerId>,
+    inbox: VecDeque<Pending>,
+    timeouts: Vec<(Instant, Pending)>,
+    now: Instant,
+    reorgs: usize,
+    requests: HashMap<PeerId, usize>,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Sim {
+    fn new(spec: ChainSpec, ours: Vec<Block<TxEnvelope>>) -> Self {
+        let mut recent = vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)];
+        let mut td = spec.genesis_header.difficulty;
+        let store: Vec<SealedBlock> = ours.into_iter().map(SealedBlock::seal).collect();
+        for b in &store {
+            td += b.block.header.difficulty;
+            recent.push((b.block.header.clone(), td));
+        }
+        let cfg = SyncConfig { poll_interval: Duration::from_millis(500), ..SyncConfig::default() };
+        Self {
+            machine: SyncMachine::new(spec.clone(), cfg, recent),
+            spec,
+            store,
+            peers: HashMap::new(),
+            reputation: Reputation::default(),
+            banned: vec![],
+            inbox: VecDeque::new(),
+            timeouts: vec![],
+            now: Instant::now(),
+            reorgs: 0,
+            requests: HashMap::new(),
+        }
+    }
+
+    fn connect(
+        &mut self,
+        id: u8,
+        chain: Arc<Vec<Block<TxEnvelope>>>,
+        behavior: Behavior,
+        eth69: bool,
+    ) -> PeerId {
+        let peer = PeerId::repeat_byte(id);
+        let head = chain
+            .last()
+            .map(|b| (b.header.number, b.header.hash_slow()))
+            .unwrap_or((0, self.spec.genesis_hash));
+        let index = index_of(&chain);
+        self.peers.insert(
+            peer,
+            ScriptedPeer { genesis: self.spec.genesis_header.clone(), chain, index, behavior },
+        );
+        self.machine.peer_connected(peer, head.1, eth69.then_some(head.0), self.now);
+        peer
+    }
+
+    fn head(&self) -> u64 {
+        self.store.last().map_or(0, |b| b.block.header.number)
+    }
+
+    fn apply(&mut self) {
+        let actions: Vec<Action> = self.machine.actions().collect();
+        for a in actions {
+            match a {
+                Action::GetHeaders { peer, id, req } => {
+                    *self.requests.entry(peer).or_default() += 1;
+                    let Some(p) = self.peers.get(&peer) else {
+                        self.inbox.push_back(Pending::Headers(peer, id, Err(Failure::Gone)));
+                        continue;
+                    };
+                    if p.behavior == Behavior::Silent {
+                        self.timeouts.push((
+                            self.now + TIMEOUT,
+                            Pending::Headers(peer, id, Err(Failure::Timeout)),
+                        ));
+                    } else {
+                        assert!(!req.reverse && req.skip == 0, "the machine asks ascending ranges");
+                        self.inbox.push_back(Pending::Headers(
+                            peer,
+                            id,
+                            Ok(p.headers(req.start, req.limit)),
+                        ));
+                    }
+                }
+                Action::GetBodies { peer, id, hashes } => {
+                    *self.requests.entry(peer).or_default() += 1;
+                    let Some(p) = self.peers.get(&peer) else {
+                        self.inbox.push_back(Pending::Bodies(peer, id, Err(Failure::Gone)));
+                        continue;
+                    };
+                    if p.behavior == Behavior::Silent {
+                        self.timeouts.push((
+                            self.now + TIMEOUT,
+                            Pending::Bodies(peer, id, Err(Failure::Timeout)),
+                        ));
+                    } else {
+                        self.inbox.push_back(Pending::Bodies(peer, id, Ok(p.bodies(&hashes))));
+                    }
+                }
+                Action::Penalize { peer, penalty } => {
+                    if self.reputation.penalize(peer, penalty, self.now)
+                        && !self.banned.contains(&peer)
+                    {
+                        self.banned.push(peer);
+                        self.peers.remove(&peer);
+                        self.machine.peer_disconnected(peer, self.now);
+                    }
+                }
+                Action::Commit { blocks } => {
+                    for b in blocks {
+                        let parent = self.store.last().map_or(self.spec.genesis_hash, |p| p.hash);
+                        assert_eq!(b.block.header.parent_hash, parent, "commit extends the head");
+                        self.store.push(b);
+                    }
+                }
+                Action::Reorg { ancestor, blocks } => {
+                    self.reorgs += 1;
+                    self.store.truncate(ancestor as usize);
+                    self.store.extend(blocks);
+                }
+            }
+        }
+    }
+
+    /// Runs until `done` or `max_steps` deliveries; panics if not done.
+    fn run(&mut self, max_steps: usize, done: impl Fn(&Self) -> bool) {
+        if !self.steps(max_steps, done) {
+            panic!(
+                "did not finish: head {} of {:?}",
+                self.head(),
+                self.peers.values().map(|p| p.chain.len()).max()
+            );
+        }
+    }
+
+    /// Runs up to `max_steps`; whether `done` became true.
+    fn steps(&mut self, max_steps: usize, done: impl Fn(&Self) -> bool) -> bool {
+        for _ in 0..max_steps {
+            self.apply();
+            if done(self) {
+                return true;
+            }
+            if let Some(p) = self.inbox.pop_front() {
+                self.deliver(p);
+                continue;
+            }
+            // Nothing to deliver: time passes, timeouts fire (the network penalizes them).
+            self.now += Duration::from_millis(250);
+            let (due, later): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.timeouts).into_iter().partition(|(t, _)| *t <= self.now);
+            self.timeouts = later;
+            for (_, p) in due {
+                let peer = match &p {
+                    Pending::Headers(peer, ..) | Pending::Bodies(peer, ..) => *peer,
+                };
+                if self.reputation.penalize(peer, Penalty::Timeout, self.now)
+                    && !self.banned.contains(&peer)
+                {
+                    self.banned.push(peer);
+                    self.peers.remove(&peer);
+                    self.machine.peer_disconnected(peer, self.now);
+                }
+                self.deliver(p);
+            }
+            self.machine.tick(self.now);
+        }
+        false
+    }
+
+    fn deliver(&mut self, p: Pending) {
+        match p {
+            Pending::Headers(peer, id, r) => self.machine.on_headers(peer, id, r, self.now),
+            Pending::Bodies(peer, id, r) => self.machine.on_bodies(peer, id, r, self.now),
+        }
+    }
+}
+
+fn dev_key() -> SecretKey {
+    SecretKey::from_byte_array(hex::decode(DEV_VALIDATOR_KEY).unwrap().try_into().unwrap()).unwrap()
+}
+
+#[test]
+fn ten_thousand_blocks_from_three_peers_with_two_liars_and_a_silent_one() {
+    let spec = ChainSpec::dev();
+    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
+    let chain = Arc::new(generate_chain(
+        &spec,
+        &[dev_key()],
+        (spec.genesis_hash, &spec.genesis_header),
+        10_000,
+        1,
+        (&sender, 0),
+    ));
+    let mut sim = Sim::new(spec.clone(), vec![]);
+    let honest = sim.connect(1, chain.clone(), Behavior::Honest, true);
+    let bad_seal = sim.connect(2, chain.clone(), Behavior::BadSealFrom(2000), false);
+    let wrong_body = sim.connect(3, chain.clone(), Behavior::WrongBodies, true);
+    let silent = sim.connect(4, chain.clone(), Behavior::Silent, true);
+    sim.run(1_000_000, |s| s.head() == 10_000);
+    // Every stored block is the honest one.
+    for (i, b) in sim.store.iter().enumerate() {
+        assert_eq!(b.block, chain[i], "block {}", i + 1);
+    }
+    assert!(sim.banned.contains(&bad_seal), "the bad-seal peer is banned");
+    assert!(sim.banned.contains(&wrong_body), "the wrong-body peer is banned");
+    assert!(!sim.banned.contains(&honest));
+    let _ = silent;
+}
+
+/// Two signers (keys 1 and 2), period 2.
+fn two_signer_spec() -> (ChainSpec, [SecretKey; 2]) {
+    let keys = [
+        SecretKey::from_byte_array([1u8; 32]).unwrap(),
+        SecretKey::from_byte_array([2u8; 32]).unwrap(),
+    ];
+    let mut addrs: Vec<Address> = keys.iter().map(address_of).collect();
+    addrs.sort();
+    let mut g = ChainSpec::dev().genesis;
+    let mut extra = vec![0u8; EXTRA_VANITY];
+    addrs.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
+    extra.extend_from_slice(&[0u8; EXTRA_SEAL]);
+    g.extra_data = extra.into();
+    (ChainSpec::from_genesis(g).unwrap(), keys)
+}
+
+/// `n` blocks from genesis, all in turn (`in_turn`) or all out of turn.
+fn alternating(
+    spec: &ChainSpec,
+    keys: &[SecretKey; 2],
+    n: u64,
+    in_turn: bool,
+) -> Vec<Block<TxEnvelope>> {
+    let sealers: Vec<Sealer> = keys.iter().map(|k| Sealer::new(*k)).collect();
+    let tern_chainspec::Consensus::Clique { signers, epoch, .. } = &spec.consensus else {
+        panic!()
+    };
+    let mut snap = Snapshot::new(signers.clone(), *epoch);
+    let mut parent = spec.genesis_header.clone();
+    let mut parent_hash = spec.genesis_hash;
+    let mut out = vec![];
+    for number in 1..=n {
+        let sealer = sealers.iter().find(|s| snap.in_turn(number, s.address()) == in_turn).unwrap();
+        let block = sealer.build(spec, &snap, &parent, parent_hash, parent.timestamp + 2);
+        snap.verify(&block.header).unwrap();
+        parent_hash = block.header.hash_slow();
+        parent = block.header.clone();
+        out.push(block);
+    }
+    out
+}
+
+#[test]
+fn a_heavier_fork_causes_exactly_one_reorg() {
+    let (spec, keys) = two_signer_spec();
+    let ours = alternating(&spec, &keys, 10, false); // td 1 + 10
+    let theirs = Arc::new(alternating(&spec, &keys, 12, true)); // td 1 + 24
+    let mut sim = Sim::new(spec.clone(), ours);
+    sim.connect(1, theirs.clone(), Behavior::Honest, true);
+    sim.run(10_000, |s| {
+        s.head() == 12 && s.store.last().unwrap().hash == theirs[11].header.hash_slow()
+    });
+    assert_eq!(sim.reorgs, 1);
+    for (i, b) in sim.store.iter().enumerate() {
+        assert_eq!(b.block, theirs[i]);
+    }
+    // Nothing more happens afterwards: polling finds nothing new, no second reorg.
+    sim.steps(200, |_| false);
+    assert_eq!(sim.reorgs, 1);
+    assert_eq!(sim.head(), 12);
+}
+
+#[test]
+fn a_longer_but_invalid_branch_does_not_move_our_head() {
+    let (spec, keys) = two_signer_spec();
+    let ours = alternating(&spec, &keys, 10, false);
+    let our_head = ours[9].header.hash_slow();
+    let theirs = Arc::new(alternating(&spec, &keys, 15, true));
+    let mut sim = Sim::new(spec.clone(), ours);
+    let liar = sim.connect(1, theirs, Behavior::BadSealFrom(5), true);
+    sim.run(10_000, |s| s.banned.contains(&liar));
+    assert_eq!(sim.reorgs, 0);
+    assert_eq!(sim.store.last().unwrap().hash, our_head);
+    assert_eq!(sim.head(), 10);
+}
+
+#[test]
+fn follows_announcements_and_polls_when_nothing_is_announced() {
+    let spec = ChainSpec::dev();
+    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
+    let chain = generate_chain(
+        &spec,
+        &[dev_key()],
+        (spec.genesis_hash, &spec.genesis_header),
+        30,
+        0,
+        (&sender, 0),
+    );
+    let mut sim = Sim::new(spec.clone(), vec![]);
+    // The peer starts with 10 blocks and grows; it announces block 20 but not 30.
+    let peer = sim.connect(1, Arc::new(chain[..10].to_vec()), Behavior::Honest, true);
+    sim.run(1000, |s| s.head() == 10);
+    let p = sim.peers.get_mut(&peer).unwrap();
+    p.chain = Arc::new(chain[..20].to_vec());
+    p.index = index_of(&p.chain);
+    sim.machine.announced(peer, 20, chain[19].header.hash_slow(), sim.now);
+    sim.run(1000, |s| s.head() == 20);
+    let p = sim.peers.get_mut(&peer).unwrap();
+    p.chain = Arc::new(chain.clone());
+    p.index = index_of(&p.chain);
+    sim.run(1000, |s| s.head() == 30); // found by polling
+    assert_eq!(sim.store.last().unwrap().hash, chain[29].header.hash_slow());
+    let _ = U256::ZERO;
+}
