@@ -249,7 +249,13 @@ async fn node(args: NodeArgs) -> Result<()> {
         client = %tern_p2p::client_id(),
         "starting"
     );
-    let config = NodeConfig { datadir: args.datadir.clone(), spec, network, validator_key };
+    let config = NodeConfig {
+        datadir: args.datadir.clone(),
+        spec,
+        network,
+        validator_key,
+        sync: Default::default(),
+    };
     let mut node = Node::start(config).await?;
     let (best, hash) = node.store.best_block()?;
     info!(enode = %node.network.local_enode(), best, %hash, "node started");

@@ -31,6 +31,7 @@ pub enum NetworkError {
 pub struct NetworkHandle {
     tx: mpsc::Sender<ManagerMsg>,
     local_enode: Enode,
+    counters: std::sync::Arc<crate::Counters>,
 }
 
 /// Starts the network: binds the listener, dials bootnodes, trusted and known peers,
@@ -45,16 +46,22 @@ pub async fn start(
     let (manager, tx, local) = manager::build(config, spec, store)
         .await
         .map_err(|error| NetworkError::Bind { addr, error })?;
+    let counters = manager.counters();
     tokio::spawn(manager.run());
     let shown = if local.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], local.port()))
     } else {
         local
     };
-    Ok(NetworkHandle { tx, local_enode: Enode::new(id, shown) })
+    Ok(NetworkHandle { tx, local_enode: Enode::new(id, shown), counters })
 }
 
 impl NetworkHandle {
+    /// What this node has served so far.
+    pub fn served(&self) -> crate::ServedCounts {
+        self.counters.snapshot()
+    }
+
     /// Our enode URL (loopback when listening on all interfaces).
     pub fn local_enode(&self) -> Enode {
         self.local_enode

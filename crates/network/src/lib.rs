@@ -6,6 +6,7 @@
 //! route responses to our requests by request id with RTT-adaptive timeouts, announce new
 //! blocks by policy, and report misbehaviour to the [`Reputation`] that bans peers.
 
+mod counters;
 mod handle;
 mod known;
 mod manager;
@@ -15,6 +16,7 @@ mod serve;
 mod session;
 mod types;
 
+pub use counters::{Counters, ServedCounts};
 pub use handle::{start, NetworkError, NetworkHandle};
 pub use manager::{MAX_REDIAL_DELAY, MIN_REDIAL_DELAY, POS_ONLY_CLIENTS};
 pub use peers_file::KnownPeer;

@@ -97,6 +97,7 @@ pub(crate) struct Shared {
     pub(crate) manager: mpsc::Sender<ManagerMsg>,
     pub(crate) timeout_min: Duration,
     pub(crate) timeout_max: Duration,
+    pub(crate) counters: Arc<crate::Counters>,
 }
 
 struct SessionEntry {
@@ -186,6 +187,7 @@ pub(crate) async fn build(
         manager: tx.clone(),
         timeout_min: config.request_timeout_min,
         timeout_max: config.request_timeout_max,
+        counters: Arc::default(),
     });
     let manager = Manager {
         shared,
@@ -204,6 +206,13 @@ pub(crate) async fn build(
         peers_file,
     };
     Ok((manager, tx, local))
+}
+
+impl Manager {
+    /// The served-data counters.
+    pub(crate) fn counters(&self) -> Arc<crate::Counters> {
+        self.shared.counters.clone()
+    }
 }
 
 impl Manager {
@@ -566,6 +575,7 @@ async fn connection(shared: &Shared, conn: Conn) {
         timeout_min: shared.timeout_min,
         timeout_max: shared.timeout_max,
         range_sent: our_best,
+        counters: shared.counters.clone(),
     }
     .run()
     .await;

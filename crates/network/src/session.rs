@@ -68,6 +68,7 @@ pub(crate) struct Session {
     pub(crate) timeout_max: Duration,
     /// Latest block of the range we last told the peer (Status or BlockRangeUpdate).
     pub(crate) range_sent: u64,
+    pub(crate) counters: std::sync::Arc<crate::Counters>,
 }
 
 struct State {
@@ -211,12 +212,14 @@ impl Session {
             // ---- their requests: answer from the store ----
             EthMessage::GetBlockHeaders(r) => {
                 let headers = serve_headers(&self.store, &r.message).unwrap_or_default();
+                self.counters.served_headers(headers.len());
                 let reply =
                     RequestPair { request_id: r.request_id, message: BlockHeaders(headers) };
                 return self.send(EthMessage::BlockHeaders(reply)).await;
             }
             EthMessage::GetBlockBodies(r) => {
                 let bodies = serve_bodies(&self.store, &r.message.0).unwrap_or_default();
+                self.counters.served_bodies(bodies.len());
                 let reply = RequestPair { request_id: r.request_id, message: BlockBodies(bodies) };
                 return self.send(EthMessage::BlockBodies(reply)).await;
             }

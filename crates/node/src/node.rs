@@ -6,6 +6,7 @@ use tern_chainspec::ChainSpec;
 use tern_consensus::Sealer;
 use tern_network::{NetworkConfig, NetworkError, NetworkHandle};
 use tern_storage::{ChainStore, StoreError};
+use tern_sync::{BlockSyncManager, SyncConfig, SyncHandle};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -20,6 +21,8 @@ pub struct NodeConfig {
     pub network: NetworkConfig,
     /// The Clique signing key, for validators.
     pub validator_key: Option<secp256k1::SecretKey>,
+    /// Sync tuning.
+    pub sync: SyncConfig,
 }
 
 /// Why a node stopped with an error.
@@ -43,7 +46,10 @@ pub struct Node {
     pub network: NetworkHandle,
     /// The chain store.
     pub store: ChainStore,
+    /// Sync progress.
+    pub sync: SyncHandle,
     shutdown: watch::Sender<bool>,
+    sync_task: tokio::task::JoinHandle<Result<(), StoreError>>,
     validator: Option<tokio::task::JoinHandle<Result<(), ValidatorError>>>,
 }
 
@@ -56,6 +62,14 @@ impl Node {
         let network =
             tern_network::start(config.network, config.spec.clone(), store.clone()).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (sync_manager, sync) = BlockSyncManager::new(
+            config.spec.clone(),
+            config.sync.clone(),
+            network.clone(),
+            store.clone(),
+        )
+        .await?;
+        let sync_task = tokio::spawn(sync_manager.run(shutdown_rx.clone()));
         let validator = match config.validator_key {
             None => None,
             Some(key) => {
@@ -75,18 +89,20 @@ impl Node {
             }
         };
         info!(enode = %network.local_enode(), validator = validator.is_some(), "node running");
-        Ok(Self { network, store, shutdown, validator })
+        Ok(Self { network, store, sync, shutdown, sync_task, validator })
     }
 
-    /// Waits until the validator fails (forever for fullnodes).
+    /// Waits until the validator or sync fails.
     pub async fn wait(&mut self) -> Result<(), NodeError> {
-        match &mut self.validator {
-            Some(v) => {
-                let result = v.await.unwrap_or(Ok(()));
-                self.validator = None;
-                result.map_err(Into::into)
+        let validator = async {
+            match &mut self.validator {
+                Some(v) => v.await.unwrap_or(Ok(())).map_err(NodeError::from),
+                None => std::future::pending().await,
             }
-            None => std::future::pending().await,
+        };
+        tokio::select! {
+            r = validator => r,
+            r = &mut self.sync_task => r.unwrap_or(Ok(())).map_err(NodeError::from),
         }
     }
 
@@ -96,6 +112,7 @@ impl Node {
         if let Some(v) = self.validator.take() {
             v.await.unwrap_or(Ok(()))?;
         }
+        self.sync_task.await.unwrap_or(Ok(()))?;
         self.network.shutdown().await;
         Ok(())
     }

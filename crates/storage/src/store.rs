@@ -14,7 +14,10 @@ use signet_libmdbx::{
     },
     DatabaseFlags, Environment, Geometry, WriteFlags,
 };
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, Weak},
+};
 use tern_chainspec::ChainSpec;
 use tracing::{debug, info};
 
@@ -69,18 +72,34 @@ impl Dbs {
     }
 }
 
-/// The chain in MDBX. Cheap to clone; every method is its own transaction.
+/// The chain in MDBX. Cheap to clone; every method is its own transaction. Opening the
+/// same datadir twice in one process yields the same environment (MDBX refuses a second
+/// one), so a restarted component can simply open it again.
 #[derive(Debug, Clone)]
 pub struct ChainStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     env: Environment,
     dbs: Dbs,
     path: PathBuf,
 }
 
+/// Environments open in this process, by `db` directory.
+static OPEN: Mutex<Vec<(PathBuf, Weak<Inner>)>> = Mutex::new(Vec::new());
+
 impl ChainStore {
     /// Opens (creating if needed) the MDBX environment in `<datadir>/db`.
     pub fn open(datadir: &Path) -> Result<Self, StoreError> {
         let path = datadir.join("db");
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(inner) = open.iter().find(|(p, _)| *p == key).and_then(|(_, w)| w.upgrade()) {
+            return Ok(Self { inner });
+        }
         let open_err = |error| StoreError::Open { path: path.display().to_string(), error };
         std::fs::create_dir_all(&path).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
@@ -112,7 +131,10 @@ impl ChainStore {
         }
         txn.commit().map_err(open_err)?;
         let dbs = Dbs(dbs.try_into().expect("one per table"));
-        Ok(Self { env, dbs, path })
+        let key = std::fs::canonicalize(&path).unwrap_or(key);
+        let inner = Arc::new(Inner { env, dbs, path });
+        open.push((key, Arc::downgrade(&inner)));
+        Ok(Self { inner })
     }
 
     /// Opens the store and makes sure it holds `spec`'s chain: an empty store gets the
@@ -123,7 +145,7 @@ impl ChainStore {
             Some(stored) if stored == spec.genesis_hash => {
                 store.check_schema()?;
                 let (number, hash) = store.best_block()?;
-                info!(path = %store.path.display(), best = number, %hash, "chain store opened");
+                info!(path = %store.inner.path.display(), best = number, %hash, "chain store opened");
             }
             Some(stored) => {
                 return Err(StoreError::GenesisMismatch { stored, expected: spec.genesis_hash })
@@ -134,7 +156,7 @@ impl ChainStore {
     }
 
     fn write_genesis(&self, spec: &ChainSpec) -> Result<(), StoreError> {
-        let txn = self.env.begin_rw_unsync()?;
+        let txn = self.inner.env.begin_rw_unsync()?;
         let genesis = SealedBlock {
             hash: spec.genesis_hash,
             block: Block { header: spec.genesis_header.clone(), body: BlockBody::default() },
@@ -156,7 +178,7 @@ impl ChainStore {
             WriteFlags::empty(),
         )?;
         txn.commit()?;
-        info!(path = %self.path.display(), genesis = %spec.genesis_hash, "chain store initialised");
+        info!(path = %self.inner.path.display(), genesis = %spec.genesis_hash, "chain store initialised");
         Ok(())
     }
 
@@ -174,11 +196,11 @@ impl ChainStore {
     }
 
     fn db(&self, t: Table) -> Database {
-        self.dbs.get(t)
+        self.inner.dbs.get(t)
     }
 
     fn ro<T>(&self, f: impl FnOnce(&RoTxUnsync) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let txn = self.env.begin_ro_unsync()?;
+        let txn = self.inner.env.begin_ro_unsync()?;
         f(&txn)
     }
 
@@ -403,7 +425,7 @@ impl ChainStore {
     /// Validation is the caller's job: only verified blocks belong here.
     pub fn insert_blocks(&self, blocks: &[SealedBlock]) -> Result<(), StoreError> {
         let Some(last) = blocks.last() else { return Ok(()) };
-        let txn = self.env.begin_rw_unsync()?;
+        let txn = self.inner.env.begin_rw_unsync()?;
         let (mut number, mut hash) = self.best_in(&txn)?;
         let mut td = self
             .td_in(&txn, hash)?
@@ -437,7 +459,7 @@ impl ChainStore {
     /// transaction lookups above it are removed (headers and bodies stay, reachable by
     /// hash). Returns the hashes removed from the canonical chain, highest first.
     pub fn unwind_to(&self, target: u64) -> Result<Vec<B256>, StoreError> {
-        let txn = self.env.begin_rw_unsync()?;
+        let txn = self.inner.env.begin_rw_unsync()?;
         let (best, _) = self.best_in(&txn)?;
         if target > best {
             return Err(StoreError::UnwindAboveBest { target, best });

@@ -58,6 +58,8 @@ fn failure(e: RequestError) -> Failure {
 /// network and the store.
 pub struct BlockSyncManager {
     machine: SyncMachine,
+    spec: ChainSpec,
+    cfg: SyncConfig,
     network: NetworkHandle,
     store: ChainStore,
     events: mpsc::Receiver<NetworkEvent>,
@@ -82,20 +84,25 @@ impl BlockSyncManager {
         store: ChainStore,
     ) -> Result<(Self, SyncHandle), StoreError> {
         let (best, _) = store.best_block()?;
-        let first = best.saturating_sub(cfg.max_reorg_depth);
-        let mut recent = Vec::new();
-        for header in store.headers_range(first, best - first + 1)? {
-            let td = store.total_difficulty(header.hash_slow())?.unwrap_or_default();
-            recent.push((header, td));
-        }
-        let machine = SyncMachine::new(spec, cfg, recent);
+        let machine = machine_from_store(&spec, &cfg, &store)?;
         let events = network.subscribe().await;
         let (progress, rx) =
             watch::channel(SyncProgress { head: best, target: best, status: SyncStatus::InSync });
         info!(best, "sync resumes from the stored best block");
-        let manager =
-            Self { machine, network, store, events, progress, requests: FuturesUnordered::new() };
+        let requests = FuturesUnordered::new();
+        let manager = Self { machine, spec, cfg, network, store, events, progress, requests };
         Ok((manager, SyncHandle { rx }))
+    }
+
+    /// Rebuilds the machine from the store (another writer, the validator, moved the
+    /// head) and tells it about the connected peers.
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        self.machine = machine_from_store(&self.spec, &self.cfg, &self.store)?;
+        let now = Instant::now();
+        for p in self.network.peers().await {
+            self.machine.peer_connected(p.id, p.status.head_hash(), p.status.head_number(), now);
+        }
+        Ok(())
     }
 
     /// Runs until `shutdown` turns true; fails only if the store fails.
@@ -109,6 +116,7 @@ impl BlockSyncManager {
         let mut last_log = (Instant::now(), self.machine.committed);
         loop {
             self.perform().await?;
+            self.publish_progress();
             tokio::select! {
                 event = self.events.recv() => {
                     let Some(event) = event else { return Ok(()) };
@@ -123,7 +131,12 @@ impl BlockSyncManager {
                         Done::Bodies(peer, id, r) => machine.on_bodies(peer, id, r.map_err(failure), now),
                     });
                 }
-                _ = tick.tick() => self.machine.tick(Instant::now()),
+                _ = tick.tick() => {
+                    if self.machine.is_idle() && self.store.best_block()?.1 != self.machine.head().1 {
+                        self.reload().await?;
+                    }
+                    self.machine.tick(Instant::now());
+                }
                 _ = log.tick() => {
                     let (head, _) = self.machine.head();
                     let target = self.machine.best_peer_head().max(head);
@@ -137,15 +150,24 @@ impl BlockSyncManager {
                 }
                 _ = shutdown.changed() => return Ok(()),
             }
-            let (head, _) = self.machine.head();
-            let target = self.machine.best_peer_head().max(head);
-            self.progress.send_if_modified(|p| {
-                let new = SyncProgress { head, target, status: self.machine.status() };
-                let changed = *p != new;
-                *p = new;
-                changed
-            });
         }
+    }
+
+    /// Publishes our head (as stored: called after the actions are performed).
+    fn publish_progress(&mut self) {
+        let (head, hash) = self.machine.head();
+        let target = self.machine.best_peer_head().max(head);
+        let status = self.machine.status();
+        let was_in_sync = self.progress.borrow().status == SyncStatus::InSync;
+        if status == SyncStatus::InSync && !was_in_sync && self.machine.committed > 0 {
+            info!(best = head, %hash, "in sync");
+        }
+        self.progress.send_if_modified(|p| {
+            let new = SyncProgress { head, target, status };
+            let changed = *p != new;
+            *p = new;
+            changed
+        });
     }
 
     fn on_event(&mut self, event: NetworkEvent) {
@@ -188,7 +210,12 @@ impl BlockSyncManager {
                 Action::Penalize { peer, penalty } => self.network.penalize(peer, penalty).await,
                 Action::Commit { blocks } => {
                     let last = blocks.last().map(|b| (b.block.header.number, b.hash));
-                    tokio::task::block_in_place(|| self.store.insert_blocks(&blocks))?;
+                    match tokio::task::block_in_place(|| self.store.insert_blocks(&blocks)) {
+                        Ok(()) => {}
+                        // Our validator sealed on the head meanwhile: start over from the store.
+                        Err(StoreError::NotExtending { .. }) => return self.reload().await,
+                        Err(e) => return Err(e),
+                    }
                     debug!(count = blocks.len(), "committed");
                     if let Some((number, hash)) = last {
                         self.network.announce_block(number, hash).await;
@@ -209,4 +236,19 @@ impl BlockSyncManager {
         }
         Ok(())
     }
+}
+
+fn machine_from_store(
+    spec: &ChainSpec,
+    cfg: &SyncConfig,
+    store: &ChainStore,
+) -> Result<SyncMachine, StoreError> {
+    let (best, _) = store.best_block()?;
+    let first = best.saturating_sub(cfg.max_reorg_depth);
+    let mut recent = Vec::new();
+    for header in store.headers_range(first, best - first + 1)? {
+        let td = store.total_difficulty(header.hash_slow())?.unwrap_or_default();
+        recent.push((header, td));
+    }
+    Ok(SyncMachine::new(spec.clone(), cfg.clone(), recent))
 }

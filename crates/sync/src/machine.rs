@@ -254,6 +254,11 @@ impl SyncMachine {
         self.actions.drain(..)
     }
 
+    /// Whether no sync round is running.
+    pub fn is_idle(&self) -> bool {
+        self.mode == Mode::Idle
+    }
+
     /// Our head: number and hash.
     pub fn head(&self) -> (u64, B256) {
         let h = self.recent.back().expect("non-empty");
