@@ -1,6 +1,8 @@
 //! `tern`: the command-line entry point. Parses flags and wires the libraries together;
 //! protocol logic lives in the crates.
 
+mod bench_sync;
+
 use clap::{Parser, Subcommand};
 use eyre::Result;
 use std::{net::SocketAddr, path::PathBuf};
@@ -53,6 +55,28 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Import an RLP chain file, verifying every block as sync does.
+    Import {
+        /// Data directory.
+        #[arg(long, default_value = "./tern-data")]
+        datadir: PathBuf,
+        /// The chain: `dev` or a path to a geth-style genesis.json.
+        #[arg(long, default_value = "dev")]
+        chain: String,
+        /// The file (concatenated RLP blocks).
+        file: PathBuf,
+    },
+    /// Export the canonical chain (blocks 1..best) as an RLP chain file.
+    Export {
+        /// Data directory.
+        #[arg(long, default_value = "./tern-data")]
+        datadir: PathBuf,
+        /// The chain: `dev` or a path to a geth-style genesis.json.
+        #[arg(long, default_value = "dev")]
+        chain: String,
+        /// The file to write.
+        file: PathBuf,
+    },
     /// Benchmarks (figures for the issue notes; not tests).
     Bench {
         #[command(subcommand)]
@@ -104,6 +128,22 @@ struct NodeArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// A fresh fullnode process syncing generated chains from 1 and 3 peers, against the
+    /// local import floor.
+    Sync {
+        /// Scratch directory (removed afterwards); default: the system temp dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Empty blocks in the first workload.
+        #[arg(long, default_value_t = 100_000)]
+        empty_blocks: usize,
+        /// Blocks in the second workload.
+        #[arg(long, default_value_t = 10_000)]
+        full_blocks: usize,
+        /// Transactions per block in the second workload.
+        #[arg(long, default_value_t = 100)]
+        txs: usize,
+    },
     /// Chain store insert throughput vs. raw MDBX puts of the same bytes.
     Store {
         /// Scratch directory (removed afterwards); default: the system temp dir.
@@ -182,12 +222,46 @@ fn run(command: Command) -> Result<()> {
             println!("wrote {blocks} blocks ({txs} txs each) to {}", out.display());
             Ok(())
         }
+        Command::Import { datadir, chain, file } => {
+            let spec = ChainSpec::load(&chain)?;
+            let store = ChainStore::init(&datadir, &spec)?;
+            let blocks = tern_consensus::chain_gen::read_chain_file(&file)?;
+            let total = blocks.len();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            let imported = tern_sync::import_blocks(&spec, &store, blocks, 4096, now)?;
+            let (best, hash) = store.best_block()?;
+            println!("imported {imported} of {total} blocks; best block {best} {hash}");
+            Ok(())
+        }
+        Command::Export { datadir, chain, file } => {
+            let spec = ChainSpec::load(&chain)?;
+            let store = ChainStore::init(&datadir, &spec)?;
+            let (best, _) = store.best_block()?;
+            let mut blocks = Vec::with_capacity(best as usize);
+            for n in 1..=best {
+                let b =
+                    store.block_by_number(n)?.ok_or_else(|| eyre::eyre!("block {n} missing"))?;
+                blocks.push(b.block);
+            }
+            tern_consensus::chain_gen::write_chain_file(&file, &blocks)?;
+            println!("exported {best} blocks to {}", file.display());
+            Ok(())
+        }
         Command::Init { datadir, chain } => {
             let spec = ChainSpec::load(&chain)?;
             let store = ChainStore::init(&datadir, &spec)?;
             let (number, hash) = store.best_block()?;
             println!("genesis {} best block {number} {hash}", spec.genesis_hash);
             Ok(())
+        }
+        Command::Bench { command: BenchCommand::Sync { dir, empty_blocks, full_blocks, txs } } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-sync"));
+            tokio::runtime::Runtime::new()?.block_on(bench_sync::run(
+                &dir,
+                empty_blocks,
+                full_blocks,
+                txs,
+            ))
         }
         Command::Bench { command: BenchCommand::Store { dir } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-store"));

@@ -246,16 +246,19 @@ impl Snapshot {
 const PARALLEL_SEALS_THRESHOLD: usize = 32;
 
 /// Recovers the sealer of every header, splitting large batches across all cores.
-pub fn recover_signers(headers: &[Header]) -> Vec<Result<Address, ConsensusError>> {
+pub fn recover_signers<H: std::borrow::Borrow<Header> + Sync>(
+    headers: &[H],
+) -> Vec<Result<Address, ConsensusError>> {
+    let recover = |h: &H| recover_signer(h.borrow());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if headers.len() < PARALLEL_SEALS_THRESHOLD || threads == 1 {
-        return headers.iter().map(recover_signer).collect();
+        return headers.iter().map(recover).collect();
     }
     let chunk = headers.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = headers
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(recover_signer).collect::<Vec<_>>()))
+            .map(|c| s.spawn(move || c.iter().map(recover).collect::<Vec<_>>()))
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("seal recovery thread panicked")).collect()
     })

@@ -1,11 +1,12 @@
 //! [`BlockSyncManager`]: runs the [`SyncMachine`] against the network and the store.
 
 use crate::{Action, Failure, SyncConfig, SyncMachine, SyncStatus};
+use alloy_primitives::B256;
 use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
 use std::time::{Duration, Instant};
 use tern_chainspec::ChainSpec;
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
-use tern_storage::{ChainStore, StoreError};
+use tern_storage::{ChainStore, SealedBlock, StoreError};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
 
@@ -38,6 +39,43 @@ impl SyncHandle {
     }
 }
 
+/// A store write, done on the writer thread so commits overlap with download and
+/// verification.
+enum Job {
+    Commit(Vec<SealedBlock>),
+    Reorg(u64, Vec<SealedBlock>),
+}
+
+/// Batches queued for the writer at most (bounds memory: the machine waits).
+const WRITE_QUEUE: usize = 2;
+
+fn spawn_writer(
+    store: ChainStore,
+) -> (std::sync::mpsc::SyncSender<Job>, mpsc::UnboundedReceiver<Result<(u64, B256), StoreError>>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("tern-sync-writer".into())
+        .spawn(move || {
+            for job in rx {
+                let result = match job {
+                    Job::Commit(blocks) => store.insert_blocks(&blocks).map(|()| blocks),
+                    Job::Reorg(ancestor, blocks) => store
+                        .unwind_to(ancestor)
+                        .and_then(|_| store.insert_blocks(&blocks))
+                        .map(|()| blocks),
+                };
+                let head = result
+                    .map(|b| b.last().map(|l| (l.block.header.number, l.hash)).unwrap_or_default());
+                if done_tx.send(head).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the store writer");
+    (tx, done_rx)
+}
+
 enum Done {
     Headers(tern_p2p::PeerId, u64, Result<Vec<alloy_consensus::Header>, RequestError>),
     Bodies(
@@ -65,6 +103,12 @@ pub struct BlockSyncManager {
     events: mpsc::Receiver<NetworkEvent>,
     progress: watch::Sender<SyncProgress>,
     requests: FuturesUnordered<BoxFuture<'static, Done>>,
+    writer: std::sync::mpsc::SyncSender<Job>,
+    written: mpsc::UnboundedReceiver<Result<(u64, B256), StoreError>>,
+    /// Batches handed to the writer and not yet confirmed.
+    unwritten: usize,
+    /// The head as stored (the machine's runs ahead while batches are being written).
+    stored_head: (u64, B256),
 }
 
 impl std::fmt::Debug for BlockSyncManager {
@@ -90,13 +134,41 @@ impl BlockSyncManager {
             watch::channel(SyncProgress { head: best, target: best, status: SyncStatus::InSync });
         info!(best, "sync resumes from the stored best block");
         let requests = FuturesUnordered::new();
-        let manager = Self { machine, spec, cfg, network, store, events, progress, requests };
+        let (writer, written) = spawn_writer(store.clone());
+        let stored_head = store.best_block()?;
+        let manager = Self {
+            machine,
+            spec,
+            cfg,
+            network,
+            store,
+            events,
+            progress,
+            requests,
+            writer,
+            written,
+            unwritten: 0,
+            stored_head,
+        };
         Ok((manager, SyncHandle { rx }))
+    }
+
+    /// Waits for the writer to finish every queued batch (their errors are expected after
+    /// a NotExtending and ignored).
+    async fn drain_writes(&mut self) -> Result<(), StoreError> {
+        while self.unwritten > 0 {
+            match self.written.recv().await {
+                Some(_) => self.unwritten -= 1,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// Rebuilds the machine from the store (another writer, the validator, moved the
     /// head) and tells it about the connected peers.
     async fn reload(&mut self) -> Result<(), StoreError> {
+        self.stored_head = self.store.best_block()?;
         self.machine = machine_from_store(&self.spec, &self.cfg, &self.store)?;
         let now = Instant::now();
         for p in self.network.peers().await {
@@ -131,8 +203,24 @@ impl BlockSyncManager {
                         Done::Bodies(peer, id, r) => machine.on_bodies(peer, id, r.map_err(failure), now),
                     });
                 }
+                Some(written) = self.written.recv() => {
+                    self.unwritten -= 1;
+                    match written {
+                        Ok(head) => {
+                            self.stored_head = head;
+                            debug!(best = head.0, "batch stored");
+                            self.network.announce_block(head.0, head.1).await;
+                        }
+                        // Our validator sealed on the head meanwhile: start over from the store.
+                        Err(StoreError::NotExtending { .. }) => {
+                            self.drain_writes().await?;
+                            self.reload().await?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 _ = tick.tick() => {
-                    if self.machine.is_idle() && self.store.best_block()?.1 != self.machine.head().1 {
+                    if self.machine.is_idle() && self.unwritten == 0 && self.store.best_block()?.1 != self.machine.head().1 {
                         self.reload().await?;
                     }
                     self.machine.tick(Instant::now());
@@ -148,14 +236,18 @@ impl BlockSyncManager {
                         info!(best = head, target, blocks_per_sec = format!("{rate:.0}"), eta, status = ?self.machine.status(), "sync progress");
                     }
                 }
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => {
+                    // Let queued batches reach the disk before stopping.
+                    self.drain_writes().await?;
+                    return Ok(());
+                }
             }
         }
     }
 
     /// Publishes our head (as stored: called after the actions are performed).
     fn publish_progress(&mut self) {
-        let (head, hash) = self.machine.head();
+        let (head, hash) = self.stored_head;
         let target = self.machine.best_peer_head().max(head);
         let status = self.machine.status();
         let was_in_sync = self.progress.borrow().status == SyncStatus::InSync;
@@ -208,33 +300,24 @@ impl BlockSyncManager {
                     self.requests.push(async move { Done::Bodies(peer, id, net.get_block_bodies(peer, hashes).await) }.boxed());
                 }
                 Action::Penalize { peer, penalty } => self.network.penalize(peer, penalty).await,
-                Action::Commit { blocks } => {
-                    let last = blocks.last().map(|b| (b.block.header.number, b.hash));
-                    match tokio::task::block_in_place(|| self.store.insert_blocks(&blocks)) {
-                        Ok(()) => {}
-                        // Our validator sealed on the head meanwhile: start over from the store.
-                        Err(StoreError::NotExtending { .. }) => return self.reload().await,
-                        Err(e) => return Err(e),
-                    }
-                    debug!(count = blocks.len(), "committed");
-                    if let Some((number, hash)) = last {
-                        self.network.announce_block(number, hash).await;
-                    }
-                }
+                Action::Commit { blocks } => self.write(Job::Commit(blocks)),
                 Action::Reorg { ancestor, blocks } => {
-                    let last = blocks.last().map(|b| (b.block.header.number, b.hash));
-                    tokio::task::block_in_place(|| -> Result<(), StoreError> {
-                        self.store.unwind_to(ancestor)?;
-                        self.store.insert_blocks(&blocks)
-                    })?;
-                    info!(ancestor, new_head = ?last.map(|l| l.0), "reorg committed");
-                    if let Some((number, hash)) = last {
-                        self.network.announce_block(number, hash).await;
-                    }
+                    info!(ancestor, new_head = ?blocks.last().map(|b| b.block.header.number), "reorg");
+                    self.write(Job::Reorg(ancestor, blocks));
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl BlockSyncManager {
+    /// Hands a batch to the writer thread (waiting while two are already queued).
+    fn write(&mut self, job: Job) {
+        self.unwritten += 1;
+        let writer = &self.writer;
+        // The queue is short: a full queue means the disk is the bottleneck, so wait.
+        let _ = tokio::task::block_in_place(|| writer.send(job));
     }
 }
 

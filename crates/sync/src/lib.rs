@@ -3,7 +3,9 @@
 //! talks to the network and the chain store.
 
 mod driver;
+mod import;
 mod machine;
 
 pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
+pub use import::{import_blocks, ImportError};
 pub use machine::{Action, Failure, SyncConfig, SyncMachine, SyncStatus};

@@ -191,7 +191,8 @@ pub struct SyncMachine {
     target: u64,
     next_request: u64,
     header_queue: VecDeque<(u64, u64)>,
-    header_buf: BTreeMap<u64, (PeerId, Vec<Header>)>,
+    /// Received, not yet verified ranges, by first number: headers with their hashes.
+    header_buf: BTreeMap<u64, (PeerId, Vec<(Header, B256)>)>,
     verified: VecDeque<Verified>,
     verified_tip: (u64, B256),
     snapshot: Option<Snapshot>,
@@ -613,9 +614,10 @@ impl SyncMachine {
             self.header_queue.push_front((start, count));
             return;
         }
+        let hashes: Vec<B256> = headers.iter().map(Header::hash_slow).collect();
         let shaped = headers.len() as u64 <= count
             && headers.iter().enumerate().all(|(i, h)| h.number == start + i as u64)
-            && headers.windows(2).all(|w| w[1].parent_hash == w[0].hash_slow());
+            && headers.iter().skip(1).zip(&hashes).all(|(h, parent)| h.parent_hash == *parent);
         if !shaped {
             warn!(%peer, start, "headers do not form the requested chain");
             self.penalize(peer, Penalty::BadBlock);
@@ -627,18 +629,19 @@ impl SyncMachine {
             self.header_queue.push_front((start + got, count - got));
         }
         // Drop what is already verified (a range re-requested after a partial answer).
-        let headers: Vec<Header> =
-            headers.into_iter().filter(|h| h.number > self.verified_tip.0).collect();
-        let Some(first) = headers.first() else { return };
+        let tip = self.verified_tip.0;
+        let headers: Vec<(Header, B256)> =
+            headers.into_iter().zip(hashes).filter(|(h, _)| h.number > tip).collect();
+        let Some((first, _)) = headers.first() else { return };
         self.header_buf.insert(first.number, (peer, headers));
         self.verify_headers();
     }
 
     fn verify_headers(&mut self) {
         while let Some((peer, headers)) = self.header_buf.remove(&(self.verified_tip.0 + 1)) {
-            let start = headers[0].number;
+            let start = headers[0].0.number;
             let end = start + headers.len() as u64 - 1;
-            if headers[0].parent_hash != self.verified_tip.1 {
+            if headers[0].0.parent_hash != self.verified_tip.1 {
                 let at_head = self.mode == Mode::Forward && self.verified_tip.0 == self.head().0;
                 if at_head {
                     info!(%peer, number = start, "peer's chain forks below our head; searching the common ancestor");
@@ -653,12 +656,14 @@ impl SyncMachine {
                 continue;
             }
             let signers = match self.snapshot {
-                Some(_) => recover_signers(&headers),
+                Some(_) => {
+                    let only: Vec<&Header> = headers.iter().map(|(h, _)| h).collect();
+                    recover_signers(&only)
+                }
                 None => Vec::new(),
             };
             let mut parent = self.verified_parent();
-            for (i, header) in headers.into_iter().enumerate() {
-                let hash = header.hash_slow();
+            for (i, (header, hash)) in headers.into_iter().enumerate() {
                 let checked = validate_header(
                     &self.spec,
                     &header,
