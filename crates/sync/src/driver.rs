@@ -49,9 +49,12 @@ enum Job {
 /// Batches queued for the writer at most (bounds memory: the machine waits).
 const WRITE_QUEUE: usize = 2;
 
+/// What the writer reports per batch: the stored head, or why it failed.
+type Written = Result<(u64, B256), StoreError>;
+
 fn spawn_writer(
     store: ChainStore,
-) -> (std::sync::mpsc::SyncSender<Job>, mpsc::UnboundedReceiver<Result<(u64, B256), StoreError>>) {
+) -> (std::sync::mpsc::SyncSender<Job>, mpsc::UnboundedReceiver<Written>) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     std::thread::Builder::new()
@@ -104,7 +107,7 @@ pub struct BlockSyncManager {
     progress: watch::Sender<SyncProgress>,
     requests: FuturesUnordered<BoxFuture<'static, Done>>,
     writer: std::sync::mpsc::SyncSender<Job>,
-    written: mpsc::UnboundedReceiver<Result<(u64, B256), StoreError>>,
+    written: mpsc::UnboundedReceiver<Written>,
     /// Batches handed to the writer and not yet confirmed.
     unwritten: usize,
     /// The head as stored (the machine's runs ahead while batches are being written).
