@@ -14,11 +14,12 @@ use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
 use tern_storage::{ChainStore, SealedBlock};
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A field of `/proc/<pid>/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -33,9 +34,10 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
     let key = tern_p2p::parse_secret_key(DEV_VALIDATOR_KEY).map_err(eyre::Report::msg)?;
     let sender = tern_p2p::generate_secret_key();
     println!(
-        "{:<24} {:>6} {:>9} {:>11} {:>9} {:>10} {:>9}",
-        "workload", "peers", "blocks", "blocks/s", "MB/s", "peak RSS", "vs floor"
+        "{:<24} {:>6} {:>9} {:>11} {:>9} {:>10} {:>10} {:>9}",
+        "workload", "peers", "blocks", "blocks/s", "MB/s", "peak RSS", "peak anon", "vs floor"
     );
+    println!("(peak RSS includes the MDBX memory map; peak anon is the process's own heap)");
     for (name, count, per_block) in [("empty blocks", empty, 0), ("blocks x txs", full, txs)] {
         if count == 0 {
             continue;
@@ -66,12 +68,13 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
         let floor = started.elapsed();
         drop(floor_store);
         println!(
-            "{:<24} {:>6} {:>9} {:>11.0} {:>9.1} {:>10} {:>9}",
+            "{:<24} {:>6} {:>9} {:>11.0} {:>9.1} {:>10} {:>10} {:>9}",
             format!("{name} (floor)"),
             "-",
             count,
             count as f64 / floor.as_secs_f64(),
             mb / floor.as_secs_f64(),
+            "-",
             "-",
             "1.00"
         );
@@ -120,26 +123,29 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
             }
             let started = Instant::now();
             let store = ChainStore::open(&datadir)?;
+            let mut anon = 0;
             let mut peak = 0;
             while store.best_block()?.0 < count as u64 {
-                peak = peak.max(peak_rss_kib(child.id()));
+                anon = anon.max(status_kib(child.id(), "RssAnon:"));
+                peak = peak.max(status_kib(child.id(), "VmHWM:"));
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 if started.elapsed() > Duration::from_secs(1800) {
                     eyre::bail!("sync did not finish");
                 }
             }
             let took = started.elapsed();
-            peak = peak.max(peak_rss_kib(child.id()));
+            peak = peak.max(status_kib(child.id(), "VmHWM:"));
             let _ = child.kill();
             let _ = child.wait();
             println!(
-                "{:<24} {:>6} {:>9} {:>11.0} {:>9.1} {:>7} MB {:>9.2}",
+                "{:<24} {:>6} {:>9} {:>11.0} {:>9.1} {:>7} MB {:>7} MB {:>9.2}",
                 name,
                 peers,
                 count,
                 count as f64 / took.as_secs_f64(),
                 mb / took.as_secs_f64(),
                 peak / 1024,
+                anon / 1024,
                 floor.as_secs_f64() / took.as_secs_f64()
             );
         }

@@ -29,8 +29,11 @@ use tracing::{debug, info, warn};
 pub struct SyncConfig {
     /// Headers per request (the serving limit of geth and reth).
     pub header_batch: u64,
-    /// Most blocks downloaded ahead of the committed head (bounds memory).
+    /// Most blocks downloaded ahead of the committed head (bounds header memory).
     pub window: u64,
+    /// Gas of the blocks whose bodies may be in flight or waiting to be committed: bounds
+    /// body memory, whatever the block size (a transfer is 21,000 gas and ~110 bytes).
+    pub body_gas_budget: u64,
     /// Most bodies per request.
     pub body_batch: usize,
     /// Blocks per commit.
@@ -47,7 +50,9 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             header_batch: 1024,
-            window: 32 * 1024,
+            window: 16 * 1024,
+            // ~70,000 transfers: ~8 MB on the wire, a few tens of MB decoded.
+            body_gas_budget: 1_500_000_000,
             body_batch: 128,
             commit_batch: 4096,
             max_peer_inflight: 2,
@@ -164,6 +169,8 @@ struct Verified {
     hash: B256,
     header: Header,
     body: Option<BlockBody<TxEnvelope>>,
+    /// Its gas is counted in the body budget (its body was requested).
+    gas_counted: bool,
 }
 
 /// A canonical header we keep for reorgs and Clique snapshots.
@@ -197,6 +204,8 @@ pub struct SyncMachine {
     verified_tip: (u64, B256),
     snapshot: Option<Snapshot>,
     body_queue: VecDeque<u64>,
+    /// Gas of the blocks whose bodies are requested and not yet committed.
+    body_gas: u64,
     last_poll: Option<Instant>,
     poll_cursor: usize,
     now_secs: u64,
@@ -243,6 +252,7 @@ impl SyncMachine {
             verified_tip,
             snapshot: None,
             body_queue: VecDeque::new(),
+            body_gas: 0,
             last_poll: None,
             poll_cursor: 0,
             now_secs: 0,
@@ -444,6 +454,7 @@ impl SyncMachine {
         self.header_buf.clear();
         self.verified.clear();
         self.body_queue.clear();
+        self.body_gas = 0;
     }
 
     fn end_round(&mut self, why: &str) {
@@ -454,6 +465,7 @@ impl SyncMachine {
         self.header_buf.clear();
         self.verified.clear();
         self.body_queue.clear();
+        self.body_gas = 0;
         // Requests still in flight are forgotten: late answers are ignored.
         let ids: Vec<u64> = self
             .requests
@@ -560,16 +572,44 @@ impl SyncMachine {
             let last_needed =
                 self.body_queue.iter().take(self.cfg.body_batch).max().copied().unwrap_or(first);
             let Some(peer) = self.idle_peer(last_needed) else { break };
-            let numbers: Vec<u64> =
-                (0..self.cfg.body_batch).map_while(|_| self.body_queue.pop_front()).collect();
-            let hashes: Vec<B256> =
-                numbers.iter().filter_map(|n| self.verified_at(*n).map(|v| v.hash)).collect();
-            if hashes.len() != numbers.len() {
+            // Within the gas budget (always at least one batch, so huge blocks still move).
+            let batch: Vec<u64> =
+                self.body_queue.iter().take(self.cfg.body_batch).copied().collect();
+            let new_gas: u64 = batch
+                .iter()
+                .filter_map(|n| self.verified_at(*n))
+                .filter(|v| !v.gas_counted)
+                .map(|v| v.header.gas_used.max(1))
+                .sum();
+            // A fork branch is decided as a whole, so the budget cannot free up: no limit
+            // there (the branch is bounded by the window).
+            let over = self.body_gas > 0 && self.body_gas + new_gas > self.cfg.body_gas_budget;
+            if over && self.mode == Mode::Forward {
+                break;
+            }
+            self.body_queue.drain(..batch.len());
+            let mut hashes = Vec::with_capacity(batch.len());
+            for n in &batch {
+                let Some(first_number) = self.verified.front().map(|v| v.header.number) else {
+                    break;
+                };
+                let Some(v) =
+                    n.checked_sub(first_number).and_then(|i| self.verified.get_mut(i as usize))
+                else {
+                    break;
+                };
+                if !v.gas_counted {
+                    v.gas_counted = true;
+                    self.body_gas += v.header.gas_used.max(1);
+                }
+                hashes.push(v.hash);
+            }
+            if hashes.len() != batch.len() {
                 continue; // stale numbers from an ended round
             }
             let id = self.id();
             self.peers.get_mut(&peer).expect("idle").inflight += 1;
-            self.requests.insert(id, (peer, Request::Bodies { numbers }));
+            self.requests.insert(id, (peer, Request::Bodies { numbers: batch }));
             self.actions.push_back(Action::GetBodies { peer, id, hashes });
         }
     }
@@ -696,7 +736,12 @@ impl SyncMachine {
                     self.body_queue.push_back(header.number);
                 }
                 self.verified_tip = (header.number, hash);
-                self.verified.push_back(Verified { hash, header: header.clone(), body });
+                self.verified.push_back(Verified {
+                    hash,
+                    header: header.clone(),
+                    body,
+                    gas_counted: false,
+                });
                 parent = header;
             }
         }
