@@ -43,8 +43,31 @@ fn prefill(datadir: &Path, n: usize) {
     }
 }
 
+/// A child process killed when dropped (so a failing test leaves nothing running).
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Node {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts `tern node` with `args`; its log lines arrive on the returned channel.
-fn node(datadir: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+fn node(datadir: &Path, args: &[&str]) -> (Node, mpsc::Receiver<String>) {
     let mut child = Command::new(TERN)
         .args([
             "node",
@@ -70,7 +93,7 @@ fn node(datadir: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
             }
         }
     });
-    (child, rx)
+    (Node(child), rx)
 }
 
 /// Waits for a log line containing `needle`; returns it.

@@ -810,10 +810,16 @@ impl SyncMachine {
         let caught_up = ready == self.verified.len()
             && self.header_queue.is_empty()
             && self.header_buf.is_empty();
-        if ready == 0 || (ready < self.cfg.commit_batch && !caught_up) {
+        let counted_gas = |v: &Verified| if v.gas_counted { v.header.gas_used.max(1) } else { 0 };
+        // Half the body budget ready: commit it so the budget frees up.
+        let budget_half = self.verified.iter().take(ready).map(counted_gas).sum::<u64>()
+            >= self.cfg.body_gas_budget / 2;
+        if ready == 0 || (ready < self.cfg.commit_batch && !caught_up && !budget_half) {
             return;
         }
         let take = ready.min(self.cfg.commit_batch.max(1));
+        let released: u64 = self.verified.iter().take(take).map(counted_gas).sum();
+        self.body_gas = self.body_gas.saturating_sub(released);
         let blocks: Vec<SealedBlock> = self.verified.drain(..take).map(seal).collect();
         self.push_recent(&blocks);
         self.committed += blocks.len() as u64;

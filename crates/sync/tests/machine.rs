@@ -410,3 +410,30 @@ fn follows_announcements_and_polls_when_nothing_is_announced() {
     assert_eq!(sim.store.last().unwrap().hash, chain[29].header.hash_slow());
     let _ = U256::ZERO;
 }
+
+#[test]
+fn bodies_stay_within_the_gas_budget_and_sync_completes() {
+    let spec = ChainSpec::dev();
+    let sender = SecretKey::from_byte_array([6u8; 32]).unwrap();
+    let chain = Arc::new(generate_chain(
+        &spec,
+        &[dev_key()],
+        (spec.genesis_hash, &spec.genesis_header),
+        600,
+        5,
+        (&sender, 0),
+    ));
+    let mut sim = Sim::new(spec.clone(), vec![]);
+    // A budget of ~40 blocks' gas: bodies must flow in small windows.
+    let cfg =
+        SyncConfig { body_gas_budget: 40 * 5 * 21_000, body_batch: 16, ..SyncConfig::default() };
+    sim.machine = SyncMachine::new(
+        spec.clone(),
+        cfg,
+        vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)],
+    );
+    sim.connect(1, chain.clone(), Behavior::Honest, true);
+    sim.connect(2, chain.clone(), Behavior::Honest, true);
+    sim.run(100_000, |s| s.head() == 600);
+    assert_eq!(sim.store.last().unwrap().block, chain[599]);
+}
