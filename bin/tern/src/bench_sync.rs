@@ -97,6 +97,7 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
                 network,
                 validator_key: None,
                 sync: Default::default(),
+                http: None,
             };
             servers.push(Node::start(config).await?);
         }

@@ -118,6 +118,15 @@ struct NodeArgs {
     /// devp2p network id (default: the chain id).
     #[arg(long = "network-id")]
     network_id: Option<u64>,
+    /// Serve JSON-RPC over HTTP.
+    #[arg(long)]
+    http: bool,
+    /// JSON-RPC listen address.
+    #[arg(long = "http.addr", default_value = "127.0.0.1")]
+    http_addr: std::net::IpAddr,
+    /// JSON-RPC port.
+    #[arg(long = "http.port", default_value_t = 8545)]
+    http_port: u16,
     /// Run the Clique validator: seal a block every period with --validator-key.
     #[arg(long = "enable-consensus")]
     enable_consensus: bool,
@@ -329,10 +338,17 @@ async fn node(args: NodeArgs) -> Result<()> {
         network,
         validator_key,
         sync: Default::default(),
+        http: args.http.then(|| SocketAddr::new(args.http_addr, args.http_port)),
     };
     let mut node = Node::start(config).await?;
     let (best, hash) = node.store.best_block()?;
-    info!(enode = %node.network.local_enode(), best, %hash, "node started");
+    info!(
+        enode = %node.network.local_enode(),
+        best,
+        %hash,
+        rpc = ?node.rpc_addr.map(|a| format!("http://{a}")),
+        "node started"
+    );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {
             info!("shutting down");

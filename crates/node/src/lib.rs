@@ -2,7 +2,9 @@
 //! validator's sealing loop (sync joins here as it lands).
 
 mod node;
+mod rpc;
 mod validator;
 
 pub use node::{Node, NodeConfig, NodeError};
+pub use rpc::{rpc_module, start_rpc, RpcContext};
 pub use validator::{run_validator, ValidatorError};

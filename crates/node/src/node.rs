@@ -23,6 +23,8 @@ pub struct NodeConfig {
     pub validator_key: Option<secp256k1::SecretKey>,
     /// Sync tuning.
     pub sync: SyncConfig,
+    /// Where to serve JSON-RPC over HTTP (none: no RPC).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// Why a node stopped with an error.
@@ -37,6 +39,14 @@ pub enum NodeError {
     /// The validator failed.
     #[error(transparent)]
     Validator(#[from] ValidatorError),
+    /// The JSON-RPC server could not start.
+    #[error("cannot serve JSON-RPC on {addr} (--http.addr/--http.port): {error}")]
+    Rpc {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
 }
 
 /// A started node.
@@ -48,6 +58,9 @@ pub struct Node {
     pub store: ChainStore,
     /// Sync progress.
     pub sync: SyncHandle,
+    /// The JSON-RPC address, if serving.
+    pub rpc_addr: Option<std::net::SocketAddr>,
+    rpc: Option<jsonrpsee::server::ServerHandle>,
     shutdown: watch::Sender<bool>,
     sync_task: tokio::task::JoinHandle<Result<(), StoreError>>,
     validator: Option<tokio::task::JoinHandle<Result<(), ValidatorError>>>,
@@ -60,7 +73,7 @@ impl Node {
         let store = ChainStore::init(&config.datadir, &config.spec)?;
         config.network.datadir = Some(config.datadir.clone());
         let network =
-            tern_network::start(config.network, config.spec.clone(), store.clone()).await?;
+            tern_network::start(config.network.clone(), config.spec.clone(), store.clone()).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (sync_manager, sync) = BlockSyncManager::new(
             config.spec.clone(),
@@ -70,6 +83,23 @@ impl Node {
         )
         .await?;
         let sync_task = tokio::spawn(sync_manager.run(shutdown_rx.clone()));
+        let (rpc, rpc_addr) = match config.http {
+            None => (None, None),
+            Some(addr) => {
+                let ctx = crate::RpcContext {
+                    spec: config.spec.clone(),
+                    store: store.clone(),
+                    network: network.clone(),
+                    sync: sync.clone(),
+                    client_id: config.network.client_id.clone().unwrap_or_else(tern_p2p::client_id),
+                };
+                let (handle, local) = crate::start_rpc(addr, ctx)
+                    .await
+                    .map_err(|error| NodeError::Rpc { addr, error })?;
+                info!(url = %format!("http://{local}"), "JSON-RPC listening");
+                (Some(handle), Some(local))
+            }
+        };
         let validator = match config.validator_key {
             None => None,
             Some(key) => {
@@ -89,7 +119,7 @@ impl Node {
             }
         };
         info!(enode = %network.local_enode(), validator = validator.is_some(), "node running");
-        Ok(Self { network, store, sync, shutdown, sync_task, validator })
+        Ok(Self { network, store, sync, rpc_addr, rpc, shutdown, sync_task, validator })
     }
 
     /// Waits until the validator or sync fails.
@@ -113,6 +143,9 @@ impl Node {
             v.await.unwrap_or(Ok(()))?;
         }
         self.sync_task.await.unwrap_or(Ok(()))?;
+        if let Some(rpc) = self.rpc.take() {
+            let _ = rpc.stop();
+        }
         self.network.shutdown().await;
         Ok(())
     }

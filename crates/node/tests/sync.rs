@@ -53,6 +53,7 @@ fn config(datadir: PathBuf, bootnodes: Vec<Enode>, validator: bool) -> NodeConfi
         network,
         validator_key: validator.then(dev_key),
         sync: Default::default(),
+        http: None,
     }
 }
 
