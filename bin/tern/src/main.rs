@@ -2,6 +2,7 @@
 //! protocol logic lives in the crates.
 
 mod bench_sync;
+mod devnet;
 
 use clap::{Parser, Subcommand};
 use eyre::Result;
@@ -54,6 +55,19 @@ enum Command {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Start a local Clique network of separate `tern node` processes on loopback: a
+    /// genesis with V signers, validators meshed, fullnodes bootstrapped from them.
+    Devnet {
+        /// Number of validators (signers).
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Number of fullnodes.
+        #[arg(long, default_value_t = 2)]
+        fullnodes: usize,
+        /// Directory for keys, datadirs, genesis.json and logs (reused on restart).
+        #[arg(long, default_value = "./tern-devnet")]
+        dir: PathBuf,
     },
     /// Import an RLP chain file, verifying every block as sync does.
     Import {
@@ -231,6 +245,7 @@ fn run(command: Command) -> Result<()> {
             println!("wrote {blocks} blocks ({txs} txs each) to {}", out.display());
             Ok(())
         }
+        Command::Devnet { validators, fullnodes, dir } => devnet::run(&dir, validators, fullnodes),
         Command::Import { datadir, chain, file } => {
             let spec = ChainSpec::load(&chain)?;
             let store = ChainStore::init(&datadir, &spec)?;

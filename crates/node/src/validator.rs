@@ -73,8 +73,10 @@ pub async fn run_validator(
         let snapshot = Snapshot::with_recent(signers.clone(), epoch, &recent)?;
         let wait = match sealer.plan(&snapshot, &parent, period, &mut rng) {
             Some(plan) => {
-                let at = (plan.timestamp * 1000 + plan.delay_ms).saturating_sub(now_ms());
-                Duration::from_millis(at)
+                // The slot may be in the past (a restart, a late block): then the wiggle
+                // counts from now, so out-of-turn signers still let the in-turn one go first.
+                let at = (plan.timestamp * 1000).max(now_ms()) + plan.delay_ms;
+                Duration::from_millis(at.saturating_sub(now_ms()))
             }
             None => {
                 debug!(next = number + 1, "signed recently, waiting for another signer");

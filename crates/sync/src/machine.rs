@@ -362,6 +362,20 @@ impl SyncMachine {
                 p.number_known = true;
             }
         }
+        // A different block at or below our height: on a total-difficulty chain it may be
+        // heavier (an in-turn Clique block beats an out-of-turn one at the same height).
+        let head = self.head().0;
+        let td_chain = !matches!(self.spec.consensus, Consensus::PostMerge);
+        if self.mode == Mode::Idle
+            && td_chain
+            && number <= head
+            && number + self.cfg.max_reorg_depth > head
+            && self.recent_at(number).is_some_and(|r| r.hash != hash)
+            && self.peers.contains_key(&peer)
+        {
+            debug!(%peer, number, "competing block announced; checking fork choice");
+            self.find_ancestor(peer);
+        }
         self.schedule(now);
     }
 

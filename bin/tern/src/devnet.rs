@@ -1,0 +1,164 @@
+//! `tern devnet`: a local Clique network of separate `tern node` processes on loopback.
+
+use eyre::{Context, Result};
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
+use tern_chainspec::ChainSpec;
+use tern_p2p::Enode;
+
+/// One node of the devnet.
+struct Member {
+    name: String,
+    datadir: PathBuf,
+    enode: Enode,
+    rpc: SocketAddr,
+    validator_key: Option<PathBuf>,
+}
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The key in `path`, created if missing.
+fn key_at(path: &Path) -> Result<tern_p2p::SecretKey> {
+    Ok(tern_p2p::load_or_generate_secret_key(path)?)
+}
+
+/// A Clique genesis (the dev chain's settings) whose signers are `signers`.
+fn genesis_for(signers: &[alloy_primitives::Address]) -> Result<ChainSpec> {
+    let mut g = ChainSpec::dev().genesis;
+    let mut sorted = signers.to_vec();
+    sorted.sort();
+    let mut extra = vec![0u8; 32];
+    sorted.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
+    extra.extend_from_slice(&[0u8; 65]);
+    g.extra_data = extra.into();
+    for a in &sorted {
+        g.alloc.insert(*a, alloy_genesis_account());
+    }
+    Ok(ChainSpec::from_genesis(g)?)
+}
+
+fn alloy_genesis_account() -> alloy_genesis::GenesisAccount {
+    alloy_genesis::GenesisAccount {
+        balance: alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(24u64)),
+        ..Default::default()
+    }
+}
+
+/// Starts the devnet under `dir` and runs until Ctrl-C.
+pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()> {
+    if validators == 0 {
+        eyre::bail!("--validators must be at least 1");
+    }
+    std::fs::create_dir_all(dir)
+        .wrap_err_with(|| format!("cannot create --dir {}", dir.display()))?;
+    let mut members = Vec::new();
+    let mut signers = Vec::new();
+    for (kind, count) in [("validator", validators), ("fullnode", fullnodes)] {
+        for i in 0..count {
+            let name = format!("{kind}-{i}");
+            let datadir = dir.join(&name);
+            let node_key = key_at(&datadir.join("nodekey"))?;
+            let validator_key = (kind == "validator").then(|| datadir.join("validator.key"));
+            if let Some(path) = &validator_key {
+                signers.push(tern_consensus::address_of(&key_at(path)?));
+            }
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let rpc = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            members.push(Member {
+                name,
+                datadir,
+                enode: Enode::new(tern_p2p::peer_id(&node_key), addr),
+                rpc,
+                validator_key,
+            });
+        }
+    }
+    let genesis_path = dir.join("genesis.json");
+    let spec = genesis_for(&signers)?;
+    std::fs::write(&genesis_path, serde_json::to_string_pretty(&spec.genesis)?)?;
+    let reread = ChainSpec::from_file(&genesis_path)?;
+    eyre::ensure!(reread.genesis_hash == spec.genesis_hash, "genesis.json does not round-trip");
+
+    let exe = std::env::current_exe()?;
+    let validator_enodes: Vec<String> =
+        members.iter().filter(|m| m.validator_key.is_some()).map(|m| m.enode.to_string()).collect();
+    let mut children: Vec<(String, Child)> = Vec::new();
+    println!(
+        "devnet: {} validators, {} fullnodes, genesis {} ({})",
+        validators,
+        fullnodes,
+        spec.genesis_hash,
+        genesis_path.display()
+    );
+    println!("{:<12} {:<20} {:<24} {}", "node", "rpc", "log", "enode");
+    for m in &members {
+        let log_path = dir.join(format!("{}.log", m.name));
+        let log = std::fs::File::create(&log_path)?;
+        let bootnodes: Vec<&String> =
+            validator_enodes.iter().filter(|e| **e != m.enode.to_string()).collect();
+        let mut cmd = Command::new(&exe);
+        cmd.args(["node", "--datadir"])
+            .arg(&m.datadir)
+            .args(["--chain"])
+            .arg(&genesis_path)
+            .args(["--addr", "127.0.0.1", "--port", &m.enode.tcp_port.to_string()])
+            .args(["--http", "--http.port", &m.rpc.port().to_string()])
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null());
+        if !bootnodes.is_empty() {
+            cmd.args([
+                "--bootnodes",
+                &bootnodes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+            ]);
+        }
+        if let Some(key) = &m.validator_key {
+            cmd.args(["--enable-consensus", "--validator-key"]).arg(key);
+        }
+        children.push((m.name.clone(), cmd.spawn()?));
+        println!(
+            "{:<12} {:<20} {:<24} {}",
+            m.name,
+            format!("http://{}", m.rpc),
+            log_path.display(),
+            m.enode
+        );
+    }
+    println!("Ctrl-C stops the devnet.");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        let _ = tx.send(());
+    });
+    // Stop on Ctrl-C, or when a node exits by itself.
+    loop {
+        if rx.recv_timeout(std::time::Duration::from_millis(500)).is_ok() {
+            break;
+        }
+        if let Some((name, status)) = children
+            .iter_mut()
+            .find_map(|(n, c)| c.try_wait().ok().flatten().map(|s| (n.clone(), s)))
+        {
+            eprintln!("{name} exited ({status}); stopping the devnet (see its log)");
+            break;
+        }
+    }
+    for (_, child) in &mut children {
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    }
+    for (_, child) in &mut children {
+        let _ = child.wait();
+    }
+    println!("devnet stopped");
+    Ok(())
+}
