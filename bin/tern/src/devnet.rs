@@ -96,7 +96,7 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
         spec.genesis_hash,
         genesis_path.display()
     );
-    println!("{:<12} {:<20} {:<24} {}", "node", "rpc", "log", "enode");
+    println!("{:<12} {:<20} {:<24} enode", "node", "rpc", "log");
     for m in &members {
         let log_path = dir.join(format!("{}.log", m.name));
         let log = std::fs::File::create(&log_path)?;
