@@ -1,6 +1,7 @@
 //! `tern devnet`: a local Clique network of separate `tern node` processes on loopback.
 
 use eyre::{Context, Result};
+use std::io::Write;
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
@@ -159,6 +160,7 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
     for (_, child) in &mut children {
         let _ = child.wait();
     }
-    println!("devnet stopped");
+    // Stdout may be gone (a closed pipe); stopping quietly is fine then.
+    let _ = writeln!(std::io::stdout(), "devnet stopped");
     Ok(())
 }
