@@ -5,7 +5,7 @@ mod bench_sync;
 mod devnet;
 
 use clap::{Parser, Subcommand};
-use eyre::Result;
+use eyre::{Result, WrapErr};
 use std::{net::SocketAddr, path::PathBuf};
 use tern_chainspec::ChainSpec;
 use tern_network::NetworkConfig;
@@ -210,9 +210,25 @@ fn main() {
         .with_target(false)
         .init();
     if let Err(e) = run(cli.command) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, leaving out causes the message already quotes.
+fn one_line(e: &eyre::Report) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run(command: Command) -> Result<()> {
@@ -317,7 +333,7 @@ fn key(command: KeyCommand) -> Result<()> {
 }
 
 async fn node(args: NodeArgs) -> Result<()> {
-    let mut spec = ChainSpec::load(&args.chain)?;
+    let mut spec = ChainSpec::load(&args.chain).wrap_err("--chain")?;
     if let Some(id) = args.network_id {
         spec = spec.with_network_id(id);
     }
@@ -328,16 +344,17 @@ async fn node(args: NodeArgs) -> Result<()> {
             .map(|s| s.parse::<Enode>())
             .collect::<Result<_, _>>()?)
     };
-    let key = tern_p2p::load_or_generate_secret_key(&args.datadir.join("nodekey"))?;
+    let key = tern_p2p::load_or_generate_secret_key(&args.datadir.join("nodekey"))
+        .wrap_err("--datadir")?;
     let validator_key = match (args.enable_consensus, &args.validator_key) {
         (false, _) => None,
         (true, None) => eyre::bail!("--enable-consensus needs --validator-key FILE"),
-        (true, Some(path)) => Some(tern_p2p::load_secret_key(path)?),
+        (true, Some(path)) => Some(tern_p2p::load_secret_key(path).wrap_err("--validator-key")?),
     };
     let mut network = NetworkConfig::new(key);
     network.listen_addr = SocketAddr::new(args.addr, args.port);
-    network.bootnodes = parse_enodes(&args.bootnodes)?;
-    network.trusted_peers = parse_enodes(&args.trusted_peers)?;
+    network.bootnodes = parse_enodes(&args.bootnodes).wrap_err("--bootnodes")?;
+    network.trusted_peers = parse_enodes(&args.trusted_peers).wrap_err("--trusted-peers")?;
     network.max_inbound = args.max_inbound_peers;
     network.max_outbound = args.max_outbound_peers;
     info!(
@@ -355,7 +372,11 @@ async fn node(args: NodeArgs) -> Result<()> {
         sync: Default::default(),
         http: args.http.then(|| SocketAddr::new(args.http_addr, args.http_port)),
     };
-    let mut node = Node::start(config).await?;
+    let mut node = Node::start(config).await.map_err(|e| match e {
+        tern_node::NodeError::Network(_) => eyre::Report::new(e).wrap_err("--addr/--port"),
+        tern_node::NodeError::Store(_) => eyre::Report::new(e).wrap_err("--datadir"),
+        other => eyre::Report::new(other),
+    })?;
     let (best, hash) = node.store.best_block()?;
     info!(
         enode = %node.network.local_enode(),

@@ -65,7 +65,7 @@ pub enum P2pError {
     #[error("no Pong within {0:?}")]
     PingTimeout(std::time::Duration),
     /// A node key file could not be read or parsed.
-    #[error("node key {path}: {reason}")]
+    #[error("key file {path}: {reason}")]
     NodeKey {
         /// The file.
         path: String,
