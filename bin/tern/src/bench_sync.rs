@@ -98,6 +98,7 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
                 validator_key: None,
                 sync: Default::default(),
                 http: None,
+                metrics: None,
             };
             servers.push(Node::start(config).await?);
         }

@@ -141,6 +141,9 @@ struct NodeArgs {
     /// JSON-RPC port.
     #[arg(long = "http.port", default_value_t = 8545)]
     http_port: u16,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
     /// Run the Clique validator: seal a block every period with --validator-key.
     #[arg(long = "enable-consensus")]
     enable_consensus: bool,
@@ -371,6 +374,7 @@ async fn node(args: NodeArgs) -> Result<()> {
         validator_key,
         sync: Default::default(),
         http: args.http.then(|| SocketAddr::new(args.http_addr, args.http_port)),
+        metrics: args.metrics,
     };
     let mut node = Node::start(config).await.map_err(|e| match e {
         tern_node::NodeError::Network(_) => eyre::Report::new(e).wrap_err("--addr/--port"),

@@ -175,3 +175,40 @@ fn fullnode_killed_mid_sync_resumes_and_catches_up() {
         assert_eq!(block.block.header.hash_slow(), block.hash);
     }
 }
+
+/// `GET /metrics` over plain HTTP.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The value of the first sample whose line starts with `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn metrics_are_scraped_during_a_sync() {
+    let server_dir = dir("metrics-server");
+    prefill(&server_dir, 3000);
+    let (_server, server_log) = node(&server_dir, &[]);
+    let line = strip_ansi(&wait_line(&server_log, "node started"));
+    let enode = line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let full_dir = dir("metrics-full");
+    let (_full, log) = node(&full_dir, &["--bootnodes", &enode, "--metrics", &addr]);
+    wait_line(&log, "best=3000");
+    let text = scrape(&addr);
+    assert_eq!(sample(&text, "tern_best_block"), Some(3000.0), "{text}");
+    assert_eq!(sample(&text, "tern_sync_gap"), Some(0.0));
+    assert!(sample(&text, "tern_headers_downloaded_total").unwrap_or(0.0) >= 3000.0, "{text}");
+    assert!(sample(&text, "tern_bodies_downloaded_total").unwrap_or(0.0) >= 3000.0, "{text}");
+    assert!(text.contains("tern_peers{direction=\"outbound\",client=\"tern\"} 1"), "{text}");
+    assert!(sample(&text, "tern_p2p_bytes_in_total").unwrap_or(0.0) > 100_000.0, "{text}");
+    assert!(sample(&text, "tern_p2p_bytes_out_total").unwrap_or(0.0) > 0.0, "{text}");
+}

@@ -30,11 +30,13 @@ pub struct ServedCounts {
 
 impl Counters {
     pub(crate) fn served_headers(&self, n: usize) {
+        metrics::counter!("tern_requests_served_total", "type" => "headers").increment(1);
         self.header_requests.fetch_add(1, Ordering::Relaxed);
         self.headers.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn served_bodies(&self, n: usize) {
+        metrics::counter!("tern_requests_served_total", "type" => "bodies").increment(1);
         self.body_requests.fetch_add(1, Ordering::Relaxed);
         self.bodies.fetch_add(n as u64, Ordering::Relaxed);
     }

@@ -340,9 +340,11 @@ impl Manager {
     fn penalize(&mut self, peer: PeerId, penalty: Penalty) {
         let now = Instant::now();
         let banned = self.reputation.penalize(peer, penalty, now);
+        metrics::counter!("tern_reputation_changes_total", "reason" => penalty.name()).increment(1);
         debug!(%peer, penalty = penalty.name(), score = self.reputation.score(peer, now), "peer penalized");
         if banned {
             warn!(%peer, penalty = penalty.name(), "peer banned");
+            metrics::counter!("tern_bans_total", "reason" => penalty.name()).increment(1);
             if let Some(s) = self.sessions.get(&peer) {
                 let reason = match penalty {
                     Penalty::Timeout => DisconnectReason::UselessPeer,
@@ -417,6 +419,7 @@ impl Manager {
                     self.addresses.insert(info.id, enode);
                 }
                 let trusted = self.reputation.is_trusted(&info.id);
+                peers_gauge(&info).increment(1.0);
                 let mut info = *info;
                 info.trusted = trusted;
                 self.sessions.insert(info.id, SessionEntry { info: info.clone(), commands });
@@ -439,7 +442,11 @@ impl Manager {
             ManagerMsg::Reward { peer } => self.reputation.reward(peer, Instant::now()),
             ManagerMsg::Event(e) => self.emit(e),
             ManagerMsg::Closed { peer, reason, penalty } => {
-                self.sessions.remove(&peer);
+                if let Some(s) = self.sessions.remove(&peer) {
+                    peers_gauge(&s.info).decrement(1.0);
+                }
+                metrics::counter!("tern_disconnects_total", "reason" => disconnect_label(&reason))
+                    .increment(1);
                 if let Some(p) = penalty {
                     self.penalize(peer, p);
                 }
@@ -481,6 +488,32 @@ impl Manager {
         self.save_known_peers();
         info!("network stopped");
     }
+}
+
+/// `tern_peers{direction, client}`: the client is the Hello id's name part (`tern`,
+/// `reth`, `Geth`, …).
+fn peers_gauge(info: &PeerInfo) -> metrics::Gauge {
+    let client = info.client_id.split('/').next().unwrap_or("unknown").to_string();
+    let direction = match info.direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    metrics::gauge!("tern_peers", "direction" => direction, "client" => client)
+}
+
+/// A short, bounded label for why a session ended.
+fn disconnect_label(reason: &str) -> &'static str {
+    const KNOWN: [(&str, &str); 8] = [
+        ("we disconnected", "local"),
+        ("breach of protocol", "protocol_breach"),
+        ("too many peers", "too_many_peers"),
+        ("client quitting", "client_quitting"),
+        ("ping timeout", "ping_timeout"),
+        ("useless peer", "useless_peer"),
+        ("MAC", "bad_mac"),
+        ("connection closed", "closed"),
+    ];
+    KNOWN.iter().find(|(k, _)| reason.contains(k)).map_or("other", |(_, v)| v)
 }
 
 enum Conn {

@@ -141,6 +141,7 @@ impl Session {
         for id in expired {
             let req = st.inflight.remove(&id).expect("listed");
             debug!(peer = %self.id, kind = req.kind, "request timed out");
+            metrics::counter!("tern_request_timeouts_total").increment(1);
             let _ = req.tx.send(Err(RequestError::Timeout(req.deadline - req.sent)));
             self.penalize(Penalty::Timeout).await;
         }

@@ -1,6 +1,7 @@
 //! Assembles a Tern node from its parts: the chain store, the network and the
 //! validator's sealing loop (sync joins here as it lands).
 
+mod metrics;
 mod node;
 mod rpc;
 mod validator;

@@ -25,6 +25,8 @@ pub struct NodeConfig {
     pub sync: SyncConfig,
     /// Where to serve JSON-RPC over HTTP (none: no RPC).
     pub http: Option<std::net::SocketAddr>,
+    /// Where to serve Prometheus metrics (`/metrics`; none: no metrics).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Why a node stopped with an error.
@@ -39,6 +41,14 @@ pub enum NodeError {
     /// The validator failed.
     #[error(transparent)]
     Validator(#[from] ValidatorError),
+    /// The metrics endpoint could not start.
+    #[error("cannot serve metrics on {addr} (--metrics): {error}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        error: String,
+    },
     /// The JSON-RPC server could not start.
     #[error("cannot serve JSON-RPC on {addr} (--http.addr/--http.port): {error}")]
     Rpc {
@@ -70,6 +80,10 @@ impl Node {
     /// Opens the store (initialising it from the genesis), starts the network and, with a
     /// validator key, the sealing loop whose blocks are announced to peers.
     pub async fn start(mut config: NodeConfig) -> Result<Self, NodeError> {
+        if let Some(addr) = config.metrics {
+            crate::metrics::install(addr).map_err(|error| NodeError::Metrics { addr, error })?;
+            info!(url = %format!("http://{addr}/metrics"), "Prometheus metrics");
+        }
         let store = ChainStore::init(&config.datadir, &config.spec)?;
         config.network.datadir = Some(config.datadir.clone());
         let network =

@@ -54,6 +54,7 @@ fn config(datadir: PathBuf, bootnodes: Vec<Enode>, validator: bool) -> NodeConfi
         validator_key: validator.then(dev_key),
         sync: Default::default(),
         http: None,
+        metrics: None,
     }
 }
 

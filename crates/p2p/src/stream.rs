@@ -359,7 +359,10 @@ where
                 return Poll::Ready(Some(Err(e)));
             }
             let frame = match ready!(Pin::new(&mut this.inner).poll_next(cx)) {
-                Some(Ok(frame)) => frame,
+                Some(Ok(frame)) => {
+                    metrics::counter!("tern_p2p_bytes_in_total").increment(frame.len() as u64);
+                    frame
+                }
                 Some(Err(e)) => {
                     this.done = true;
                     return Poll::Ready(Some(Err(e.into())));
@@ -438,6 +441,7 @@ where
         }
         let frame =
             encode_frame(cap.offset + u64::from(msg.id), &msg.payload, Some(&mut this.encoder))?;
+        metrics::counter!("tern_p2p_bytes_out_total").increment(frame.len() as u64);
         Pin::new(&mut this.inner).start_send(frame).map_err(Into::into)
     }
 

@@ -201,6 +201,11 @@ impl BlockSyncManager {
                     let now = Instant::now();
                     let machine = &mut self.machine;
                     // Validation is CPU work: keep it off the async worker's hot path.
+                    match &done {
+                        Done::Headers(_, _, Ok(h)) => metrics::counter!("tern_headers_downloaded_total").increment(h.len() as u64),
+                        Done::Bodies(_, _, Ok(b)) => metrics::counter!("tern_bodies_downloaded_total").increment(b.len() as u64),
+                        _ => {}
+                    }
                     tokio::task::block_in_place(|| match done {
                         Done::Headers(peer, id, r) => machine.on_headers(peer, id, r.map_err(failure), now),
                         Done::Bodies(peer, id, r) => machine.on_bodies(peer, id, r.map_err(failure), now),
@@ -253,6 +258,9 @@ impl BlockSyncManager {
         let (head, hash) = self.stored_head;
         let target = self.machine.best_peer_head().max(head);
         let status = self.machine.status();
+        metrics::gauge!("tern_best_block").set(head as f64);
+        metrics::gauge!("tern_sync_target").set(target as f64);
+        metrics::gauge!("tern_sync_gap").set(target.saturating_sub(head) as f64);
         let was_in_sync = self.progress.borrow().status == SyncStatus::InSync;
         if status == SyncStatus::InSync && !was_in_sync && self.machine.committed > 0 {
             info!(best = head, %hash, "in sync");
