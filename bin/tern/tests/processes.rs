@@ -212,3 +212,131 @@ fn metrics_are_scraped_during_a_sync() {
     assert!(sample(&text, "tern_p2p_bytes_in_total").unwrap_or(0.0) > 100_000.0, "{text}");
     assert!(sample(&text, "tern_p2p_bytes_out_total").unwrap_or(0.0) > 0.0, "{text}");
 }
+
+/// A JSON-RPC client library (ethers, npm) reads the same block with its transactions
+/// from a fullnode and from the validator it synced from.
+#[test]
+fn ethers_reads_matching_blocks_from_fullnode_and_validator() {
+    let interop = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    if !interop.join("node_modules/ethers").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&interop)
+            .status()
+            .unwrap();
+        assert!(status.success(), "npm ci failed");
+    }
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
+    };
+    let val_dir = dir("ethers-val");
+    prefill(&val_dir, 50);
+    let key = val_dir.join("validator.key");
+    std::fs::write(&key, DEV_VALIDATOR_KEY).unwrap();
+    let val_rpc = free();
+    let (_val, val_log) = node(
+        &val_dir,
+        &[
+            "--enable-consensus",
+            "--validator-key",
+            key.to_str().unwrap(),
+            "--http",
+            "--http.port",
+            &val_rpc,
+        ],
+    );
+    let line = strip_ansi(&wait_line(&val_log, "node started"));
+    let enode = line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string();
+    let full_dir = dir("ethers-full");
+    let full_rpc = free();
+    let (_full, full_log) =
+        node(&full_dir, &["--bootnodes", &enode, "--http", "--http.port", &full_rpc]);
+    wait_line(&full_log, "in sync");
+    let out = Command::new("node")
+        .args([
+            "client.mjs",
+            &format!("http://127.0.0.1:{full_rpc}"),
+            &format!("http://127.0.0.1:{val_rpc}"),
+            "25",
+        ])
+        .current_dir(&interop)
+        .output()
+        .expect("node is needed for this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["chainId"], 1337);
+    assert_eq!(v["txs"], 1);
+}
+
+/// A JSON-RPC call over plain HTTP; the `result`.
+fn rpc(port: &str, method: &str, params: serde_json::Value) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let addr = format!("127.0.0.1:{port}");
+    let mut s = std::net::TcpStream::connect(&addr).ok()?;
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).ok()?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).ok()?;
+    serde_json::from_str::<serde_json::Value>(response.split("\r\n\r\n").nth(1)?)
+        .ok()?
+        .get("result")
+        .cloned()
+}
+
+/// A validator and two fullnodes, the second bootstrapped only from the first: all report
+/// the same block at the same height over JSON-RPC.
+#[test]
+fn validator_and_a_chain_of_fullnodes_agree_over_rpc() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
+    };
+    let enode_of = |log: &mpsc::Receiver<String>| {
+        let line = strip_ansi(&wait_line(log, "node started"));
+        line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string()
+    };
+    let val_dir = dir("chain-val");
+    std::fs::create_dir_all(&val_dir).unwrap();
+    let key = val_dir.join("validator.key");
+    std::fs::write(&key, DEV_VALIDATOR_KEY).unwrap();
+    let ports = [free(), free(), free()];
+    let (_v, v_log) = node(
+        &val_dir,
+        &[
+            "--enable-consensus",
+            "--validator-key",
+            key.to_str().unwrap(),
+            "--http",
+            "--http.port",
+            &ports[0],
+        ],
+    );
+    let v_enode = enode_of(&v_log);
+    let (_f1, f1_log) =
+        node(&dir("chain-f1"), &["--bootnodes", &v_enode, "--http", "--http.port", &ports[1]]);
+    let f1_enode = enode_of(&f1_log);
+    let (_f2, _f2_log) =
+        node(&dir("chain-f2"), &["--bootnodes", &f1_enode, "--http", "--http.port", &ports[2]]);
+    let height = 4u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let hashes: Vec<String> = loop {
+        let got: Vec<Option<String>> = ports
+            .iter()
+            .map(|p| {
+                rpc(p, "eth_getBlockByNumber", serde_json::json!([format!("{height:#x}"), false]))
+            })
+            .map(|b| b.and_then(|b| b["hash"].as_str().map(str::to_owned)))
+            .collect();
+        if got.iter().all(Option::is_some) {
+            break got.into_iter().flatten().collect();
+        }
+        assert!(std::time::Instant::now() < deadline, "block {height} not everywhere: {got:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+    // The second fullnode's only peer is the first.
+    let peers = rpc(&ports[2], "admin_peers", serde_json::json!([])).unwrap();
+    assert_eq!(peers.as_array().unwrap().len(), 1);
+    assert_eq!(rpc(&ports[2], "net_peerCount", serde_json::json!([])).unwrap(), "0x1");
+}
