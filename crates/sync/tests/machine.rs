@@ -437,3 +437,24 @@ fn bodies_stay_within_the_gas_budget_and_sync_completes() {
     sim.run(100_000, |s| s.head() == 600);
     assert_eq!(sim.store.last().unwrap().block, chain[599]);
 }
+
+/// Two validators sealed block 1 at once; the in-turn one (difficulty 2) is announced to a
+/// node holding the out-of-turn one (difficulty 1) at the same height: it switches.
+#[test]
+fn a_heavier_block_at_our_own_height_wins() {
+    let (spec, keys) = two_signer_spec();
+    let ours = alternating(&spec, &keys, 1, false);
+    let theirs = Arc::new(alternating(&spec, &keys, 1, true));
+    let mut sim = Sim::new(spec.clone(), ours.clone());
+    let peer = sim.connect(1, theirs.clone(), Behavior::Honest, true);
+    sim.steps(50, |_| false);
+    assert_eq!(sim.reorgs, 0, "same height: no round by number alone");
+    let hash = theirs[0].header.hash_slow();
+    sim.machine.announced(peer, 1, hash, sim.now);
+    sim.run(1000, |s| s.reorgs == 1);
+    assert_eq!(sim.store.last().unwrap().hash, hash);
+    // Announcing our own (lighter) block back changes nothing.
+    sim.machine.announced(peer, 1, ours[0].header.hash_slow(), sim.now);
+    sim.steps(200, |_| false);
+    assert_eq!((sim.reorgs, sim.store.last().unwrap().hash), (1, hash));
+}
