@@ -29,28 +29,6 @@ fn key_at(path: &Path) -> Result<tern_p2p::SecretKey> {
     Ok(tern_p2p::load_or_generate_secret_key(path)?)
 }
 
-/// A Clique genesis (the dev chain's settings) whose signers are `signers`.
-fn genesis_for(signers: &[alloy_primitives::Address]) -> Result<ChainSpec> {
-    let mut g = ChainSpec::dev().genesis;
-    let mut sorted = signers.to_vec();
-    sorted.sort();
-    let mut extra = vec![0u8; 32];
-    sorted.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
-    extra.extend_from_slice(&[0u8; 65]);
-    g.extra_data = extra.into();
-    for a in &sorted {
-        g.alloc.insert(*a, alloy_genesis_account());
-    }
-    Ok(ChainSpec::from_genesis(g)?)
-}
-
-fn alloy_genesis_account() -> alloy_genesis::GenesisAccount {
-    alloy_genesis::GenesisAccount {
-        balance: alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(24u64)),
-        ..Default::default()
-    }
-}
-
 /// Starts the devnet under `dir` and runs until Ctrl-C.
 pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()> {
     if validators == 0 {
@@ -81,7 +59,7 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
         }
     }
     let genesis_path = dir.join("genesis.json");
-    let spec = genesis_for(&signers)?;
+    let spec = ChainSpec::clique_dev(&signers);
     std::fs::write(&genesis_path, serde_json::to_string_pretty(&spec.genesis)?)?;
     let reread = ChainSpec::from_file(&genesis_path)?;
     eyre::ensure!(reread.genesis_hash == spec.genesis_hash, "genesis.json does not round-trip");

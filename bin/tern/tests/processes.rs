@@ -126,6 +126,37 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// The enode URL a node logs at start.
+fn enode_of(log: &mpsc::Receiver<String>) -> String {
+    let line = strip_ansi(&wait_line(log, "node started"));
+    line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string()
+}
+
+/// A free loopback port.
+fn free_port() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
+}
+
+/// A validator (the dev key) serving JSON-RPC on `rpc_port`; returns it and its enode.
+fn validator(datadir: &Path, rpc_port: &str) -> (Node, String) {
+    std::fs::create_dir_all(datadir).unwrap();
+    let key = datadir.join("validator.key");
+    std::fs::write(&key, DEV_VALIDATOR_KEY).unwrap();
+    let (v, log) = node(
+        datadir,
+        &[
+            "--enable-consensus",
+            "--validator-key",
+            key.to_str().unwrap(),
+            "--http",
+            "--http.port",
+            rpc_port,
+        ],
+    );
+    let enode = enode_of(&log);
+    (v, enode)
+}
+
 fn interrupt(child: &mut Child) {
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let _ = child.wait();
@@ -136,8 +167,7 @@ fn fullnode_killed_mid_sync_resumes_and_catches_up() {
     let server_dir = dir("server");
     prefill(&server_dir, BLOCKS as usize);
     let (mut server, server_log) = node(&server_dir, &[]);
-    let line = strip_ansi(&wait_line(&server_log, "node started"));
-    let enode = line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string();
+    let enode = enode_of(&server_log);
 
     let full_dir = dir("full");
     let mut last = 0;
@@ -196,8 +226,7 @@ fn metrics_are_scraped_during_a_sync() {
     let server_dir = dir("metrics-server");
     prefill(&server_dir, 3000);
     let (_server, server_log) = node(&server_dir, &[]);
-    let line = strip_ansi(&wait_line(&server_log, "node started"));
-    let enode = line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string();
+    let enode = enode_of(&server_log);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let full_dir = dir("metrics-full");
@@ -226,29 +255,12 @@ fn ethers_reads_matching_blocks_from_fullnode_and_validator() {
             .unwrap();
         assert!(status.success(), "npm ci failed");
     }
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
-    };
     let val_dir = dir("ethers-val");
     prefill(&val_dir, 50);
-    let key = val_dir.join("validator.key");
-    std::fs::write(&key, DEV_VALIDATOR_KEY).unwrap();
-    let val_rpc = free();
-    let (_val, val_log) = node(
-        &val_dir,
-        &[
-            "--enable-consensus",
-            "--validator-key",
-            key.to_str().unwrap(),
-            "--http",
-            "--http.port",
-            &val_rpc,
-        ],
-    );
-    let line = strip_ansi(&wait_line(&val_log, "node started"));
-    let enode = line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string();
+    let val_rpc = free_port();
+    let (_val, enode) = validator(&val_dir, &val_rpc);
     let full_dir = dir("ethers-full");
-    let full_rpc = free();
+    let full_rpc = free_port();
     let (_full, full_log) =
         node(&full_dir, &["--bootnodes", &enode, "--http", "--http.port", &full_rpc]);
     wait_line(&full_log, "in sync");
@@ -289,30 +301,8 @@ fn rpc(port: &str, method: &str, params: serde_json::Value) -> Option<serde_json
 /// the same block at the same height over JSON-RPC.
 #[test]
 fn validator_and_a_chain_of_fullnodes_agree_over_rpc() {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
-    };
-    let enode_of = |log: &mpsc::Receiver<String>| {
-        let line = strip_ansi(&wait_line(log, "node started"));
-        line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string()
-    };
-    let val_dir = dir("chain-val");
-    std::fs::create_dir_all(&val_dir).unwrap();
-    let key = val_dir.join("validator.key");
-    std::fs::write(&key, DEV_VALIDATOR_KEY).unwrap();
-    let ports = [free(), free(), free()];
-    let (_v, v_log) = node(
-        &val_dir,
-        &[
-            "--enable-consensus",
-            "--validator-key",
-            key.to_str().unwrap(),
-            "--http",
-            "--http.port",
-            &ports[0],
-        ],
-    );
-    let v_enode = enode_of(&v_log);
+    let ports = [free_port(), free_port(), free_port()];
+    let (_v, v_enode) = validator(&dir("chain-val"), &ports[0]);
     let (_f1, f1_log) =
         node(&dir("chain-f1"), &["--bootnodes", &v_enode, "--http", "--http.port", &ports[1]]);
     let f1_enode = enode_of(&f1_log);

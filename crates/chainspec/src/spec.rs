@@ -212,9 +212,17 @@ impl ChainSpec {
     /// The built-in `dev` chain: Clique, one signer ([`DEV_VALIDATOR_KEY`]), a block every
     /// 2 s, every fork through London (and Gray Glacier) at genesis.
     pub fn dev() -> Self {
-        let signer = dev_validator_address();
+        Self::clique_dev(&[dev_validator_address()])
+    }
+
+    /// The `dev` chain's settings with `signers` (any order; each funded) as the Clique
+    /// signer set: what `tern devnet` and multi-signer tests run on.
+    pub fn clique_dev(signers: &[Address]) -> Self {
+        let mut signers = signers.to_vec();
+        signers.sort();
+        signers.dedup();
         let mut extra = vec![0u8; CLIQUE_VANITY];
-        extra.extend_from_slice(signer.as_slice());
+        signers.iter().for_each(|s| extra.extend_from_slice(s.as_slice()));
         extra.extend_from_slice(&[0u8; CLIQUE_SEAL]);
         let config = ChainConfig {
             chain_id: DEV_CHAIN_ID,
@@ -241,10 +249,13 @@ impl ChainSpec {
             extra_data: Bytes::from(extra),
             gas_limit: 30_000_000,
             difficulty: U256::from(1u64),
-            alloc: [(signer, GenesisAccount { balance, ..Default::default() })].into(),
+            alloc: signers
+                .iter()
+                .map(|s| (*s, GenesisAccount { balance, ..Default::default() }))
+                .collect(),
             ..Default::default()
         };
-        Self::from_genesis(genesis).expect("the dev genesis is valid")
+        Self::from_genesis(genesis).expect("a dev genesis with at least one signer is valid")
     }
 
     /// Overrides the network id (`--network-id`).

@@ -18,13 +18,8 @@ fn key(i: u64) -> SecretKey {
 /// transaction sender.
 fn clique_spec(n: u64, epoch: u64) -> (ChainSpec, Vec<SecretKey>) {
     let keys: Vec<SecretKey> = (1..=n).map(key).collect();
-    let mut addrs: Vec<Address> = keys.iter().map(address_of).collect();
-    addrs.sort();
-    let mut g = ChainSpec::dev().genesis;
-    let mut extra = vec![0u8; EXTRA_VANITY];
-    addrs.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
-    extra.extend_from_slice(&[0u8; EXTRA_SEAL]);
-    g.extra_data = extra.into();
+    let addrs: Vec<Address> = keys.iter().map(address_of).collect();
+    let mut g = ChainSpec::clique_dev(&addrs).genesis;
     g.config.clique.as_mut().unwrap().epoch = Some(epoch);
     (ChainSpec::from_genesis(g).unwrap(), keys)
 }

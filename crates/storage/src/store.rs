@@ -279,8 +279,17 @@ impl ChainStore {
 
     /// The canonical header at `number`.
     pub fn header_by_number(&self, number: u64) -> Result<Option<Header>, StoreError> {
+        self.by_number(number, |txn, hash| self.header_in(txn, hash))
+    }
+
+    /// Reads something of the canonical block at `number`, in one transaction.
+    fn by_number<T>(
+        &self,
+        number: u64,
+        read: impl FnOnce(&RoTxUnsync, B256) -> Result<Option<T>, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         self.ro(|txn| match self.canonical_in(txn, number)? {
-            Some(hash) => self.header_in(txn, hash),
+            Some(hash) => read(txn, hash),
             None => Ok(None),
         })
     }
@@ -312,10 +321,7 @@ impl ChainStore {
 
     /// The canonical body at `number`.
     pub fn body_by_number(&self, number: u64) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
-        self.ro(|txn| match self.canonical_in(txn, number)? {
-            Some(hash) => self.body_in(txn, hash),
-            None => Ok(None),
-        })
+        self.by_number(number, |txn, hash| self.body_in(txn, hash))
     }
 
     /// A stored block by hash.
@@ -337,10 +343,7 @@ impl ChainStore {
 
     /// The canonical block at `number`.
     pub fn block_by_number(&self, number: u64) -> Result<Option<SealedBlock>, StoreError> {
-        self.ro(|txn| match self.canonical_in(txn, number)? {
-            Some(hash) => self.block_in(txn, hash),
-            None => Ok(None),
-        })
+        self.by_number(number, |txn, hash| self.block_in(txn, hash))
     }
 
     /// Total difficulty of a stored block.

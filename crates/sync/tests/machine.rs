@@ -312,14 +312,8 @@ fn two_signer_spec() -> (ChainSpec, [SecretKey; 2]) {
         SecretKey::from_byte_array([1u8; 32]).unwrap(),
         SecretKey::from_byte_array([2u8; 32]).unwrap(),
     ];
-    let mut addrs: Vec<Address> = keys.iter().map(address_of).collect();
-    addrs.sort();
-    let mut g = ChainSpec::dev().genesis;
-    let mut extra = vec![0u8; EXTRA_VANITY];
-    addrs.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
-    extra.extend_from_slice(&[0u8; EXTRA_SEAL]);
-    g.extra_data = extra.into();
-    (ChainSpec::from_genesis(g).unwrap(), keys)
+    let addrs: Vec<Address> = keys.iter().map(address_of).collect();
+    (ChainSpec::clique_dev(&addrs), keys)
 }
 
 /// `n` blocks from genesis, all in turn (`in_turn`) or all out of turn.
