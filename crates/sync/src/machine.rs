@@ -536,7 +536,15 @@ impl SyncMachine {
             }
         }
         if self.mode == Mode::Forward {
-            self.target = self.target.max(self.best_peer_head());
+            // Follow the best head peers claim now: it falls when a liar that announced an
+            // absurd head is gone, and ranges nobody can serve any more are dropped.
+            let best = self.best_peer_head();
+            if best < self.target {
+                let keep = best.max(self.verified_tip.0);
+                self.header_queue.retain(|(start, _)| *start <= keep);
+                self.next_request = self.next_request.min(keep + 1);
+            }
+            self.target = best;
         }
         let committed = self.head().0.max(self.base.as_ref().map_or(0, |b| b.header.number));
         while self.next_request <= self.target && self.next_request < committed + self.cfg.window {
@@ -548,6 +556,11 @@ impl SyncMachine {
         self.assign_bodies();
         self.commit_ready();
         self.maybe_finish();
+        // Work queued but nothing in flight: peer heads may be stale (an early empty
+        // answer lowered one), so ask where they are.
+        if self.mode != Mode::Idle && self.requests.is_empty() {
+            self.poll(now);
+        }
     }
 
     /// Idle peers, fewest strikes first; those whose head reaches `number`.
