@@ -8,9 +8,8 @@ use std::{
     sync::mpsc,
     time::Duration,
 };
-use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
-use tern_consensus::chain_gen::generate_chain;
-use tern_storage::{ChainStore, SealedBlock};
+use tern_chainspec::DEV_VALIDATOR_KEY;
+use tern_storage::ChainStore;
 
 const TERN: &str = env!("CARGO_BIN_EXE_tern");
 const BLOCKS: u64 = 12_000;
@@ -22,25 +21,7 @@ fn dir(name: &str) -> PathBuf {
 }
 
 fn prefill(datadir: &Path, n: usize) {
-    let spec = ChainSpec::dev();
-    let store = ChainStore::init(datadir, &spec).unwrap();
-    let key = secp256k1::SecretKey::from_byte_array(
-        hex::decode(DEV_VALIDATOR_KEY).unwrap().try_into().unwrap(),
-    )
-    .unwrap();
-    let sender = secp256k1::SecretKey::from_byte_array([4u8; 32]).unwrap();
-    let blocks = generate_chain(
-        &spec,
-        &[key],
-        (spec.genesis_hash, &spec.genesis_header),
-        n,
-        1,
-        (&sender, 0),
-    );
-    let sealed: Vec<SealedBlock> = blocks.into_iter().map(SealedBlock::seal).collect();
-    for c in sealed.chunks(1000) {
-        store.insert_blocks(c).unwrap();
-    }
+    tern_node::testing::prefill_dev_chain(datadir, n, 1, 4).unwrap();
 }
 
 /// A child process killed when dropped (so a failing test leaves nothing running).

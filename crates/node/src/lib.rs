@@ -4,6 +4,7 @@
 mod metrics;
 mod node;
 mod rpc;
+pub mod testing;
 mod validator;
 
 pub use node::{Node, NodeConfig, NodeError};

@@ -120,10 +120,7 @@ mod tests {
     use super::*;
     use tern_consensus::address_of;
 
-    fn dev_key() -> secp256k1::SecretKey {
-        let bytes = alloy_primitives::hex::decode(tern_chainspec::DEV_VALIDATOR_KEY).unwrap();
-        secp256k1::SecretKey::from_byte_array(bytes.try_into().unwrap()).unwrap()
-    }
+    use crate::testing::dev_key;
 
     #[test]
     fn refuses_non_signers_and_non_clique_chains() {

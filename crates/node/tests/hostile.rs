@@ -4,15 +4,13 @@
 use alloy_primitives::B256;
 use futures::SinkExt;
 use std::{path::PathBuf, time::Duration};
-use tern_chainspec::{ChainSpec, Head, DEV_VALIDATOR_KEY};
-use tern_consensus::chain_gen::generate_chain;
+use tern_chainspec::{ChainSpec, Head};
 use tern_eth_wire::{
     eth_protocols, genesis_status, BlockHashNumber, EthMessage, EthStream, NewBlockHashes,
 };
 use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
 use tern_p2p::{generate_secret_key, Enode, P2pConfig};
-use tern_storage::{ChainStore, SealedBlock};
 use tokio::io::AsyncWriteExt;
 
 fn dir(name: &str) -> PathBuf {
@@ -23,25 +21,7 @@ fn dir(name: &str) -> PathBuf {
 
 fn prefilled(name: &str, n: usize) -> PathBuf {
     let d = dir(name);
-    let spec = ChainSpec::dev();
-    let store = ChainStore::init(&d, &spec).unwrap();
-    let key = secp256k1::SecretKey::from_byte_array(
-        hex::decode(DEV_VALIDATOR_KEY).unwrap().try_into().unwrap(),
-    )
-    .unwrap();
-    let sender = secp256k1::SecretKey::from_byte_array([8u8; 32]).unwrap();
-    let blocks = generate_chain(
-        &spec,
-        &[key],
-        (spec.genesis_hash, &spec.genesis_header),
-        n,
-        1,
-        (&sender, 0),
-    );
-    let sealed: Vec<SealedBlock> = blocks.into_iter().map(SealedBlock::seal).collect();
-    for c in sealed.chunks(1000) {
-        store.insert_blocks(c).unwrap();
-    }
+    tern_node::testing::prefill_dev_chain(&d, n, 1, 8).unwrap();
     d
 }
 

@@ -2,12 +2,11 @@
 
 use alloy_primitives::B256;
 use std::{path::PathBuf, time::Duration};
-use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
-use tern_consensus::chain_gen::generate_chain;
+use tern_chainspec::ChainSpec;
 use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
 use tern_p2p::{generate_secret_key, Enode};
-use tern_storage::{ChainStore, SealedBlock};
+use tern_storage::ChainStore;
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tern-node-{}-{name}", std::process::id()));
@@ -15,31 +14,10 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-fn dev_key() -> secp256k1::SecretKey {
-    secp256k1::SecretKey::from_byte_array(
-        hex::decode(DEV_VALIDATOR_KEY).unwrap().try_into().unwrap(),
-    )
-    .unwrap()
-}
-
 /// A datadir whose store already holds `n` dev blocks (as if the validator had run).
 fn prefilled(name: &str, n: usize) -> PathBuf {
     let d = dir(name);
-    let spec = ChainSpec::dev();
-    let store = ChainStore::init(&d, &spec).unwrap();
-    let sender = secp256k1::SecretKey::from_byte_array([3u8; 32]).unwrap();
-    let blocks = generate_chain(
-        &spec,
-        &[dev_key()],
-        (spec.genesis_hash, &spec.genesis_header),
-        n,
-        1,
-        (&sender, 0),
-    );
-    let sealed: Vec<SealedBlock> = blocks.into_iter().map(SealedBlock::seal).collect();
-    for c in sealed.chunks(1000) {
-        store.insert_blocks(c).unwrap();
-    }
+    tern_node::testing::prefill_dev_chain(&d, n, 1, 3).unwrap();
     d
 }
 
@@ -51,7 +29,7 @@ fn config(datadir: PathBuf, bootnodes: Vec<Enode>, validator: bool) -> NodeConfi
         datadir,
         spec: ChainSpec::dev(),
         network,
-        validator_key: validator.then(dev_key),
+        validator_key: validator.then(tern_node::testing::dev_key),
         sync: Default::default(),
         http: None,
         metrics: None,
