@@ -208,7 +208,6 @@ impl Session {
     }
 
     async fn on_message(&mut self, st: &mut State, msg: EthMessage) -> Result<(), EthError> {
-        let response = |m: PeerResponse| Some(m);
         let (request_id, resp) = match msg {
             // ---- their requests: answer from the store ----
             EthMessage::GetBlockHeaders(r) => {
@@ -246,20 +245,12 @@ impl Session {
                 return self.send(EthMessage::PooledTransactions(reply)).await;
             }
             // ---- responses to ours ----
-            EthMessage::BlockHeaders(r) => {
-                (r.request_id, response(PeerResponse::BlockHeaders(r.message.0)))
-            }
-            EthMessage::BlockBodies(r) => {
-                (r.request_id, response(PeerResponse::BlockBodies(r.message.0)))
-            }
-            EthMessage::Receipts68(r) => {
-                (r.request_id, response(PeerResponse::Receipts68(r.message)))
-            }
-            EthMessage::Receipts69(r) => {
-                (r.request_id, response(PeerResponse::Receipts69(r.message)))
-            }
+            EthMessage::BlockHeaders(r) => (r.request_id, PeerResponse::BlockHeaders(r.message.0)),
+            EthMessage::BlockBodies(r) => (r.request_id, PeerResponse::BlockBodies(r.message.0)),
+            EthMessage::Receipts68(r) => (r.request_id, PeerResponse::Receipts68(r.message)),
+            EthMessage::Receipts69(r) => (r.request_id, PeerResponse::Receipts69(r.message)),
             EthMessage::PooledTransactions(r) => {
-                (r.request_id, response(PeerResponse::PooledTransactions(r.message.0)))
+                (r.request_id, PeerResponse::PooledTransactions(r.message.0))
             }
             // ---- announcements ----
             EthMessage::NewBlockHashes(m) => {
@@ -300,7 +291,6 @@ impl Session {
             }
             EthMessage::Status(_) => unreachable!("EthStream rejects a second Status"),
         };
-        let Some(resp) = resp else { return Ok(()) };
         let Some(req) = st.inflight.remove(&request_id) else {
             debug!(peer = %self.id, request_id, "unsolicited response");
             self.penalize(Penalty::UnsolicitedResponse).await;

@@ -183,11 +183,8 @@ impl ChainStore {
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
-        let found = self.ro(|txn| {
-            self.get(txn, Table::Meta, meta::SCHEMA_VERSION)?
-                .map(|v| decode_u64(Table::Meta, &v))
-                .transpose()
-        })?;
+        let found =
+            self.ro(|txn| self.get_as(txn, Table::Meta, meta::SCHEMA_VERSION, decode_u64))?;
         match found {
             Some(SCHEMA_VERSION) => Ok(()),
             Some(found) => Err(StoreError::SchemaVersion { found, expected: SCHEMA_VERSION }),
@@ -213,13 +210,20 @@ impl ChainStore {
         Ok(txn.get::<Vec<u8>>(self.db(t).dbi(), key)?)
     }
 
+    /// Reads `key` from table `t` and decodes it with `decode`.
+    fn get_as<K: TransactionKind<Access = PtrUnsync>, T>(
+        &self,
+        txn: &TxUnsync<K>,
+        t: Table,
+        key: &[u8],
+        decode: fn(Table, &[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(txn, t, key)?.map(|v| decode(t, &v)).transpose()
+    }
+
     /// The genesis hash the store was initialised with.
     pub fn genesis_hash(&self) -> Result<Option<B256>, StoreError> {
-        self.ro(|txn| {
-            self.get(txn, Table::Meta, meta::GENESIS_HASH)?
-                .map(|v| decode_b256(Table::Meta, &v))
-                .transpose()
-        })
+        self.ro(|txn| self.get_as(txn, Table::Meta, meta::GENESIS_HASH, decode_b256))
     }
 
     /// The best (canonical head) block: number and hash.
@@ -246,20 +250,12 @@ impl ChainStore {
 
     /// The canonical hash at `number`.
     pub fn canonical_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
-        self.ro(|txn| {
-            self.get(txn, Table::CanonicalHashes, &number.to_be_bytes())?
-                .map(|v| decode_b256(Table::CanonicalHashes, &v))
-                .transpose()
-        })
+        self.ro(|txn| self.canonical_in(txn, number))
     }
 
     /// The number of a stored block (canonical or not).
     pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
-        self.ro(|txn| {
-            self.get(txn, Table::HeaderNumbers, hash.as_slice())?
-                .map(|v| decode_u64(Table::HeaderNumbers, &v))
-                .transpose()
-        })
+        self.ro(|txn| self.get_as(txn, Table::HeaderNumbers, hash.as_slice(), decode_u64))
     }
 
     /// A stored header by hash (canonical or not).
@@ -272,9 +268,7 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         hash: B256,
     ) -> Result<Option<Header>, StoreError> {
-        self.get(txn, Table::Headers, hash.as_slice())?
-            .map(|v| decode_rlp(Table::Headers, &v))
-            .transpose()
+        self.get_as(txn, Table::Headers, hash.as_slice(), decode_rlp)
     }
 
     /// The canonical header at `number`.
@@ -299,9 +293,7 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         number: u64,
     ) -> Result<Option<B256>, StoreError> {
-        self.get(txn, Table::CanonicalHashes, &number.to_be_bytes())?
-            .map(|v| decode_b256(Table::CanonicalHashes, &v))
-            .transpose()
+        self.get_as(txn, Table::CanonicalHashes, &number.to_be_bytes(), decode_b256)
     }
 
     /// A stored body by block hash.
@@ -314,9 +306,7 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         hash: B256,
     ) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
-        self.get(txn, Table::Bodies, hash.as_slice())?
-            .map(|v| decode_rlp(Table::Bodies, &v))
-            .transpose()
+        self.get_as(txn, Table::Bodies, hash.as_slice(), decode_rlp)
     }
 
     /// The canonical body at `number`.
@@ -356,9 +346,7 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         hash: B256,
     ) -> Result<Option<U256>, StoreError> {
-        self.get(txn, Table::TotalDifficulty, hash.as_slice())?
-            .map(|v| decode_u256(Table::TotalDifficulty, &v))
-            .transpose()
+        self.get_as(txn, Table::TotalDifficulty, hash.as_slice(), decode_u256)
     }
 
     /// Up to `count` canonical headers from `start` upwards (fewer at the head).
