@@ -461,9 +461,12 @@ impl Manager {
         let Some(path) = self.peers_file.clone() else { return };
         let now = Instant::now();
         let unix = unix_now();
-        let peers: Vec<KnownPeer> = self
-            .addresses
-            .clone()
+        // Every peer we dial (bootnodes, trusted, loaded) plus those we learned addresses
+        // of from their sessions.
+        let mut known: HashMap<PeerId, Enode> =
+            self.dials.iter().map(|(id, d)| (*id, d.enode)).collect();
+        known.extend(self.addresses.iter().map(|(id, e)| (*id, *e)));
+        let peers: Vec<KnownPeer> = known
             .into_iter()
             .map(|(id, enode)| KnownPeer {
                 enode: enode.to_string(),
