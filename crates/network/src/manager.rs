@@ -363,11 +363,17 @@ impl Manager {
                 }
                 Some(s) => {
                     if let Err(e) = s.commands.try_send(SessionCommand::Request { req, tx }) {
+                        // A closed channel means the session is ending and its `Closed`
+                        // report is still on the way: the peer is gone, not busy.
+                        let err = match &e {
+                            mpsc::error::TrySendError::Full(_) => RequestError::TooManyInflight,
+                            mpsc::error::TrySendError::Closed(_) => RequestError::Disconnected,
+                        };
                         let tx = match e.into_inner() {
                             SessionCommand::Request { tx, .. } => tx,
                             _ => unreachable!("sent a request"),
                         };
-                        let _ = tx.send(Err(RequestError::TooManyInflight));
+                        let _ = tx.send(Err(err));
                     }
                 }
             },
