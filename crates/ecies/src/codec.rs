@@ -41,7 +41,9 @@ enum ReadState {
 /// Encodes and decodes RLPx frames for one established session.
 ///
 /// Each decoded item is one frame's plaintext (message id and payload); each encoded item
-/// becomes one frame. MACs are verified before anything is decrypted.
+/// becomes one frame. MACs are verified before anything is decrypted. A clone continues
+/// the same session independently (both copies hold the same cipher and MAC states).
+#[derive(Clone)]
 pub struct FrameCodec {
     egress_aes: Aes256Ctr,
     ingress_aes: Aes256Ctr,

@@ -89,6 +89,7 @@ enum Role {
 ///
 /// Initiator: [`Handshake::initiator`], [`Handshake::create_auth`], [`Handshake::read_ack`].
 /// Recipient: [`Handshake::recipient`], [`Handshake::read_auth`], [`Handshake::create_ack`].
+#[derive(Clone)]
 pub struct Handshake {
     role: Role,
     secret_key: SecretKey,
