@@ -146,6 +146,16 @@ struct Peer {
     strikes: u32,
     /// Its chain did not link with ours in this round: not asked again until the next.
     unusable: bool,
+    /// A head of its whose chain we gave up on (no common ancestor within the reorg
+    /// depth): not followed again until it claims another head.
+    ignored: Option<B256>,
+}
+
+impl Peer {
+    /// Whether its claimed head may be synced from (known, and not a chain we gave up on).
+    fn followable(&self) -> bool {
+        self.number_known && !self.unusable && self.ignored != Some(self.head_hash)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,9 +286,14 @@ impl SyncMachine {
         (h.header.number, h.hash)
     }
 
-    /// The best head any peer claims.
+    /// The best head any peer claims (chains we gave up on aside).
     pub fn best_peer_head(&self) -> u64 {
-        self.peers.values().filter(|p| p.number_known).map(|p| p.head).max().unwrap_or(0)
+        self.peers
+            .values()
+            .filter(|p| p.number_known && p.ignored != Some(p.head_hash))
+            .map(|p| p.head)
+            .max()
+            .unwrap_or(0)
     }
 
     /// How far behind we are.
@@ -289,6 +304,16 @@ impl SyncMachine {
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// A timed-out request counts against the peer when choosing whom to ask (the network
+    /// has already lowered its reputation), so a silent peer is not asked first again.
+    fn strike_on(&mut self, peer: PeerId, failure: Failure) {
+        if failure == Failure::Timeout {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.strikes += 1;
+            }
+        }
     }
 
     fn penalize(&mut self, peer: PeerId, penalty: Penalty) {
@@ -317,6 +342,7 @@ impl SyncMachine {
                 inflight: 0,
                 strikes: 0,
                 unusable: false,
+                ignored: None,
             },
         );
         if head_number.is_none() {
@@ -418,7 +444,10 @@ impl SyncMachine {
         self.now_secs = now_unix();
         let Some(req) = self.finish_request(peer, id) else { return };
         match (req, result) {
-            (req, Err(_)) => self.requeue(req),
+            (req, Err(failure)) => {
+                self.strike_on(peer, failure);
+                self.requeue(req)
+            }
             (Request::Probe, Ok(headers)) => {
                 if let (Some(h), Some(p)) = (headers.first(), self.peers.get_mut(&peer)) {
                     if h.number > p.head || !p.number_known {
@@ -449,7 +478,12 @@ impl SyncMachine {
         let Some(req) = self.finish_request(peer, id) else { return };
         match (req, result) {
             (Request::Bodies { numbers }, Ok(bodies)) => self.on_body_batch(peer, numbers, bodies),
-            (req, _) => self.requeue(req),
+            (req, result) => {
+                if let Err(failure) = result {
+                    self.strike_on(peer, failure);
+                }
+                self.requeue(req)
+            }
         }
         self.schedule(now);
     }
@@ -520,13 +554,8 @@ impl SyncMachine {
         self.now_secs = now_unix();
         if self.mode == Mode::Idle {
             let head = self.head().0;
-            let best = self
-                .peers
-                .values()
-                .filter(|p| p.number_known && !p.unusable)
-                .map(|p| p.head)
-                .max()
-                .unwrap_or(0);
+            let best =
+                self.peers.values().filter(|p| p.followable()).map(|p| p.head).max().unwrap_or(0);
             if best > head {
                 let base = self.recent.back().expect("non-empty").clone();
                 self.start_round(Mode::Forward, base, best);
@@ -568,10 +597,7 @@ impl SyncMachine {
         self.peers
             .iter()
             .filter(|(_, p)| {
-                p.number_known
-                    && !p.unusable
-                    && p.inflight < self.cfg.max_peer_inflight
-                    && p.head >= number
+                p.followable() && p.inflight < self.cfg.max_peer_inflight && p.head >= number
             })
             .min_by_key(|(id, p)| (p.strikes, p.inflight, **id))
             .map(|(id, _)| *id)
@@ -798,6 +824,7 @@ impl SyncMachine {
             return;
         }
         let mut bad = false;
+        let mut first_error = None;
         let mut rest = numbers.into_iter();
         let mut retry = Vec::new();
         for body in bodies {
@@ -812,7 +839,7 @@ impl SyncMachine {
                     self.verified[(number - first) as usize].body = Some(body);
                 }
                 Err(e) => {
-                    warn!(%peer, number, error = %e, "invalid body");
+                    first_error.get_or_insert((number, e));
                     bad = true;
                     retry.push(number);
                 }
@@ -820,6 +847,13 @@ impl SyncMachine {
         }
         retry.extend(rest);
         if bad {
+            // One line per response, however many bodies in it were wrong.
+            match &first_error {
+                Some((number, e)) => {
+                    warn!(%peer, number, retried = retry.len(), error = %e, "invalid bodies")
+                }
+                None => warn!(%peer, "more bodies than requested"),
+            }
             self.penalize(peer, Penalty::BadBlock);
         }
         for n in retry.into_iter().rev() {
@@ -834,9 +868,10 @@ impl SyncMachine {
             return;
         }
         let ready = self.verified.iter().take_while(|v| v.body.is_some()).count();
-        let caught_up = ready == self.verified.len()
-            && self.header_queue.is_empty()
-            && self.header_buf.is_empty();
+        // Everything verified is complete and no more headers are on the way (the rest of
+        // the round may be waiting for a peer that can serve it): store what we have.
+        let caught_up =
+            ready == self.verified.len() && self.header_buf.is_empty() && !self.headers_coming();
         let counted_gas = |v: &Verified| if v.gas_counted { v.header.gas_used.max(1) } else { 0 };
         // Half the body budget ready: commit it so the budget frees up.
         let budget_half = self.verified.iter().take(ready).map(counted_gas).sum::<u64>()
@@ -877,6 +912,17 @@ impl SyncMachine {
             && self.header_buf.is_empty()
             && self.verified.iter().all(|v| v.body.is_some());
         match self.mode {
+            // The rest of the round is only claimed by peers whose chain did not link with
+            // ours: start over from our stored head, where a fork is searched properly.
+            Mode::Forward
+                if !done
+                    && self.verified.is_empty()
+                    && self.header_buf.is_empty()
+                    && !self.headers_coming()
+                    && self.header_queue.iter().all(|(start, _)| !self.can_serve(*start)) =>
+            {
+                self.end_round("no usable peer has the rest");
+            }
             Mode::Forward if done && self.verified.is_empty() => {
                 if self.best_peer_head() <= self.head().0 {
                     self.end_round("caught up");
@@ -887,6 +933,16 @@ impl SyncMachine {
             Mode::Branch if done => self.decide_fork(),
             _ => {}
         }
+    }
+
+    /// Whether a header range request is in flight.
+    fn headers_coming(&self) -> bool {
+        self.requests.values().any(|(_, r)| matches!(r, Request::Headers { .. }))
+    }
+
+    /// Whether some peer we may ask claims block `number`.
+    fn can_serve(&self, number: u64) -> bool {
+        self.peers.values().any(|p| p.followable() && p.head >= number)
     }
 
     // ---------------------------------------------------------------- forks
@@ -928,7 +984,7 @@ impl SyncMachine {
             warn!(%peer, "no common ancestor within the reorg depth; ignoring this peer's chain");
             self.end_round("no common ancestor");
             if let Some(p) = self.peers.get_mut(&peer) {
-                p.unusable = true;
+                p.ignored = Some(p.head_hash);
             }
             return;
         };

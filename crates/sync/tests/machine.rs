@@ -103,12 +103,19 @@ struct Sim {
     now: Instant,
     reorgs: usize,
     requests: HashMap<PeerId, usize>,
+    /// Header requests for more than one header (ranges and ancestor searches, not probes).
+    ranges: HashMap<PeerId, usize>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Sim {
     fn new(spec: ChainSpec, ours: Vec<Block<TxEnvelope>>) -> Self {
+        let cfg = SyncConfig { poll_interval: Duration::from_millis(500), ..SyncConfig::default() };
+        Self::with_config(spec, ours, cfg)
+    }
+
+    fn with_config(spec: ChainSpec, ours: Vec<Block<TxEnvelope>>, cfg: SyncConfig) -> Self {
         let mut recent = vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)];
         let mut td = spec.genesis_header.difficulty;
         let store: Vec<SealedBlock> = ours.into_iter().map(SealedBlock::seal).collect();
@@ -116,7 +123,6 @@ impl Sim {
             td += b.block.header.difficulty;
             recent.push((b.block.header.clone(), td));
         }
-        let cfg = SyncConfig { poll_interval: Duration::from_millis(500), ..SyncConfig::default() };
         Self {
             machine: SyncMachine::new(spec.clone(), cfg, recent),
             spec,
@@ -129,6 +135,7 @@ impl Sim {
             now: Instant::now(),
             reorgs: 0,
             requests: HashMap::new(),
+            ranges: HashMap::new(),
         }
     }
 
@@ -163,6 +170,9 @@ impl Sim {
             match a {
                 Action::GetHeaders { peer, id, req } => {
                     *self.requests.entry(peer).or_default() += 1;
+                    if req.limit > 1 {
+                        *self.ranges.entry(peer).or_default() += 1;
+                    }
                     let Some(p) = self.peers.get(&peer) else {
                         self.inbox.push_back(Pending::Headers(peer, id, Err(Failure::Gone)));
                         continue;
@@ -374,6 +384,41 @@ fn a_longer_but_invalid_branch_does_not_move_our_head() {
     assert_eq!(sim.reorgs, 0);
     assert_eq!(sim.store.last().unwrap().hash, our_head);
     assert_eq!(sim.head(), 10);
+}
+
+#[test]
+fn a_fork_deeper_than_the_reorg_depth_is_given_up_until_its_peer_moves() {
+    let (spec, keys) = two_signer_spec();
+    let ours = alternating(&spec, &keys, 40, false);
+    let our_head = ours[39].header.hash_slow();
+    let longer = alternating(&spec, &keys, 46, true);
+    let theirs = Arc::new(longer[..45].to_vec());
+    let cfg = SyncConfig {
+        poll_interval: Duration::from_millis(500),
+        max_reorg_depth: 16,
+        ..SyncConfig::default()
+    };
+    let mut sim = Sim::with_config(spec.clone(), ours, cfg);
+    let peer = sim.connect(1, theirs, Behavior::Honest, true);
+    // The branch forks at genesis, 40 blocks down: one range, one ancestor search, then
+    // nothing but polls, however long we wait, even while rounds with another peer come
+    // and go.
+    sim.steps(200, |_| false);
+    assert_eq!(sim.store.last().unwrap().hash, our_head);
+    let ahead = Arc::new(alternating(&spec, &keys, 43, false));
+    sim.connect(2, ahead.clone(), Behavior::Honest, true);
+    sim.steps(2_000, |_| false);
+    assert_eq!(sim.ranges.get(&peer), Some(&2), "{:?}", sim.ranges);
+    assert!(sim.requests[&peer] > 50, "polling goes on");
+    assert_eq!(sim.store.last().unwrap().hash, ahead[42].header.hash_slow());
+    assert!(sim.banned.is_empty(), "another chain is not misbehaviour");
+    // A new head from that peer is worth one more look.
+    sim.peers.get_mut(&peer).unwrap().chain = Arc::new(longer.clone());
+    sim.peers.get_mut(&peer).unwrap().index = index_of(&longer);
+    sim.machine.announced(peer, 46, longer[45].header.hash_slow(), sim.now);
+    sim.steps(2_000, |_| false);
+    assert_eq!(sim.ranges.get(&peer), Some(&4), "{:?}", sim.ranges);
+    assert_eq!(sim.head(), 43);
 }
 
 #[test]
