@@ -84,6 +84,12 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> EciesStream<Io> {
     pub fn get_ref(&self) -> &Io {
         self.inner.get_ref()
     }
+
+    /// The underlying I/O object, mutably. Bytes written to it bypass the frame codec and
+    /// break the session: this is for fault-injection tools and tests.
+    pub fn get_mut(&mut self) -> &mut Io {
+        self.inner.get_mut()
+    }
 }
 
 /// Reads one auth or ack packet: EIP-8 (size-prefixed) or, when it starts like an ECIES

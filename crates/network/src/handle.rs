@@ -2,7 +2,8 @@
 
 use crate::{
     manager::{self, ManagerMsg},
-    NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, Penalty, RequestError,
+    NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, PeerStanding, Penalty,
+    RequestError,
 };
 use alloy_consensus::{BlockBody, Header, TxEnvelope};
 use alloy_primitives::B256;
@@ -119,6 +120,12 @@ impl NetworkHandle {
     /// The connected peers.
     pub async fn peers(&self) -> Vec<PeerInfo> {
         self.ask(ManagerMsg::Peers).await.unwrap_or_default()
+    }
+
+    /// What we think of `peer`, connected or not (an unknown peer has the default
+    /// reputation, 0).
+    pub async fn standing(&self, peer: PeerId) -> PeerStanding {
+        self.ask(|tx| ManagerMsg::Standing { peer, tx }).await.unwrap_or_default()
     }
 
     /// Lowers `peer`'s reputation (sync reports bad data this way).

@@ -4,7 +4,8 @@ use crate::{
     peers_file::{self, KnownPeer},
     reputation::{Penalty, Reputation},
     session::{Session, SessionCommand, COMMAND_QUEUE},
-    Direction, NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, RequestError,
+    Direction, NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, PeerStanding,
+    RequestError,
 };
 use alloy_primitives::B256;
 use std::{
@@ -49,6 +50,10 @@ pub(crate) enum ManagerMsg {
         latest: (u64, B256),
     },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Standing {
+        peer: PeerId,
+        tx: oneshot::Sender<PeerStanding>,
+    },
     Subscribe(mpsc::Sender<NetworkEvent>),
     DisconnectPeer {
         peer: PeerId,
@@ -393,6 +398,14 @@ impl Manager {
                     out.push(info);
                 }
                 let _ = tx.send(out);
+            }
+            ManagerMsg::Standing { peer, tx } => {
+                let now = Instant::now();
+                let _ = tx.send(PeerStanding {
+                    reputation: self.reputation.score(peer, now),
+                    banned: self.reputation.is_banned(&peer, now),
+                    connected: self.sessions.contains_key(&peer),
+                });
             }
             ManagerMsg::Subscribe(tx) => self.subscribers.push(tx),
             ManagerMsg::DisconnectPeer { peer, reason } => {

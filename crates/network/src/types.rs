@@ -102,6 +102,17 @@ pub struct PeerInfo {
     pub trusted: bool,
 }
 
+/// A peer's standing with us, connected or not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerStanding {
+    /// Reputation now (0 by default, banned at the threshold).
+    pub reputation: i32,
+    /// Whether it is banned now.
+    pub banned: bool,
+    /// Whether a session with it is open.
+    pub connected: bool,
+}
+
 /// What happens on the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkEvent {

@@ -243,6 +243,12 @@ where
 }
 
 impl<S> P2pStream<S> {
+    /// The framed connection underneath, mutably. Frames sent on it bypass compression and
+    /// the message limits: this is for fault-injection tools and tests.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// The capabilities both sides speak, with their message-id offsets.
     pub fn shared_capabilities(&self) -> &[SharedCapability] {
         &self.shared
