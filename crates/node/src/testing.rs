@@ -1,5 +1,6 @@
 //! Helpers for tests and benchmarks of whole nodes.
 
+use alloy_consensus::{Block, TxEnvelope};
 use std::path::Path;
 use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
 use tern_consensus::chain_gen::generate_chain;
@@ -11,28 +12,38 @@ pub fn dev_key() -> secp256k1::SecretKey {
     secp256k1::SecretKey::from_byte_array(bytes.try_into().expect("32 bytes")).expect("valid key")
 }
 
-/// Stores `blocks` sealed dev-chain blocks with `txs` signed transfers each in `datadir`,
-/// as if a validator had produced them (sender key derived from `seed`).
-pub fn prefill_dev_chain(
-    datadir: &Path,
-    blocks: usize,
-    txs: usize,
-    seed: u8,
-) -> Result<(), StoreError> {
+/// `blocks` sealed dev-chain blocks with `txs` signed transfers each, as the dev
+/// validator would produce them (sender key derived from `seed`).
+pub fn dev_chain(blocks: usize, txs: usize, seed: u8) -> Vec<Block<TxEnvelope>> {
     let spec = ChainSpec::dev();
-    let store = ChainStore::init(datadir, &spec)?;
     let sender = secp256k1::SecretKey::from_byte_array([seed.max(1); 32]).expect("valid key");
-    let chain = generate_chain(
+    generate_chain(
         &spec,
         &[dev_key()],
         (spec.genesis_hash, &spec.genesis_header),
         blocks,
         txs,
         (&sender, 0),
-    );
-    let sealed: Vec<SealedBlock> = chain.into_iter().map(SealedBlock::seal).collect();
+    )
+}
+
+/// Initialises a dev-chain store in `datadir` holding `blocks`.
+pub fn store_dev_chain(datadir: &Path, blocks: &[Block<TxEnvelope>]) -> Result<(), StoreError> {
+    let store = ChainStore::init(datadir, &ChainSpec::dev())?;
+    let sealed: Vec<SealedBlock> = blocks.iter().cloned().map(SealedBlock::seal).collect();
     for c in sealed.chunks(1000) {
         store.insert_blocks(c)?;
     }
     Ok(())
+}
+
+/// Stores `blocks` sealed dev-chain blocks with `txs` signed transfers each in `datadir`
+/// (see [`dev_chain`]).
+pub fn prefill_dev_chain(
+    datadir: &Path,
+    blocks: usize,
+    txs: usize,
+    seed: u8,
+) -> Result<(), StoreError> {
+    store_dev_chain(datadir, &dev_chain(blocks, txs, seed))
 }

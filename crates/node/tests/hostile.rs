@@ -1,16 +1,17 @@
-//! A fullnode among strangers: absurd announcements and a connection flood do not stop it
-//! from reaching the honest tip.
+//! A node among strangers: scripted adversaries, absurd announcements, request floods and
+//! a connection flood do not stop it from reaching the honest tip, sealing or serving.
 
 use alloy_primitives::B256;
 use futures::SinkExt;
 use std::{path::PathBuf, time::Duration};
+use tern_adversary::{Adversary, Behaviour, Expected, Outcome, MAX_HEADERS};
 use tern_chainspec::{ChainSpec, Head};
 use tern_eth_wire::{
     eth_protocols, genesis_status, BlockHashNumber, EthMessage, EthStream, NewBlockHashes,
 };
 use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
-use tern_p2p::{generate_secret_key, Enode, P2pConfig};
+use tern_p2p::{generate_secret_key, DisconnectReason, Enode, P2pConfig};
 use tokio::io::AsyncWriteExt;
 
 fn dir(name: &str) -> PathBuf {
@@ -132,4 +133,161 @@ async fn a_connection_flood_does_not_stop_an_honest_sync() {
     drop(sockets);
     full.stop().await.unwrap();
     server.stop().await.unwrap();
+}
+
+/// Resident and peak resident memory of this process, in KiB (`/proc/self/status`).
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Every scripted adversary at once against a fullnode that has only them, then an honest
+/// peer: the node reaches the honest tip, each adversary meets its documented fate, and
+/// memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_adversary_meets_its_fate_and_the_honest_tip_is_reached() {
+    const HEAD: usize = 1200;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let blocks = tern_node::testing::dev_chain(HEAD, 2, 8);
+    let honest_dir = dir("adv-honest");
+    tern_node::testing::store_dev_chain(&honest_dir, &blocks).unwrap();
+    // Small batches spread the work over every peer, so each adversary gets asked.
+    let mut cfg = config(dir("adv-full"), vec![]);
+    cfg.sync.header_batch = 32;
+    cfg.sync.body_batch = 16;
+    let mut full = Node::start(cfg).await.unwrap();
+    let target = full.network.local_enode();
+    let (rss_start, _) = memory_kib();
+
+    let adversary = Adversary::new(ChainSpec::dev(), blocks, generate_secret_key());
+    let mut runs = Vec::new();
+    for behaviour in Behaviour::ALL {
+        let a = adversary.with_key(generate_secret_key());
+        let t = target;
+        runs.push(tokio::spawn(async move {
+            let report = a.run(behaviour, &t, Duration::from_secs(14)).await;
+            (a, report)
+        }));
+    }
+    // The adversaries get the fullnode to themselves first; then an honest peer dials in.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let honest = Node::start(config(honest_dir, vec![target])).await.unwrap();
+    wait_head(&mut full, HEAD as u64).await;
+    for n in [1, HEAD as u64 / 2, HEAD as u64] {
+        assert_eq!(honest.store.canonical_hash(n).unwrap(), full.store.canonical_hash(n).unwrap());
+    }
+
+    let mut passed = 0;
+    for run in runs {
+        let (a, r) = run.await.unwrap();
+        let standing = full.network.standing(r.peer_id).await;
+        let what = format!("{}: {r:?} {standing:?}", r.behaviour);
+        match r.behaviour.expected() {
+            Expected::Refused => {
+                let refused = Outcome::Disconnected(Some(DisconnectReason::SubprotocolSpecific));
+                assert_eq!(r.outcome, refused, "{what}");
+                assert!(!standing.banned, "{what}");
+            }
+            Expected::Banned => {
+                assert!(r.ended_by_node(), "{what}");
+                assert!(standing.banned, "{what}");
+                assert!(a.is_banned(&target).await, "{what}: reconnect allowed");
+            }
+            Expected::Penalised => {
+                assert!(r.requests_received > 0 || r.messages_sent > 0, "{what}: never tested");
+                assert!(standing.reputation < 0, "{what}");
+            }
+            Expected::Dropped => {
+                assert!(matches!(r.outcome, Outcome::Closed(_)), "{what}");
+                assert!(r.elapsed < Duration::from_secs(13), "{what}: held past its timeout");
+            }
+            Expected::Served => {
+                assert_eq!(r.outcome, Outcome::StillOpen, "{what}");
+                assert!(r.responses_received > 0, "{what}");
+                assert!(r.max_headers_per_response <= MAX_HEADERS, "{what}");
+                assert!(!standing.banned, "{what}");
+            }
+        }
+        eprintln!("adversary {what}");
+        passed += 1;
+    }
+    assert_eq!(passed, Behaviour::ALL.len());
+    let (rss_end, peak) = memory_kib();
+    eprintln!("memory: start {rss_start} KiB, end {rss_end} KiB, peak {peak} KiB");
+    // Two nodes, sixteen adversaries and a request flood in one process (~50 MB measured).
+    assert!(peak < 256 * 1024, "peak RSS {peak} KiB");
+    honest.stop().await.unwrap();
+    full.stop().await.unwrap();
+}
+
+/// Three request floods and an announcement flood against a validator: it keeps sealing
+/// every period (each new block exactly one period after its parent: a block sealed a
+/// second or more late would carry a later timestamp) and an honest fullnode keeps up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_under_a_request_flood_keeps_sealing_and_serving() {
+    let blocks = tern_node::testing::dev_chain(2000, 1, 9);
+    let validator_dir = dir("flooded-validator");
+    tern_node::testing::store_dev_chain(&validator_dir, &blocks).unwrap();
+    let mut cfg = config(validator_dir, vec![]);
+    cfg.validator_key = Some(tern_node::testing::dev_key());
+    let validator = Node::start(cfg).await.unwrap();
+    let target = validator.network.local_enode();
+    let adversary = Adversary::new(ChainSpec::dev(), blocks, generate_secret_key());
+    let flood = Duration::from_secs(12);
+    let mut floods = Vec::new();
+    for behaviour in [
+        Behaviour::HeaderRequestFlood,
+        Behaviour::HeaderRequestFlood,
+        Behaviour::HeaderRequestFlood,
+        Behaviour::AnnouncementFlood,
+    ] {
+        let a = adversary.with_key(generate_secret_key());
+        let t = target;
+        floods.push(tokio::spawn(async move { a.run(behaviour, &t, flood).await }));
+    }
+    // The first new block is sealed at once (the stored chain is old); count from it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (first, _) = validator.store.best_block().unwrap();
+    let mut full = Node::start(config(dir("flood-follower"), vec![target])).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (last, _) = validator.store.best_block().unwrap();
+    let period = 2; // the dev chain's
+    assert!(last >= first + 10 / period - 1, "sealed only {first}..{last} in 10 s");
+    let headers = validator.store.headers_range(first, last - first + 1).unwrap();
+    for pair in headers.windows(2) {
+        assert_eq!(
+            pair[1].timestamp - pair[0].timestamp,
+            period,
+            "block {} was sealed late",
+            pair[1].number
+        );
+    }
+    wait_head(&mut full, last).await;
+    assert_eq!(
+        full.store.canonical_hash(last).unwrap(),
+        validator.store.canonical_hash(last).unwrap()
+    );
+    for f in floods {
+        let r = f.await.unwrap();
+        if r.behaviour == Behaviour::HeaderRequestFlood {
+            assert!(r.responses_received > 100, "{r:?}");
+            assert!(r.max_headers_per_response <= MAX_HEADERS, "{r:?}");
+        }
+        eprintln!(
+            "flood {}: {} answers, outcome {:?}",
+            r.behaviour, r.responses_received, r.outcome
+        );
+    }
+    full.stop().await.unwrap();
+    validator.stop().await.unwrap();
 }
