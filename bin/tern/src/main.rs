@@ -91,6 +91,25 @@ enum Command {
         /// The file to write.
         file: PathBuf,
     },
+    /// Play scripted hostile peers against a node and report how it reacted.
+    Adversary {
+        /// The node to test, as an enode URL.
+        #[arg(long)]
+        target: String,
+        /// Which behaviour (`all`: every one in turn); see the README for the list.
+        #[arg(long, default_value = "all")]
+        behaviour: String,
+        /// The chain: `dev` or a path to a geth-style genesis.json.
+        #[arg(long, default_value = "dev")]
+        chain: String,
+        /// An RLP chain file (`tern export`, `tern gen-chain`) to pretend to serve;
+        /// without it, only genesis. Body tricks need blocks with transactions.
+        #[arg(long)]
+        blocks: Option<PathBuf>,
+        /// Longest run of one behaviour, in seconds.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+    },
     /// Benchmarks (figures for the issue notes; not tests).
     Bench {
         #[command(subcommand)]
@@ -290,6 +309,29 @@ fn run(command: Command) -> Result<()> {
             println!("exported {best} blocks to {}", file.display());
             Ok(())
         }
+        Command::Adversary { target, behaviour, chain, blocks, seconds } => {
+            let target: tern_p2p::Enode = target.parse().wrap_err("--target")?;
+            let behaviours = if behaviour == "all" {
+                tern_adversary::Behaviour::ALL.to_vec()
+            } else {
+                vec![behaviour.parse().wrap_err("--behaviour")?]
+            };
+            let spec = ChainSpec::load(&chain).wrap_err("--chain")?;
+            let blocks = match blocks {
+                Some(path) => tern_consensus::chain_gen::read_chain_file(&path)
+                    .wrap_err_with(|| format!("--blocks {}", path.display()))?,
+                None => Vec::new(),
+            };
+            let adversary =
+                tern_adversary::Adversary::new(spec, blocks, tern_p2p::generate_secret_key());
+            let duration = std::time::Duration::from_secs(seconds);
+            tokio::runtime::Runtime::new()?.block_on(adversaries(
+                &adversary,
+                &target,
+                &behaviours,
+                duration,
+            ))
+        }
         Command::Init { datadir, chain } => {
             let spec = ChainSpec::load(&chain)?;
             let store = ChainStore::init(&datadir, &spec)?;
@@ -313,6 +355,62 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Node(args) => tokio::runtime::Runtime::new()?.block_on(node(args)),
     }
+}
+
+/// Runs each behaviour with a fresh key and prints what the target did about it.
+async fn adversaries(
+    adversary: &tern_adversary::Adversary,
+    target: &tern_p2p::Enode,
+    behaviours: &[tern_adversary::Behaviour],
+    duration: std::time::Duration,
+) -> Result<()> {
+    use tern_adversary::{Expected, Outcome};
+    let mut unexpected = 0;
+    for &behaviour in behaviours {
+        let a = adversary.with_key(tern_p2p::generate_secret_key());
+        // A slow handshake shows only once the target's handshake timeout (Tern: 10 s) passes.
+        let duration = if behaviour == tern_adversary::Behaviour::SlowHandshake {
+            duration.max(std::time::Duration::from_secs(15))
+        } else {
+            duration
+        };
+        let r = a.run(behaviour, target, duration).await;
+        let banned = r.ended_by_node() && a.is_banned(target).await;
+        let refused = Outcome::Disconnected(Some(tern_p2p::DisconnectReason::SubprotocolSpecific));
+        let verdict = match behaviour.expected() {
+            Expected::Refused if r.outcome == refused => "as expected",
+            Expected::Banned if banned => "as expected",
+            Expected::Penalised if banned => "as expected (banned)",
+            Expected::Penalised => "not visible from outside unless banned",
+            Expected::Dropped if matches!(r.outcome, Outcome::Closed(_)) => "as expected",
+            Expected::Served
+                if r.outcome == Outcome::StillOpen
+                    && r.responses_received > 0
+                    && r.max_headers_per_response <= tern_adversary::MAX_HEADERS =>
+            {
+                "as expected"
+            }
+            _ => {
+                unexpected += 1;
+                "UNEXPECTED"
+            }
+        };
+        println!(
+            "{behaviour:<24} expected {:<9} outcome {:?} after {:.1}s; requests from it {}, \
+             messages sent {}, answers {} (most headers {}), banned {banned}: {verdict}",
+            format!("{:?}", behaviour.expected()),
+            r.outcome,
+            r.elapsed.as_secs_f64(),
+            r.requests_received,
+            r.messages_sent,
+            r.responses_received,
+            r.max_headers_per_response,
+        );
+    }
+    if unexpected > 0 {
+        eyre::bail!("{unexpected} of {} behaviours were not handled as expected", behaviours.len());
+    }
+    Ok(())
 }
 
 fn key(command: KeyCommand) -> Result<()> {

@@ -108,3 +108,20 @@ fn port_in_use() {
     let last = stderr.lines().last().unwrap();
     assert!(last.contains("--addr/--port") && last.contains("in use"), "{last}");
 }
+
+#[test]
+fn adversary_bad_input() {
+    let run = |args: &[&str]| {
+        let out = Command::new(TERN).arg("adversary").args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().to_string()
+    };
+    let e = run(&["--target", "enode://xyz@1.2.3.4:5"]);
+    assert!(e.starts_with("error: ") && e.contains("--target"), "{e}");
+    let key = tern_p2p::SecretKey::from_byte_array([7; 32]).unwrap();
+    let target = format!("enode://{}@127.0.0.1:1", hex::encode(tern_p2p::peer_id(&key)));
+    let e = run(&["--target", &target, "--behaviour", "polite"]);
+    assert!(e.contains("--behaviour") && e.contains("polite") && e.contains("bad-seals"), "{e}");
+    let e = run(&["--target", &target, "--blocks", "/no/such/chain.rlp"]);
+    assert!(e.contains("--blocks"), "{e}");
+}
