@@ -168,10 +168,18 @@ enum Mode {
 
 #[derive(Debug)]
 enum Request {
-    Probe,
-    Headers { start: u64, count: u64 },
-    Ancestor { start: u64 },
-    Bodies { numbers: Vec<u64> },
+    /// One header, by the hash a peer claims as its head or by the number after ours.
+    Probe(HashOrNumber),
+    Headers {
+        start: u64,
+        count: u64,
+    },
+    Ancestor {
+        start: u64,
+    },
+    Bodies {
+        numbers: Vec<u64>,
+    },
 }
 
 #[derive(Debug)]
@@ -348,7 +356,7 @@ impl SyncMachine {
         if head_number.is_none() {
             // eth/68: learn the number from the header of its best hash.
             let id = self.id();
-            self.requests.insert(id, (peer, Request::Probe));
+            self.requests.insert(id, (peer, Request::Probe(HashOrNumber::Hash(head_hash))));
             self.peers.get_mut(&peer).expect("inserted").inflight += 1;
             let req = GetBlockHeaders {
                 start: HashOrNumber::Hash(head_hash),
@@ -417,7 +425,7 @@ impl SyncMachine {
                 numbers.into_iter().rev().for_each(|n| self.body_queue.push_front(n))
             }
             Request::Ancestor { .. } => self.end_round("ancestor search lost its peer"),
-            Request::Probe => {}
+            Request::Probe(_) => {}
         }
     }
 
@@ -448,8 +456,15 @@ impl SyncMachine {
                 self.strike_on(peer, failure);
                 self.requeue(req)
             }
-            (Request::Probe, Ok(headers)) => {
-                if let (Some(h), Some(p)) = (headers.first(), self.peers.get_mut(&peer)) {
+            (Request::Probe(asked), Ok(headers)) => {
+                let answers = |h: &Header| match asked {
+                    HashOrNumber::Hash(hash) => h.hash_slow() == hash,
+                    HashOrNumber::Number(n) => h.number == n,
+                };
+                if headers.len() > 1 || headers.first().is_some_and(|h| !answers(h)) {
+                    warn!(%peer, ?asked, "answered a one-header request with other headers");
+                    self.penalize(peer, Penalty::BadBlock);
+                } else if let (Some(h), Some(p)) = (headers.first(), self.peers.get_mut(&peer)) {
                     if h.number > p.head || !p.number_known {
                         p.head = h.number;
                         p.head_hash = h.hash_slow();
@@ -518,7 +533,7 @@ impl SyncMachine {
         let ids: Vec<u64> = self
             .requests
             .iter()
-            .filter(|(_, (_, r))| !matches!(r, Request::Probe))
+            .filter(|(_, (_, r))| !matches!(r, Request::Probe(_)))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -683,7 +698,7 @@ impl SyncMachine {
         let start = self.head().0 + 1;
         let id = self.id();
         self.peers.get_mut(&peer).expect("listed").inflight += 1;
-        self.requests.insert(id, (peer, Request::Probe));
+        self.requests.insert(id, (peer, Request::Probe(HashOrNumber::Number(start))));
         let req = GetBlockHeaders {
             start: HashOrNumber::Number(start),
             limit: 1,

@@ -26,6 +26,8 @@ enum Behavior {
     WrongBodies,
     /// Never answers.
     Silent,
+    /// Answers every one-header request with the header after the one asked for.
+    OffByOne,
 }
 
 struct ScriptedPeer {
@@ -66,6 +68,8 @@ impl ScriptedPeer {
                 None => return vec![],
             },
         };
+        let first =
+            if limit == 1 && self.behavior == Behavior::OffByOne { first + 1 } else { first };
         (first..first + limit.min(1024)).map_while(|n| self.header(n)).collect()
     }
 
@@ -302,8 +306,9 @@ fn ten_thousand_blocks_from_three_peers_with_two_liars_and_a_silent_one() {
     ));
     let mut sim = Sim::new(spec.clone(), vec![]);
     let honest = sim.connect(1, chain.clone(), Behavior::Honest, true);
-    let bad_seal = sim.connect(2, chain.clone(), Behavior::BadSealFrom(2000), false);
-    let wrong_body = sim.connect(3, chain.clone(), Behavior::WrongBodies, true);
+    // (A bad-seal peer on eth/68 would be caught by the header of its Status hash already.)
+    let bad_seal = sim.connect(2, chain.clone(), Behavior::BadSealFrom(2000), true);
+    let wrong_body = sim.connect(3, chain.clone(), Behavior::WrongBodies, false);
     let silent = sim.connect(4, chain.clone(), Behavior::Silent, true);
     sim.run(1_000_000, |s| s.head() == 10_000);
     // Every stored block is the honest one.
@@ -419,6 +424,30 @@ fn a_fork_deeper_than_the_reorg_depth_is_given_up_until_its_peer_moves() {
     sim.steps(2_000, |_| false);
     assert_eq!(sim.ranges.get(&peer), Some(&4), "{:?}", sim.ranges);
     assert_eq!(sim.head(), 43);
+}
+
+#[test]
+fn a_probe_answered_with_another_header_is_penalised() {
+    let spec = ChainSpec::dev();
+    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
+    let chain = Arc::new(generate_chain(
+        &spec,
+        &[dev_key()],
+        (spec.genesis_hash, &spec.genesis_header),
+        20,
+        0,
+        (&sender, 0),
+    ));
+    let mut sim = Sim::new(spec, vec![]);
+    // eth/68: its head number is learned from the header of the hash in its Status.
+    let liar = sim.connect(1, chain.clone(), Behavior::OffByOne, false);
+    sim.steps(50, |_| false);
+    assert!(sim.reputation.score(liar, sim.now) <= -Penalty::BadBlock.points());
+    assert_eq!(sim.head(), 0, "nothing learned from the wrong header");
+    // The same question answered honestly: the head is learned and synced.
+    let honest = sim.connect(2, chain, Behavior::Honest, false);
+    sim.run(10_000, |s| s.head() == 20);
+    assert_eq!(sim.reputation.score(honest, sim.now), 0);
 }
 
 #[test]
