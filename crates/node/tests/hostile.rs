@@ -258,7 +258,13 @@ async fn a_validator_under_a_request_flood_keeps_sealing_and_serving() {
     // The first new block is sealed at once (the stored chain is old); count from it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (first, _) = validator.store.best_block().unwrap();
-    let mut full = Node::start(config(dir("flood-follower"), vec![target])).await.unwrap();
+    // The follower keeps the default request timeouts: a flooded server answers late, and
+    // the tests' short timeouts would have it banned as silent.
+    let mut follower = config(dir("flood-follower"), vec![target]);
+    let defaults = NetworkConfig::new(generate_secret_key());
+    follower.network.request_timeout_min = defaults.request_timeout_min;
+    follower.network.request_timeout_max = defaults.request_timeout_max;
+    let mut full = Node::start(follower).await.unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (last, _) = validator.store.best_block().unwrap();
     let period = 2; // the dev chain's
