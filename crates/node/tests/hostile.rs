@@ -12,7 +12,7 @@ use tern_eth_wire::{
 use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
 use tern_p2p::{generate_secret_key, DisconnectReason, Enode, P2pConfig};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tern-hostile-{}-{name}", std::process::id()));
@@ -130,6 +130,23 @@ async fn a_connection_flood_does_not_stop_an_honest_sync() {
         server.store.canonical_hash(3000).unwrap(),
         full.store.canonical_hash(3000).unwrap()
     );
+    // Every flooding socket is refused or dropped by the node within its 10 s handshake
+    // timeout (read returns end-of-file or an error).
+    let closed = futures::future::join_all(sockets.iter_mut().map(|s| async move {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await;
+        matches!(read, Ok(Ok(0)) | Ok(Err(_)))
+    }))
+    .await;
+    let (_, peak) = memory_kib();
+    eprintln!(
+        "connection flood: {} of {} sockets closed by the node; peak RSS {peak} KiB",
+        closed.iter().filter(|c| **c).count(),
+        closed.len()
+    );
+    assert!(closed.len() >= 900, "only {} connections opened", closed.len());
+    assert!(closed.iter().all(|c| *c), "a flooding socket is still open");
+    assert!(peak < 256 * 1024, "peak RSS {peak} KiB");
     drop(sockets);
     full.stop().await.unwrap();
     server.stop().await.unwrap();
