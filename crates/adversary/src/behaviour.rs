@@ -119,23 +119,6 @@ impl Behaviour {
             Self::HeaderRequestFlood => Expected::Served,
         }
     }
-
-    /// Whether the script needs the chain it pretends to serve.
-    pub fn serves_chain(self) -> bool {
-        matches!(
-            self,
-            Self::WrongRequestIds
-                | Self::BrokenLinkage
-                | Self::BadSeals
-                | Self::MismatchedBodies
-                | Self::BodiesForOtherBlocks
-                | Self::Silent
-                | Self::StatusTwice
-                | Self::UnsolicitedResponses
-                | Self::AnnouncementFlood
-                | Self::HeaderRequestFlood
-        )
-    }
 }
 
 impl fmt::Display for Behaviour {

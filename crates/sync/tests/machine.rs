@@ -292,18 +292,17 @@ fn dev_key() -> SecretKey {
     SecretKey::from_byte_array(hex::decode(DEV_VALIDATOR_KEY).unwrap().try_into().unwrap()).unwrap()
 }
 
+/// `n` dev-chain blocks with `txs` transfers each.
+fn dev_chain(spec: &ChainSpec, n: usize, txs: usize) -> Arc<Vec<Block<TxEnvelope>>> {
+    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    Arc::new(generate_chain(spec, &[dev_key()], genesis, n, txs, (&sender, 0)))
+}
+
 #[test]
 fn ten_thousand_blocks_from_three_peers_with_two_liars_and_a_silent_one() {
     let spec = ChainSpec::dev();
-    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
-    let chain = Arc::new(generate_chain(
-        &spec,
-        &[dev_key()],
-        (spec.genesis_hash, &spec.genesis_header),
-        10_000,
-        1,
-        (&sender, 0),
-    ));
+    let chain = dev_chain(&spec, 10_000, 1);
     let mut sim = Sim::new(spec.clone(), vec![]);
     let honest = sim.connect(1, chain.clone(), Behavior::Honest, true);
     // (A bad-seal peer on eth/68 would be caught by the header of its Status hash already.)
@@ -429,15 +428,7 @@ fn a_fork_deeper_than_the_reorg_depth_is_given_up_until_its_peer_moves() {
 #[test]
 fn a_probe_answered_with_another_header_is_penalised() {
     let spec = ChainSpec::dev();
-    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
-    let chain = Arc::new(generate_chain(
-        &spec,
-        &[dev_key()],
-        (spec.genesis_hash, &spec.genesis_header),
-        20,
-        0,
-        (&sender, 0),
-    ));
+    let chain = dev_chain(&spec, 20, 0);
     let mut sim = Sim::new(spec, vec![]);
     // eth/68: its head number is learned from the header of the hash in its Status.
     let liar = sim.connect(1, chain.clone(), Behavior::OffByOne, false);
