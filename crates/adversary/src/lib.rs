@@ -395,7 +395,8 @@ impl Script<'_> {
 
     async fn on_message(&mut self, eth: &mut Eth, msg: EthMessage) -> Result<(), EthError> {
         let b = self.behaviour;
-        let answer_id = |id: u64| if b == Behaviour::WrongRequestIds { id + 1000 } else { id };
+        let answer_id =
+            |id: u64| if b == Behaviour::WrongRequestIds { id.wrapping_add(1000) } else { id };
         let reply = match msg {
             EthMessage::GetBlockHeaders(r) => {
                 self.report.requests_received += 1;
