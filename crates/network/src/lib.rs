@@ -18,7 +18,7 @@ mod types;
 
 pub use counters::{Counters, ServedCounts};
 pub use handle::{start, NetworkError, NetworkHandle};
-pub use manager::{MAX_REDIAL_DELAY, MIN_REDIAL_DELAY, POS_ONLY_CLIENTS};
+pub use manager::{HANDSHAKE_EVICT_AGE, MAX_REDIAL_DELAY, MIN_REDIAL_DELAY, POS_ONLY_CLIENTS};
 pub use peers_file::KnownPeer;
 pub use reputation::{
     Penalty, Reputation, BAN_DURATION, BAN_THRESHOLD, DEFAULT_REPUTATION, GOOD_RESPONSE_REWARD,

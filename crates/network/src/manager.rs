@@ -9,7 +9,7 @@ use crate::{
 };
 use alloy_primitives::B256;
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     net::SocketAddr,
     path::PathBuf,
     sync::Arc,
@@ -33,6 +33,9 @@ pub const MIN_REDIAL_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(300);
 /// How often known peers are saved.
 const SAVE_INTERVAL: Duration = Duration::from_secs(60);
+/// Age at which an inbound handshake still in progress may be aborted when all handshake
+/// slots are taken (an honest one completes in a few round trips).
+pub const HANDSHAKE_EVICT_AGE: Duration = Duration::from_secs(2);
 /// Client-id prefixes of proof-of-stake-only implementations, which treat block
 /// announcements as a protocol breach: they never get NewBlockHashes.
 pub const POS_ONLY_CLIENTS: [&str; 2] = ["reth/", "Geth/"];
@@ -78,7 +81,6 @@ pub(crate) enum ManagerMsg {
         id: PeerId,
         error: String,
     },
-    InboundDone,
     Penalize {
         peer: PeerId,
         penalty: Penalty,
@@ -131,7 +133,9 @@ pub(crate) struct Manager {
     addresses: HashMap<PeerId, Enode>,
     reputation: Reputation,
     subscribers: Vec<mpsc::Sender<NetworkEvent>>,
-    inbound_handshakes: usize,
+    /// Inbound connections still in the RLPx and Hello handshake, oldest first, with when
+    /// they arrived; dropping the sender aborts that handshake.
+    inbound_pending: VecDeque<(Instant, oneshot::Sender<()>)>,
     peers_file: Option<PathBuf>,
 }
 
@@ -207,7 +211,7 @@ pub(crate) async fn build(
         addresses,
         reputation,
         subscribers: Vec::new(),
-        inbound_handshakes: 0,
+        inbound_pending: VecDeque::new(),
         peers_file,
     };
     Ok((manager, tx, local))
@@ -269,16 +273,26 @@ impl Manager {
 
     fn on_inbound(&mut self, tcp: TcpStream, addr: SocketAddr) {
         // Bound the handshakes in progress: a connection flood costs us sockets, not memory.
-        if self.inbound_handshakes >= 2 * self.max_inbound + 16 {
-            debug!(%addr, "too many inbound handshakes in progress; dropping connection");
-            return;
+        self.inbound_pending.retain(|(_, evict)| !evict.is_closed());
+        if self.inbound_pending.len() >= 2 * self.max_inbound + 16 {
+            // An honest handshake takes a few round trips: one still going after
+            // `HANDSHAKE_EVICT_AGE` is silent or trickling, and makes room for this one.
+            match self.inbound_pending.front() {
+                Some((since, _)) if since.elapsed() >= HANDSHAKE_EVICT_AGE => {
+                    self.inbound_pending.pop_front();
+                    metrics::counter!("tern_inbound_handshakes_evicted_total").increment(1);
+                    debug!(%addr, "inbound handshakes full; aborted the oldest to admit this one");
+                }
+                _ => {
+                    debug!(%addr, "too many inbound handshakes in progress; dropping connection");
+                    return;
+                }
+            }
         }
-        self.inbound_handshakes += 1;
+        let (evict_tx, evict_rx) = oneshot::channel();
+        self.inbound_pending.push_back((Instant::now(), evict_tx));
         let shared = self.shared.clone();
-        tokio::spawn(async move {
-            connection(&shared, Conn::Inbound(tcp, addr)).await;
-            let _ = shared.manager.send(ManagerMsg::InboundDone).await;
-        });
+        tokio::spawn(async move { connection(&shared, Conn::Inbound(tcp, addr, evict_rx)).await });
     }
 
     fn dial_due(&mut self) {
@@ -456,7 +470,6 @@ impl Manager {
                 debug!(peer = %id, %error, "dial failed");
                 self.schedule_redial(&id, true);
             }
-            ManagerMsg::InboundDone => self.inbound_handshakes -= 1,
             ManagerMsg::Penalize { peer, penalty } => self.penalize(peer, penalty),
             ManagerMsg::Reward { peer } => self.reputation.reward(peer, Instant::now()),
             ManagerMsg::Event(e) => self.emit(e),
@@ -539,17 +552,25 @@ fn disconnect_label(reason: &str) -> &'static str {
 }
 
 enum Conn {
-    Inbound(TcpStream, SocketAddr),
+    /// An accepted socket; the handshake is aborted if the receiver fires or its sender is
+    /// dropped (the manager evicting it).
+    Inbound(TcpStream, SocketAddr, oneshot::Receiver<()>),
     Outbound(Enode),
 }
 
 /// One connection from TCP to the end of its session.
 async fn connection(shared: &Shared, conn: Conn) {
     let (p2p, direction, addr, dial) = match conn {
-        Conn::Inbound(tcp, addr) => match tern_p2p::accept(&shared.p2p, tcp).await {
-            Ok(p2p) => (p2p, Direction::Inbound, addr, None),
-            Err(e) => return debug!(%addr, error = %e, "inbound handshake failed"),
-        },
+        Conn::Inbound(tcp, addr, evict) => {
+            let accepted = tokio::select! {
+                accepted = tern_p2p::accept(&shared.p2p, tcp) => accepted,
+                _ = evict => return debug!(%addr, "inbound handshake aborted to make room"),
+            };
+            match accepted {
+                Ok(p2p) => (p2p, Direction::Inbound, addr, None),
+                Err(e) => return debug!(%addr, error = %e, "inbound handshake failed"),
+            }
+        }
         Conn::Outbound(enode) => match tern_p2p::connect(&shared.p2p, &enode).await {
             Ok(p2p) => (p2p, Direction::Outbound, enode.tcp_addr(), Some(enode)),
             Err(e) => {

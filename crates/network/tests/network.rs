@@ -283,6 +283,30 @@ async fn the_inbound_limit_refuses_the_next_peer_with_too_many_peers() {
     let _ = EciesError::Closed;
 }
 
+/// Idle sockets holding every inbound handshake slot cannot keep an honest peer out: once
+/// they are older than `HANDSHAKE_EVICT_AGE`, a new connection takes the oldest one's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_handshakes_make_room_for_an_honest_peer() {
+    // Two inbound peers: 2 × 2 + 16 = 20 handshake slots.
+    let (node, mut events, spec) = server("evict", |c| c.max_inbound = 2).await;
+    let addr = node.local_enode().tcp_addr();
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Every slot is taken by a connection younger than the eviction age: refused.
+    let err = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap_err();
+    assert!(err.to_string().contains("closed") || err.to_string().contains("reset"), "{err}");
+    // Older than the eviction age, well within the 10 s handshake timeout: admitted.
+    tokio::time::sleep(tern_network::HANDSHAKE_EVICT_AGE + Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let peer = raw_peer(&node.local_enode(), &spec, &raw_config()).await;
+    assert!(peer.is_ok(), "{:?}", peer.err());
+    wait_for(&mut events, connected).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(idle);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announcements_follow_the_policy() {
     // The announcing node told its peers block 0 in Status; block 40 is 32+ later, so
