@@ -756,9 +756,16 @@ impl SyncMachine {
                     self.find_ancestor(peer);
                     return;
                 }
-                debug!(%peer, start, "range does not link with the verified chain");
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.unusable = true;
+                if self.mode == Mode::Branch {
+                    // Only the forking peer serves a branch, from the ancestor it agreed on:
+                    // a branch that does not link contradicts its own answers.
+                    warn!(%peer, start, "fork branch does not link with its own ancestor");
+                    self.penalize(peer, Penalty::BadBlock);
+                } else {
+                    debug!(%peer, start, "range does not link with the verified chain");
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.unusable = true;
+                    }
                 }
                 self.header_queue.push_front((start, end - start + 1));
                 continue;

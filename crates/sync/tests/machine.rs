@@ -441,6 +441,36 @@ fn a_probe_answered_with_another_header_is_penalised() {
     assert_eq!(sim.reputation.score(honest, sim.now), 0);
 }
 
+/// A peer whose chain is ours up to our head plus a block that does not link to it: what
+/// is verified is stored anyway, the peer is banned for the broken branch, and following
+/// the honest peer goes on.
+#[test]
+fn a_head_that_does_not_link_holds_nothing_back() {
+    let spec = ChainSpec::dev();
+    let honest = dev_chain(&spec, 105, 1);
+    let other = generate_chain(
+        &spec,
+        &[dev_key()],
+        (spec.genesis_hash, &spec.genesis_header),
+        101,
+        1,
+        (&SecretKey::from_byte_array([6u8; 32]).unwrap(), 0),
+    );
+    let mut liar_chain = honest[..100].to_vec();
+    liar_chain.push(other[100].clone()); // block 101, whose parent is not honest block 100
+    let mut sim = Sim::new(spec, vec![]);
+    let peer = sim.connect(1, Arc::new(honest[..100].to_vec()), Behavior::Honest, true);
+    let liar = sim.connect(2, Arc::new(liar_chain), Behavior::Honest, true);
+    sim.run(10_000, |s| s.head() == 100 && s.banned.contains(&liar));
+    assert!(!sim.banned.contains(&peer));
+    // Following goes on.
+    sim.peers.get_mut(&peer).unwrap().chain = honest.clone();
+    sim.peers.get_mut(&peer).unwrap().index = index_of(&honest);
+    sim.machine.announced(peer, 105, honest[104].header.hash_slow(), sim.now);
+    sim.run(10_000, |s| s.head() == 105);
+    assert_eq!(sim.store.last().unwrap().hash, honest[104].header.hash_slow());
+}
+
 #[test]
 fn follows_announcements_and_polls_when_nothing_is_announced() {
     let spec = ChainSpec::dev();
