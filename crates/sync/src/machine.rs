@@ -152,9 +152,14 @@ struct Peer {
 }
 
 impl Peer {
-    /// Whether its claimed head may be synced from (known, and not a chain we gave up on).
+    /// Whether it claims a head we know the number of and have not given up on.
+    fn claims_known_head(&self) -> bool {
+        self.number_known && self.ignored != Some(self.head_hash)
+    }
+
+    /// Whether its claimed head may be synced from in this round.
     fn followable(&self) -> bool {
-        self.number_known && !self.unusable && self.ignored != Some(self.head_hash)
+        self.claims_known_head() && !self.unusable
     }
 }
 
@@ -296,12 +301,7 @@ impl SyncMachine {
 
     /// The best head any peer claims (chains we gave up on aside).
     pub fn best_peer_head(&self) -> u64 {
-        self.peers
-            .values()
-            .filter(|p| p.number_known && p.ignored != Some(p.head_hash))
-            .map(|p| p.head)
-            .max()
-            .unwrap_or(0)
+        self.peers.values().filter(|p| p.claims_known_head()).map(|p| p.head).max().unwrap_or(0)
     }
 
     /// How far behind we are.
