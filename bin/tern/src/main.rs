@@ -109,6 +109,9 @@ enum Command {
         /// Longest run of one behaviour, in seconds.
         #[arg(long, default_value_t = 15)]
         seconds: u64,
+        /// Offer only this eth version (68 or 69) instead of both.
+        #[arg(long = "eth-version")]
+        eth_version: Option<u64>,
     },
     /// Benchmarks (figures for the issue notes; not tests).
     Bench {
@@ -309,7 +312,7 @@ fn run(command: Command) -> Result<()> {
             println!("exported {best} blocks to {}", file.display());
             Ok(())
         }
-        Command::Adversary { target, behaviour, chain, blocks, seconds } => {
+        Command::Adversary { target, behaviour, chain, blocks, seconds, eth_version } => {
             let target: tern_p2p::Enode = target.parse().wrap_err("--target")?;
             let behaviours = if behaviour == "all" {
                 tern_adversary::Behaviour::ALL.to_vec()
@@ -322,8 +325,13 @@ fn run(command: Command) -> Result<()> {
                     .wrap_err_with(|| format!("--blocks {}", path.display()))?,
                 None => Vec::new(),
             };
-            let adversary =
+            let mut adversary =
                 tern_adversary::Adversary::new(spec, blocks, tern_p2p::generate_secret_key());
+            if let Some(v) = eth_version {
+                let version = tern_eth_wire::EthVersion::from_u64(v)
+                    .ok_or_else(|| eyre::eyre!("--eth-version: {v} is not 68 or 69"))?;
+                adversary = adversary.speaking(version);
+            }
             let duration = std::time::Duration::from_secs(seconds);
             tokio::runtime::Runtime::new()?.block_on(adversaries(
                 &adversary,

@@ -100,6 +100,8 @@ pub struct Adversary {
     spec: ChainSpec,
     chain: Arc<ServedChain>,
     key: SecretKey,
+    /// The one eth version offered in Hello, or every version we speak.
+    version: Option<EthVersion>,
 }
 
 impl Adversary {
@@ -107,7 +109,21 @@ impl Adversary {
     /// Body tricks need blocks with transactions (empty bodies are all alike).
     pub fn new(spec: ChainSpec, blocks: Vec<Block<TxEnvelope>>, key: SecretKey) -> Self {
         let chain = Arc::new(ServedChain::new(&spec, blocks));
-        Self { spec, chain, key }
+        Self { spec, chain, key, version: None }
+    }
+
+    /// The same adversary offering only eth `version` in its Hello (by default it offers
+    /// every version Tern speaks, and the highest shared one is used).
+    pub fn speaking(&self, version: EthVersion) -> Self {
+        Self { version: Some(version), ..self.clone() }
+    }
+
+    fn protocols(&self) -> Vec<tern_p2p::Protocol> {
+        let mut all = eth_protocols();
+        if let Some(v) = self.version {
+            all.retain(|p| p.cap.version == v as u64);
+        }
+        all
     }
 
     /// The same chain and spec under another node key.
@@ -147,7 +163,7 @@ impl Adversary {
     /// Whether `target` refuses us now (Disconnect `UselessPeer` right after Hello, as a
     /// node does to a banned id).
     pub async fn is_banned(&self, target: &Enode) -> bool {
-        let cfg = P2pConfig::new(self.key, eth_protocols());
+        let cfg = P2pConfig::new(self.key, self.protocols());
         match tern_p2p::connect(&cfg, target).await {
             Err(P2pError::Disconnected(Some(DisconnectReason::UselessPeer))) => true,
             Err(_) => false,
@@ -194,7 +210,7 @@ impl Adversary {
             }
             _ => {}
         }
-        let cfg = P2pConfig::new(self.key, eth_protocols());
+        let cfg = P2pConfig::new(self.key, self.protocols());
         if behaviour.expected() == Expected::Refused {
             return self.bad_status(&cfg, target, &status, deadline, report).await;
         }

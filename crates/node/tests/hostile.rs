@@ -7,7 +7,8 @@ use std::{path::PathBuf, time::Duration};
 use tern_adversary::{Adversary, Behaviour, Expected, Outcome, MAX_HEADERS};
 use tern_chainspec::{ChainSpec, Head};
 use tern_eth_wire::{
-    eth_protocols, genesis_status, BlockHashNumber, EthMessage, EthStream, NewBlockHashes,
+    eth_protocols, genesis_status, BlockHashNumber, EthMessage, EthStream, EthVersion,
+    NewBlockHashes,
 };
 use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
@@ -192,8 +193,10 @@ async fn every_adversary_meets_its_fate_and_the_honest_tip_is_reached() {
 
     let adversary = Adversary::new(ChainSpec::dev(), blocks, generate_secret_key());
     let mut runs = Vec::new();
-    for behaviour in Behaviour::ALL {
-        let a = adversary.with_key(generate_secret_key());
+    for (i, behaviour) in Behaviour::ALL.into_iter().enumerate() {
+        // Half speak eth/68 only (heads learned by probing the Status hash), half eth/69.
+        let version = if i % 2 == 0 { EthVersion::Eth68 } else { EthVersion::Eth69 };
+        let a = adversary.with_key(generate_secret_key()).speaking(version);
         let t = target;
         runs.push(tokio::spawn(async move {
             let report = a.run(behaviour, &t, Duration::from_secs(14)).await;
