@@ -38,8 +38,9 @@ type Eth = EthStream<EciesStream<tokio::net::TcpStream>>;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
-/// Requests kept in flight by [`Behaviour::HeaderRequestFlood`].
-pub const FLOOD_INFLIGHT: usize = 16;
+/// Requests kept in flight by [`Behaviour::HeaderRequestFlood`] (more only queue up at
+/// the node, and delay our answers to its requests behind megabytes of headers).
+pub const FLOOD_INFLIGHT: usize = 4;
 /// NewBlockHashes messages sent by [`Behaviour::AnnouncementFlood`].
 pub const ANNOUNCEMENTS: u64 = 2_000;
 /// Hashes in each flood announcement; every 100th message carries more than a node
