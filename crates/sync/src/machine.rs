@@ -355,16 +355,7 @@ impl SyncMachine {
         );
         if head_number.is_none() {
             // eth/68: learn the number from the header of its best hash.
-            let id = self.id();
-            self.requests.insert(id, (peer, Request::Probe(HashOrNumber::Hash(head_hash))));
-            self.peers.get_mut(&peer).expect("inserted").inflight += 1;
-            let req = GetBlockHeaders {
-                start: HashOrNumber::Hash(head_hash),
-                limit: 1,
-                skip: 0,
-                reverse: false,
-            };
-            self.actions.push_back(Action::GetHeaders { peer, id, req });
+            self.probe(peer, HashOrNumber::Hash(head_hash));
         }
         self.schedule(now);
     }
@@ -695,16 +686,17 @@ impl SyncMachine {
         self.last_poll = Some(now);
         let peer = ids[self.poll_cursor % ids.len()];
         self.poll_cursor += 1;
-        let start = self.head().0 + 1;
+        self.probe(peer, HashOrNumber::Number(self.head().0 + 1));
+    }
+
+    /// Asks `peer` for the one header at `start`.
+    fn probe(&mut self, peer: PeerId, start: HashOrNumber) {
         let id = self.id();
-        self.peers.get_mut(&peer).expect("listed").inflight += 1;
-        self.requests.insert(id, (peer, Request::Probe(HashOrNumber::Number(start))));
-        let req = GetBlockHeaders {
-            start: HashOrNumber::Number(start),
-            limit: 1,
-            skip: 0,
-            reverse: false,
-        };
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.inflight += 1;
+        }
+        self.requests.insert(id, (peer, Request::Probe(start)));
+        let req = GetBlockHeaders { start, limit: 1, skip: 0, reverse: false };
         self.actions.push_back(Action::GetHeaders { peer, id, req });
     }
 
