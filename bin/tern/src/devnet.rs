@@ -30,6 +30,15 @@ fn key_at(path: &Path) -> Result<tern_p2p::SecretKey> {
 }
 
 /// Starts the devnet under `dir` and runs until Ctrl-C.
+/// `1 validator`, `2 validators`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()> {
     if validators == 0 {
         eyre::bail!("--validators must be at least 1");
@@ -69,9 +78,9 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
         members.iter().filter(|m| m.validator_key.is_some()).map(|m| m.enode.to_string()).collect();
     let mut children: Vec<(String, Child)> = Vec::new();
     println!(
-        "devnet: {} validators, {} fullnodes, genesis {} ({})",
-        validators,
-        fullnodes,
+        "devnet: {}, {}, genesis {} ({})",
+        plural(validators, "validator"),
+        plural(fullnodes, "fullnode"),
         spec.genesis_hash,
         genesis_path.display()
     );
@@ -91,7 +100,10 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
             .env("NO_COLOR", "1")
             .stdout(log.try_clone()?)
             .stderr(log)
-            .stdin(Stdio::null());
+            // Its stdin is a pipe we hold: when we die, however we die, it closes and the
+            // node stops.
+            .arg("--stop-on-stdin-close")
+            .stdin(Stdio::piped());
         if !bootnodes.is_empty() {
             cmd.args([
                 "--bootnodes",
@@ -115,7 +127,15 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::spawn(move || {
         rt.block_on(async {
-            let _ = tokio::signal::ctrl_c().await;
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
         });
         let _ = tx.send(());
     });

@@ -127,6 +127,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct NodeArgs {
+    /// Stop when standard input closes (`tern devnet` uses it, so its nodes stop when it
+    /// dies, however it dies).
+    #[arg(long, hide = true)]
+    stop_on_stdin_close: bool,
     /// Data directory (holds `nodekey`).
     #[arg(long, default_value = "./tern-data")]
     datadir: PathBuf,
@@ -230,10 +234,21 @@ enum KeyCommand {
 
 fn main() {
     let cli = Cli::parse();
+    use std::io::IsTerminal;
+    // Colour codes only on a terminal (log files and pipes get plain text), never with
+    // NO_COLOR set.
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log_level))
         .with_target(false)
+        .with_ansi(ansi)
         .init();
+    // A panic anywhere is logged where the operator reads (then reported as usual).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(%info, "panic");
+        default_hook(info);
+    }));
     if let Err(e) = run(cli.command) {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
@@ -361,7 +376,14 @@ fn run(command: Command) -> Result<()> {
             print!("{}", tern_storage::store_benchmark(&dir)?);
             Ok(())
         }
-        Command::Node(args) => tokio::runtime::Runtime::new()?.block_on(node(args)),
+        Command::Node(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(node(args));
+            // Nothing left running may hold the process (a stuck write is abandoned; the
+            // store is consistent at every commit).
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            result
+        }
     }
 }
 
@@ -495,15 +517,31 @@ async fn node(args: NodeArgs) -> Result<()> {
         rpc = ?node.rpc_addr.map(|a| format!("http://{a}")),
         "node started"
     );
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {
-            info!("shutting down");
-            node.stop().await?;
-            Ok(())
+    let stdin_closed = async {
+        if args.stop_on_stdin_close {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                let _ = tx.send(());
+            });
+            let _ = rx.await;
+        } else {
+            std::future::pending::<()>().await
         }
+    };
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let why = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = sigterm.recv() => "SIGTERM",
+        _ = stdin_closed => "standard input closed",
         result = node.wait() => {
-            result?;
-            Ok(())
+            // A failed task: stop the rest, then report it (exit status 1).
+            let _ = node.stop().await;
+            return result.map_err(eyre::Report::new);
         }
-    }
+    };
+    info!(signal = why, "shutting down");
+    node.stop().await?;
+    info!("stopped");
+    Ok(())
 }

@@ -101,7 +101,7 @@ impl Sealer {
             ..Default::default()
         };
         header.base_fee_per_gas = expected_base_fee(spec, &header, parent);
-        seal_header(&mut header, &self.key);
+        seal_header(&mut header, &self.key).expect("extra_data_for leaves room for the seal");
         Block { header, body: BlockBody::default() }
     }
 }

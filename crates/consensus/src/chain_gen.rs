@@ -114,7 +114,7 @@ pub fn generate_chain(
             ..Default::default()
         };
         header.base_fee_per_gas = expected_base_fee(spec, &header, &parent);
-        seal_header(&mut header, key);
+        seal_header(&mut header, key).expect("extra_data_for leaves room for the seal");
         parent_hash = header.hash_slow();
         parent = header.clone();
         out.push(Block {

@@ -42,9 +42,16 @@ pub fn seal_hash(header: &Header) -> B256 {
     unsealed.hash_slow()
 }
 
-/// Writes the seal of `key` into the last 65 bytes of `header.extra_data` (which must
-/// already have room for it).
-pub fn seal_header(header: &mut Header, key: &SecretKey) {
+/// Writes the seal of `key` into the last 65 bytes of `header.extra_data`, which must
+/// already hold 32 vanity and 65 seal bytes (an error otherwise, e.g. for a post-merge
+/// header).
+pub fn seal_header(header: &mut Header, key: &SecretKey) -> Result<(), ConsensusError> {
+    if header.extra_data.len() < EXTRA_VANITY + EXTRA_SEAL {
+        return Err(ConsensusError::ExtraData {
+            len: header.extra_data.len(),
+            rule: "Clique needs 32 vanity + 65 seal bytes",
+        });
+    }
     let digest = seal_hash(header);
     let (rec_id, sig) =
         SECP256K1.sign_ecdsa_recoverable(Message::from_digest(digest.0), key).serialize_compact();
@@ -53,6 +60,7 @@ pub fn seal_header(header: &mut Header, key: &SecretKey) {
     extra[start..start + 64].copy_from_slice(&sig);
     extra[start + 64] = i32::from(rec_id) as u8;
     header.extra_data = Bytes::from(extra);
+    Ok(())
 }
 
 /// The address that sealed `header`.

@@ -83,7 +83,7 @@ fn tampered(tamper: impl Fn(&mut Block<TxEnvelope>), reseal: bool) -> ConsensusE
     let mut blocks = gen(&spec, &keys, 2, 2);
     tamper(&mut blocks[1]);
     if reseal {
-        seal_header(&mut blocks[1].header, &keys[0]);
+        seal_header(&mut blocks[1].header, &keys[0]).unwrap();
     }
     let mut snap = snapshot(&spec);
     check(&spec, &mut snap, &spec.genesis_header, &blocks[0]).unwrap();
@@ -275,7 +275,7 @@ fn in_turn_and_out_of_turn_difficulty_with_three_signers() {
         // The other difficulty, correctly sealed, is wrong for this signer.
         let mut flipped = block.clone();
         flipped.header.difficulty = U256::from(if in_turn { 1 } else { 2 });
-        seal_header(&mut flipped.header, k);
+        seal_header(&mut flipped.header, k).unwrap();
         let e = check(&spec, &mut snap.clone(), g, &flipped).unwrap_err();
         assert!(matches!(e, ConsensusError::WrongDifficulty { .. }), "{e}");
     }
@@ -296,7 +296,7 @@ fn checkpoint_blocks_list_the_signers() {
     let mut extra = bad[3].header.extra_data.to_vec();
     extra[EXTRA_VANITY] ^= 1;
     bad[3].header.extra_data = extra.into();
-    seal_header(&mut bad[3].header, signer);
+    seal_header(&mut bad[3].header, signer).unwrap();
     assert!(matches!(verify_all(&spec, &bad[..4]), Err(ConsensusError::CheckpointSigners)));
 }
 
@@ -481,4 +481,35 @@ fn fork_choice_by_total_difficulty_or_length() {
     assert!(!should_switch(&clique, &tip(10, 20), &tip(11, 20)), "ties keep the current head");
     assert!(should_switch(&Consensus::PostMerge, &tip(10, 0), &tip(11, 0)));
     assert!(!should_switch(&Consensus::PostMerge, &tip(10, 0), &tip(10, 0)));
+}
+
+#[test]
+fn sealing_a_header_without_room_for_a_seal_is_an_error() {
+    let mut header = Header { extra_data: Bytes::from(vec![0u8; 32]), ..Default::default() };
+    let e = seal_header(&mut header, &key(1)).unwrap_err();
+    assert!(matches!(e, ConsensusError::ExtraData { len: 32, .. }), "{e}");
+    assert_eq!(header.extra_data.len(), 32, "left as it was");
+}
+
+#[test]
+fn post_merge_headers_have_no_future_bound_but_clique_keeps_it() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/genesis/postmerge-dev.json"
+    ))
+    .unwrap();
+    let spec = ChainSpec::from_json(&text).unwrap();
+    let parent = spec.genesis_header.clone();
+    let mut header = Header {
+        parent_hash: spec.genesis_hash,
+        number: 1,
+        timestamp: NOW + 3600, // an hour ahead of our clock
+        gas_limit: parent.gas_limit,
+        ..parent.clone()
+    };
+    header.base_fee_per_gas = expected_base_fee(&spec, &header, &parent);
+    validate_header(&spec, &header, &parent, spec.genesis_hash, NOW).unwrap();
+    // The same hour ahead on a Clique chain is not yet valid.
+    let e = tampered(|b| b.header.timestamp = NOW + 3600, true);
+    assert_eq!(e.kind(), ErrorKind::NotYetValid);
 }

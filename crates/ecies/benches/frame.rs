@@ -23,7 +23,7 @@ fn codec_pair() -> (FrameCodec, FrameCodec) {
     b.read_auth(&a.create_auth()).unwrap();
     let (ack, sb) = b.create_ack().unwrap();
     let sa = a.read_ack(&ack).unwrap();
-    (FrameCodec::new(sa), FrameCodec::new(sb))
+    (FrameCodec::new(sa), FrameCodec::new(sb).without_first_frame_limit())
 }
 
 fn bench(c: &mut Criterion) {

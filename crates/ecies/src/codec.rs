@@ -24,6 +24,15 @@ const HEADER_LEN: usize = 16;
 /// Spec: <https://github.com/ethereum/devp2p/blob/master/rlpx.md#framing>
 pub const MAX_FRAME_SIZE: usize = 0xFF_FFFF;
 
+/// Largest first frame a peer may send, in bytes: the first frame is the p2p Hello (or a
+/// Disconnect), and Hello is limited to 2 KiB, so a peer that has not said Hello yet
+/// cannot make us buffer more than this.
+pub const MAX_FIRST_FRAME_SIZE: usize = 2048;
+
+/// Most bytes reserved ahead of what has arrived while a frame body is read: a frame
+/// header announcing 16 MiB reserves memory only as its bytes come in.
+pub const READ_RESERVE: usize = 64 * 1024;
+
 /// `header-data` as we send it: the RLP list `[capability-id = 0, context-id = 0]`.
 /// Receivers ignore it, as rlpx.md allows.
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
@@ -50,6 +59,9 @@ pub struct FrameCodec {
     egress_mac: MacState,
     ingress_mac: MacState,
     state: ReadState,
+    /// Largest frame body accepted next: [`MAX_FIRST_FRAME_SIZE`] until the first frame
+    /// has been read, then [`MAX_FRAME_SIZE`].
+    max_ingress: usize,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -68,7 +80,17 @@ impl FrameCodec {
             egress_mac: secrets.egress_mac,
             ingress_mac: secrets.ingress_mac,
             state: ReadState::Header,
+            max_ingress: MAX_FIRST_FRAME_SIZE,
         }
+    }
+}
+
+impl FrameCodec {
+    /// Accepts frames up to [`MAX_FRAME_SIZE`] from now on, as after a first frame: for
+    /// benchmarks and tools that drive a codec without a Hello.
+    pub fn without_first_frame_limit(mut self) -> Self {
+        self.max_ingress = MAX_FRAME_SIZE;
+        self
     }
 }
 
@@ -89,13 +111,16 @@ impl Decoder for FrameCodec {
             }
             self.ingress_aes.apply_keystream(&mut header);
             let size = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            if size > self.max_ingress {
+                return Err(EciesError::FrameTooLarge { size, limit: self.max_ingress });
+            }
             src.advance(HEADER_LEN + MAC_LEN);
             self.state = ReadState::Body { size };
         }
         let ReadState::Body { size } = self.state else { unreachable!("set above") };
         let need = padded(size) + MAC_LEN;
         if src.len() < need {
-            src.reserve(need - src.len());
+            src.reserve((need - src.len()).min(READ_RESERVE));
             return Ok(None);
         }
         let mut frame = src.split_to(need);
@@ -107,6 +132,7 @@ impl Decoder for FrameCodec {
         self.ingress_aes.apply_keystream(&mut frame);
         frame.truncate(size);
         self.state = ReadState::Header;
+        self.max_ingress = MAX_FRAME_SIZE;
         Ok(Some(frame))
     }
 }

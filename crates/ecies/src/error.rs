@@ -47,7 +47,8 @@ pub enum EciesError {
     /// A frame's body MAC did not verify.
     #[error("frame body MAC mismatch")]
     BodyMacMismatch,
-    /// An outgoing frame is larger than the 24-bit frame-size field can express.
+    /// A frame larger than allowed: an outgoing one over the 24-bit frame-size field, or
+    /// an incoming one over the limit of its place (the first frame is the Hello).
     #[error("frame of {size} bytes exceeds the RLPx frame limit of {limit} bytes")]
     FrameTooLarge {
         /// Size of the frame body, in bytes.

@@ -15,7 +15,7 @@ mod handshake;
 mod mac;
 mod stream;
 
-pub use codec::{FrameCodec, MAX_FRAME_SIZE};
+pub use codec::{FrameCodec, MAX_FIRST_FRAME_SIZE, MAX_FRAME_SIZE, READ_RESERVE};
 pub use crypto::{id2pk, pk2id};
 pub use error::EciesError;
 pub use handshake::{

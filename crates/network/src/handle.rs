@@ -2,7 +2,7 @@
 
 use crate::{
     manager::{self, ManagerMsg},
-    NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, PeerStanding, Penalty,
+    NetworkConfig, NetworkEvents, PeerInfo, PeerRequest, PeerResponse, PeerStanding, Penalty,
     RequestError,
 };
 use alloy_consensus::{BlockBody, Header, TxEnvelope};
@@ -12,7 +12,7 @@ use tern_chainspec::ChainSpec;
 use tern_eth_wire::{BlockHashNumber, GetBlockHeaders};
 use tern_p2p::{DisconnectReason, Enode, PeerId};
 use tern_storage::ChainStore;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Errors starting the network.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,8 @@ pub struct NetworkHandle {
     tx: mpsc::Sender<ManagerMsg>,
     local_enode: Enode,
     counters: std::sync::Arc<crate::Counters>,
+    /// Why the manager task ended, once it has.
+    stopped: watch::Receiver<Option<String>>,
 }
 
 /// Starts the network: binds the listener, dials bootnodes, trusted and known peers,
@@ -48,13 +50,31 @@ pub async fn start(
         .await
         .map_err(|error| NetworkError::Bind { addr, error })?;
     let counters = manager.counters();
-    tokio::spawn(manager.run());
+    let task = tokio::spawn(manager.run());
+    let (stopped_tx, stopped) = watch::channel(None);
+    tokio::spawn(async move {
+        let why = match task.await {
+            Ok(()) => "shut down".to_string(),
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(%message, "the network task panicked");
+                format!("the network task panicked: {message}")
+            }
+            Err(e) => e.to_string(),
+        };
+        let _ = stopped_tx.send(Some(why));
+    });
     let shown = if local.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], local.port()))
     } else {
         local
     };
-    Ok(NetworkHandle { tx, local_enode: Enode::new(id, shown), counters })
+    Ok(NetworkHandle { tx, local_enode: Enode::new(id, shown), counters, stopped })
 }
 
 impl NetworkHandle {
@@ -80,9 +100,12 @@ impl NetworkHandle {
         peer: PeerId,
         req: PeerRequest,
     ) -> Result<PeerResponse, RequestError> {
-        self.ask(|tx| ManagerMsg::Request { peer, req, tx })
-            .await
-            .unwrap_or(Err(RequestError::Stopped))
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(ManagerMsg::Request { peer, req, tx }).await.is_err() {
+            return Err(RequestError::Stopped);
+        }
+        // The reply is dropped unanswered only when the session holding it ended.
+        rx.await.unwrap_or(Err(RequestError::Disconnected))
     }
 
     /// GetBlockHeaders to `peer`.
@@ -138,11 +161,23 @@ impl NetworkHandle {
         let _ = self.tx.send(ManagerMsg::DisconnectPeer { peer, reason }).await;
     }
 
-    /// A stream of network events (bounded; a lagging subscriber loses events).
-    pub async fn subscribe(&self) -> mpsc::Receiver<NetworkEvent> {
-        let (tx, rx) = mpsc::channel(4096);
-        let _ = self.tx.send(ManagerMsg::Subscribe(tx)).await;
-        rx
+    /// A stream of network events. Peer connections and disconnections are never
+    /// dropped; a subscriber that leaves [`crate::MAX_ANNOUNCEMENT_BACKLOG`] announcements
+    /// unread misses newer announcements until it catches up.
+    pub async fn subscribe(&self) -> NetworkEvents {
+        let (sub, events) = crate::events::subscription();
+        let _ = self.tx.send(ManagerMsg::Subscribe(sub)).await;
+        events
+    }
+
+    /// Waits until the network task has ended, and says why (shut down, or a panic).
+    pub async fn stopped(&self) -> String {
+        let mut rx = self.stopped.clone();
+        let why = match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => "the network task is gone".into(),
+        };
+        why
     }
 
     /// Disconnects every peer (ClientQuitting), saves known peers, stops.

@@ -36,6 +36,15 @@ impl<T: Hash + Eq + Copy> BoundedSet<T> {
         true
     }
 
+    /// Forgets `item`; returns whether it was there.
+    pub(crate) fn remove(&mut self, item: &T) -> bool {
+        let found = self.set.remove(item);
+        if found {
+            self.order.retain(|i| i != item);
+        }
+        found
+    }
+
     #[cfg(test)]
     pub(crate) fn contains(&self, item: &T) -> bool {
         self.set.contains(item)

@@ -6,7 +6,9 @@
 //! route responses to our requests by request id with RTT-adaptive timeouts, announce new
 //! blocks by policy, and report misbehaviour to the [`Reputation`] that bans peers.
 
+mod budget;
 mod counters;
+mod events;
 mod handle;
 mod known;
 mod manager;
@@ -16,9 +18,14 @@ mod serve;
 mod session;
 mod types;
 
+pub use budget::{DEFAULT_SERVE_BURST, DEFAULT_SERVE_RATE, MIN_SERVE_COST};
 pub use counters::{Counters, ServedCounts};
+pub use events::{NetworkEvents, MAX_ANNOUNCEMENT_BACKLOG};
 pub use handle::{start, NetworkError, NetworkHandle};
-pub use manager::{HANDSHAKE_EVICT_AGE, MAX_REDIAL_DELAY, MIN_REDIAL_DELAY, POS_ONLY_CLIENTS};
+pub use manager::{
+    client_label, CLIENT_LABELS, HANDSHAKE_EVICT_AGE, MAX_REDIAL_DELAY, MIN_REDIAL_DELAY,
+    POS_ONLY_CLIENTS,
+};
 pub use peers_file::KnownPeer;
 pub use reputation::{
     Penalty, Reputation, BAN_DURATION, BAN_THRESHOLD, DEFAULT_REPUTATION, GOOD_RESPONSE_REWARD,
@@ -28,6 +35,7 @@ pub use serve::{
     serve_bodies, serve_headers, MAX_BODIES_SERVE, MAX_HEADERS_SERVE, SOFT_RESPONSE_LIMIT,
 };
 pub use session::{
-    KNOWN_BLOCKS_PER_PEER, MAX_ANNOUNCED_HASHES, MAX_INFLIGHT_PER_PEER, RANGE_UPDATE_INTERVAL,
+    KNOWN_BLOCKS_PER_PEER, MAX_ANNOUNCED_HASHES, MAX_INFLIGHT_PER_PEER, MAX_QUEUED_PEER_REQUESTS,
+    RANGE_UPDATE_INTERVAL,
 };
 pub use types::*;

@@ -1,6 +1,7 @@
 //! The NetworkManager task: listener, dialer, admission, per-peer sessions, reputation.
 
 use crate::{
+    events::{Sent, Subscriber},
     peers_file::{self, KnownPeer},
     reputation::{Penalty, Reputation},
     session::{Session, SessionCommand, COMMAND_QUEUE},
@@ -10,7 +11,7 @@ use crate::{
 use alloy_primitives::B256;
 use std::{
     collections::{HashMap, VecDeque},
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -57,7 +58,7 @@ pub(crate) enum ManagerMsg {
         peer: PeerId,
         tx: oneshot::Sender<PeerStanding>,
     },
-    Subscribe(mpsc::Sender<NetworkEvent>),
+    Subscribe(Subscriber),
     DisconnectPeer {
         peer: PeerId,
         reason: DisconnectReason,
@@ -105,6 +106,8 @@ pub(crate) struct Shared {
     pub(crate) timeout_min: Duration,
     pub(crate) timeout_max: Duration,
     pub(crate) counters: Arc<crate::Counters>,
+    pub(crate) serve_rate: u64,
+    pub(crate) serve_burst: u64,
 }
 
 struct SessionEntry {
@@ -132,11 +135,16 @@ pub(crate) struct Manager {
     /// Addresses of peers we could redial (for known-peers.json).
     addresses: HashMap<PeerId, Enode>,
     reputation: Reputation,
-    subscribers: Vec<mpsc::Sender<NetworkEvent>>,
+    subscribers: Vec<Subscriber>,
     /// Inbound connections still in the RLPx and Hello handshake, oldest first, with when
     /// they arrived; dropping the sender aborts that handshake.
-    inbound_pending: VecDeque<(Instant, oneshot::Sender<()>)>,
+    inbound_pending: VecDeque<(Instant, IpAddr, oneshot::Sender<()>)>,
     peers_file: Option<PathBuf>,
+    max_inbound_per_ip: usize,
+    exempt_loopback: bool,
+    /// Addresses of banned peers, refused until the time given (a new node key does not
+    /// buy a banned host a clean slate).
+    banned_ips: HashMap<IpAddr, Instant>,
 }
 
 fn unix_now() -> u64 {
@@ -197,6 +205,8 @@ pub(crate) async fn build(
         timeout_min: config.request_timeout_min,
         timeout_max: config.request_timeout_max,
         counters: Arc::default(),
+        serve_rate: config.serve_rate,
+        serve_burst: config.serve_burst,
     });
     let manager = Manager {
         shared,
@@ -213,6 +223,9 @@ pub(crate) async fn build(
         subscribers: Vec::new(),
         inbound_pending: VecDeque::new(),
         peers_file,
+        max_inbound_per_ip: config.max_inbound_per_ip,
+        exempt_loopback: config.exempt_loopback,
+        banned_ips: HashMap::new(),
     };
     Ok((manager, tx, local))
 }
@@ -231,13 +244,14 @@ impl Manager {
     }
 
     fn emit(&mut self, event: NetworkEvent) {
-        self.subscribers.retain(|s| match s.try_send(event.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!("network event subscriber is lagging; event dropped");
+        self.subscribers.retain(|s| match s.send(event.clone()) {
+            Sent::Delivered => true,
+            Sent::Dropped => {
+                metrics::counter!("tern_announcements_dropped_total").increment(1);
+                debug!("network event subscriber is lagging; announcement dropped");
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Sent::Closed => false,
         });
     }
 
@@ -250,7 +264,7 @@ impl Manager {
                 msg = self.inbox.recv() => {
                     let Some(msg) = msg else { break };
                     if let ManagerMsg::Shutdown(done) = msg {
-                        self.shutdown().await;
+                        self.shutdown();
                         let _ = done.send(());
                         return;
                     }
@@ -271,14 +285,47 @@ impl Manager {
         }
     }
 
+    /// Whether per-IP limits and IP bans apply to `ip`.
+    fn ip_limited(&self, ip: IpAddr) -> bool {
+        !(self.exempt_loopback && ip.is_loopback())
+    }
+
+    /// Whether `ip` belongs to a banned peer whose ban has not run out.
+    fn ip_banned(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.banned_ips.retain(|_, until| *until > now);
+        self.ip_limited(ip) && self.banned_ips.contains_key(&ip)
+    }
+
+    /// Inbound sessions and handshakes in progress from `ip`.
+    fn inbound_from(&self, ip: IpAddr) -> usize {
+        self.inbound_pending.iter().filter(|(_, a, _)| *a == ip).count()
+            + self
+                .sessions
+                .values()
+                .filter(|s| s.info.direction == Direction::Inbound && s.info.addr.ip() == ip)
+                .count()
+    }
+
     fn on_inbound(&mut self, tcp: TcpStream, addr: SocketAddr) {
         // Bound the handshakes in progress: a connection flood costs us sockets, not memory.
-        self.inbound_pending.retain(|(_, evict)| !evict.is_closed());
+        self.inbound_pending.retain(|(_, _, evict)| !evict.is_closed());
+        let ip = addr.ip();
+        if self.ip_banned(ip, Instant::now()) {
+            metrics::counter!("tern_inbound_refused_total", "reason" => "banned_ip").increment(1);
+            debug!(%addr, "connection from a banned address refused");
+            return;
+        }
+        if self.ip_limited(ip) && self.inbound_from(ip) >= self.max_inbound_per_ip {
+            metrics::counter!("tern_inbound_refused_total", "reason" => "per_ip_limit")
+                .increment(1);
+            debug!(%addr, "too many inbound connections from this address; refused");
+            return;
+        }
         if self.inbound_pending.len() >= 2 * self.max_inbound + 16 {
             // An honest handshake takes a few round trips: one still going after
             // `HANDSHAKE_EVICT_AGE` is silent or trickling, and makes room for this one.
             match self.inbound_pending.front() {
-                Some((since, _)) if since.elapsed() >= HANDSHAKE_EVICT_AGE => {
+                Some((since, _, _)) if since.elapsed() >= HANDSHAKE_EVICT_AGE => {
                     self.inbound_pending.pop_front();
                     metrics::counter!("tern_inbound_handshakes_evicted_total").increment(1);
                     debug!(%addr, "inbound handshakes full; aborted the oldest to admit this one");
@@ -290,7 +337,7 @@ impl Manager {
             }
         }
         let (evict_tx, evict_rx) = oneshot::channel();
-        self.inbound_pending.push_back((Instant::now(), evict_tx));
+        self.inbound_pending.push_back((Instant::now(), ip, evict_tx));
         let shared = self.shared.clone();
         tokio::spawn(async move { connection(&shared, Conn::Inbound(tcp, addr, evict_rx)).await });
     }
@@ -311,7 +358,11 @@ impl Manager {
             .collect();
         for id in due {
             let trusted = self.reputation.is_trusted(&id);
-            if (outbound >= self.max_outbound && !trusted) || self.reputation.is_banned(&id, now) {
+            let ip = self.dials[&id].enode.tcp_addr().ip();
+            if (outbound >= self.max_outbound && !trusted)
+                || self.reputation.is_banned(&id, now)
+                || (!trusted && self.ip_banned(ip, now))
+            {
                 continue;
             }
             outbound += 1;
@@ -365,6 +416,12 @@ impl Manager {
             warn!(%peer, penalty = penalty.name(), "peer banned");
             metrics::counter!("tern_bans_total", "reason" => penalty.name()).increment(1);
             if let Some(s) = self.sessions.get(&peer) {
+                let ip = s.info.addr.ip();
+                if let Some(until) = self.reputation.banned_until(&peer) {
+                    if self.ip_limited(ip) {
+                        self.banned_ips.insert(ip, until);
+                    }
+                }
                 let reason = match penalty {
                     Penalty::Timeout => DisconnectReason::UselessPeer,
                     _ => DisconnectReason::ProtocolBreach,
@@ -515,20 +572,33 @@ impl Manager {
         }
     }
 
-    async fn shutdown(&mut self) {
+    fn shutdown(&mut self) {
+        // Never wait on a session here: one stuck writing to a peer must not hold up the
+        // shutdown (a full queue means it is busy; it ends with the process).
         for s in self.sessions.values() {
             let _ =
-                s.commands.send(SessionCommand::Disconnect(DisconnectReason::ClientQuitting)).await;
+                s.commands.try_send(SessionCommand::Disconnect(DisconnectReason::ClientQuitting));
         }
         self.save_known_peers();
         info!("network stopped");
     }
 }
 
-/// `tern_peers{direction, client}`: the client is the Hello id's name part (`tern`,
-/// `reth`, `Geth`, …).
+/// Client names the `client` label of `tern_peers` may take; any other Hello client id
+/// counts as `other` (a label value never comes from a peer).
+pub const CLIENT_LABELS: [&str; 7] =
+    ["tern", "reth", "Geth", "erigon", "nethermind", "besu", "other"];
+
+/// The fixed label for a Hello client id (`reth/v1.0/…` → `reth`), by its name part,
+/// case-insensitively.
+pub fn client_label(client_id: &str) -> &'static str {
+    let name = client_id.split('/').next().unwrap_or_default();
+    CLIENT_LABELS[..6].iter().find(|l| l.eq_ignore_ascii_case(name)).copied().unwrap_or("other")
+}
+
+/// `tern_peers{direction, client}`, the client from [`client_label`].
 fn peers_gauge(info: &PeerInfo) -> metrics::Gauge {
-    let client = info.client_id.split('/').next().unwrap_or("unknown").to_string();
+    let client = client_label(&info.client_id);
     let direction = match info.direction {
         Direction::Inbound => "inbound",
         Direction::Outbound => "outbound",
@@ -652,6 +722,8 @@ async fn connection(shared: &Shared, conn: Conn) {
         timeout_max: shared.timeout_max,
         range_sent: our_best,
         counters: shared.counters.clone(),
+        serve_rate: shared.serve_rate,
+        serve_burst: shared.serve_burst,
     }
     .run()
     .await;

@@ -2,15 +2,16 @@
 //! enforces timeouts and the in-flight cap, and sends announcements.
 
 use crate::{
+    budget::ServeBudget,
     known::BoundedSet,
     manager::ManagerMsg,
     serve::{serve_bodies, serve_headers},
-    PeerRequest, PeerResponse, Penalty, RequestError,
+    PeerRequest, PeerResponse, Penalty, RequestError, RequestKind,
 };
 use alloy_primitives::B256;
 use futures::{SinkExt, StreamExt};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     time::{Duration, Instant},
 };
 use tern_eth_wire::{
@@ -39,6 +40,12 @@ pub const MAX_ANNOUNCED_HASHES: usize = 256;
 pub const RANGE_UPDATE_INTERVAL: u64 = 32;
 /// Capacity of a session's command queue.
 pub(crate) const COMMAND_QUEUE: usize = 64;
+/// Requests of a peer waiting for its serving budget; while this many wait, we stop
+/// reading from that peer (TCP backpressure).
+pub const MAX_QUEUED_PEER_REQUESTS: usize = 16;
+/// How many timed-out request ids we remember per peer, so a late answer is charged once
+/// (as the timeout), not again as unsolicited.
+const TIMED_OUT_IDS: usize = 64;
 
 /// A command for a session.
 #[derive(Debug)]
@@ -49,7 +56,7 @@ pub(crate) enum SessionCommand {
 }
 
 struct Inflight {
-    kind: &'static str,
+    kind: RequestKind,
     sent: Instant,
     deadline: Instant,
     tx: oneshot::Sender<Result<PeerResponse, RequestError>>,
@@ -69,13 +76,21 @@ pub(crate) struct Session {
     /// Latest block of the range we last told the peer (Status or BlockRangeUpdate).
     pub(crate) range_sent: u64,
     pub(crate) counters: std::sync::Arc<crate::Counters>,
+    /// Serving budget: bytes per second and burst.
+    pub(crate) serve_rate: u64,
+    pub(crate) serve_burst: u64,
 }
 
 struct State {
     inflight: HashMap<u64, Inflight>,
+    /// Ids of our requests that timed out (their late answers are ignored).
+    timed_out: BoundedSet<u64>,
     next_id: u64,
     srtt: Option<Duration>,
     known: BoundedSet<B256>,
+    /// The peer's requests waiting for its serving budget.
+    to_serve: VecDeque<EthMessage>,
+    budget: ServeBudget,
 }
 
 impl Session {
@@ -95,14 +110,18 @@ impl Session {
     pub(crate) async fn run(mut self) {
         let mut st = State {
             inflight: HashMap::new(),
+            timed_out: BoundedSet::new(TIMED_OUT_IDS),
             next_id: 1,
             srtt: None,
             known: BoundedSet::new(KNOWN_BLOCKS_PER_PEER),
+            to_serve: VecDeque::new(),
+            budget: ServeBudget::new(self.serve_rate, self.serve_burst, Instant::now()),
         };
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let (reason, penalty) = loop {
+            let serve_at = st.budget.ready_at(Instant::now());
             tokio::select! {
-                msg = self.eth.next() => match msg {
+                msg = self.eth.next(), if st.to_serve.len() < MAX_QUEUED_PEER_REQUESTS => match msg {
                     Some(Ok(msg)) => {
                         if let Err(e) = self.on_message(&mut st, msg).await {
                             break (e.to_string(), None);
@@ -124,11 +143,23 @@ impl Session {
                         break (e.to_string(), None);
                     }
                 }
+                _ = tokio::time::sleep_until(serve_at.into()), if !st.to_serve.is_empty() => {
+                    if let Err(e) = self.serve_next(&mut st).await {
+                        break (e.to_string(), None);
+                    }
+                }
                 _ = tick.tick() => self.expire(&mut st).await,
             }
         };
         for (_, req) in st.inflight.drain() {
             let _ = req.tx.send(Err(RequestError::Disconnected));
+        }
+        // Requests the manager queued for us after we stopped reading: the peer is gone.
+        self.commands.close();
+        while let Ok(cmd) = self.commands.try_recv() {
+            if let SessionCommand::Request { tx, .. } = cmd {
+                let _ = tx.send(Err(RequestError::Disconnected));
+            }
         }
         debug!(peer = %self.id, %reason, "session ended");
         self.report(ManagerMsg::Closed { peer: self.id, reason, penalty }).await;
@@ -140,7 +171,8 @@ impl Session {
             st.inflight.iter().filter(|(_, r)| r.deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
             let req = st.inflight.remove(&id).expect("listed");
-            debug!(peer = %self.id, kind = req.kind, "request timed out");
+            st.timed_out.insert(id);
+            debug!(peer = %self.id, kind = req.kind.name(), "request timed out");
             metrics::counter!("tern_request_timeouts_total").increment(1);
             let _ = req.tx.send(Err(RequestError::Timeout(req.deadline - req.sent)));
             self.penalize(Penalty::Timeout).await;
@@ -160,7 +192,7 @@ impl Session {
                 }
                 let request_id = st.next_id;
                 st.next_id += 1;
-                let kind = req.name();
+                let kind = req.kind();
                 let msg = match req {
                     PeerRequest::GetBlockHeaders(m) => {
                         EthMessage::GetBlockHeaders(RequestPair { request_id, message: m })
@@ -182,7 +214,7 @@ impl Session {
                 let now = Instant::now();
                 let deadline = now + self.timeout(st.srtt);
                 st.inflight.insert(request_id, Inflight { kind, sent: now, deadline, tx });
-                trace!(peer = %self.id, request_id, kind, "request sent");
+                trace!(peer = %self.id, request_id, kind = kind.name(), "request sent");
                 self.send(msg).await
             }
             SessionCommand::Announce { blocks, latest } => {
@@ -207,21 +239,25 @@ impl Session {
         }
     }
 
-    async fn on_message(&mut self, st: &mut State, msg: EthMessage) -> Result<(), EthError> {
-        let (request_id, resp) = match msg {
-            // ---- their requests: answer from the store ----
+    /// Answers the oldest queued request of the peer from the store, and charges its
+    /// size to the peer's serving budget.
+    async fn serve_next(&mut self, st: &mut State) -> Result<(), EthError> {
+        let Some(msg) = st.to_serve.pop_front() else { return Ok(()) };
+        let (reply, bytes) = match msg {
             EthMessage::GetBlockHeaders(r) => {
                 let headers = serve_headers(&self.store, &r.message).unwrap_or_default();
                 self.counters.served_headers(headers.len());
+                let bytes = headers.iter().map(alloy_rlp::Encodable::length).sum();
                 let reply =
                     RequestPair { request_id: r.request_id, message: BlockHeaders(headers) };
-                return self.send(EthMessage::BlockHeaders(reply)).await;
+                (EthMessage::BlockHeaders(reply), bytes)
             }
             EthMessage::GetBlockBodies(r) => {
                 let bodies = serve_bodies(&self.store, &r.message.0).unwrap_or_default();
                 self.counters.served_bodies(bodies.len());
+                let bytes = bodies.iter().map(alloy_rlp::Encodable::length).sum();
                 let reply = RequestPair { request_id: r.request_id, message: BlockBodies(bodies) };
-                return self.send(EthMessage::BlockBodies(reply)).await;
+                (EthMessage::BlockBodies(reply), bytes)
             }
             EthMessage::GetReceipts(r) => {
                 // Receipts are not stored (no execution): an empty answer is valid.
@@ -235,14 +271,30 @@ impl Session {
                         message: Receipts69::default(),
                     }),
                 };
-                return self.send(reply).await;
+                (reply, 0)
             }
             EthMessage::GetPooledTransactions(r) => {
                 let reply = RequestPair {
                     request_id: r.request_id,
                     message: PooledTransactions::default(),
                 };
-                return self.send(EthMessage::PooledTransactions(reply)).await;
+                (EthMessage::PooledTransactions(reply), 0)
+            }
+            _ => unreachable!("only requests are queued"),
+        };
+        st.budget.charge(bytes, Instant::now());
+        self.send(reply).await
+    }
+
+    async fn on_message(&mut self, st: &mut State, msg: EthMessage) -> Result<(), EthError> {
+        let (request_id, resp) = match msg {
+            // ---- their requests: answered in order, within the peer's serving budget ----
+            msg @ (EthMessage::GetBlockHeaders(_)
+            | EthMessage::GetBlockBodies(_)
+            | EthMessage::GetReceipts(_)
+            | EthMessage::GetPooledTransactions(_)) => {
+                st.to_serve.push_back(msg);
+                return Ok(());
             }
             // ---- responses to ours ----
             EthMessage::BlockHeaders(r) => (r.request_id, PeerResponse::BlockHeaders(r.message.0)),
@@ -292,18 +344,16 @@ impl Session {
             EthMessage::Status(_) => unreachable!("EthStream rejects a second Status"),
         };
         let Some(req) = st.inflight.remove(&request_id) else {
+            if st.timed_out.remove(&request_id) {
+                // Already charged as a timeout when it expired.
+                debug!(peer = %self.id, request_id, "late response ignored");
+                return Ok(());
+            }
             debug!(peer = %self.id, request_id, "unsolicited response");
             self.penalize(Penalty::UnsolicitedResponse).await;
             return Ok(());
         };
-        let matches = matches!(
-            (req.kind, &resp),
-            ("GetBlockHeaders", PeerResponse::BlockHeaders(_))
-                | ("GetBlockBodies", PeerResponse::BlockBodies(_))
-                | ("GetReceipts", PeerResponse::Receipts68(_) | PeerResponse::Receipts69(_))
-                | ("GetPooledTransactions", PeerResponse::PooledTransactions(_))
-        );
-        if !matches {
+        if req.kind != resp.kind() {
             let _ = req
                 .tx
                 .send(Err(RequestError::BadResponse("response type differs from the request's")));

@@ -22,14 +22,56 @@ pub enum PeerRequest {
     GetPooledTransactions(Vec<B256>),
 }
 
+/// Which request a message is (or answers): requests and responses are paired by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// GetBlockHeaders / BlockHeaders.
+    Headers,
+    /// GetBlockBodies / BlockBodies.
+    Bodies,
+    /// GetReceipts / Receipts.
+    Receipts,
+    /// GetPooledTransactions / PooledTransactions.
+    PooledTransactions,
+}
+
+impl RequestKind {
+    /// The request's message name, for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Headers => "GetBlockHeaders",
+            Self::Bodies => "GetBlockBodies",
+            Self::Receipts => "GetReceipts",
+            Self::PooledTransactions => "GetPooledTransactions",
+        }
+    }
+}
+
 impl PeerRequest {
+    /// What kind of request this is.
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Self::GetBlockHeaders(_) => RequestKind::Headers,
+            Self::GetBlockBodies(_) => RequestKind::Bodies,
+            Self::GetReceipts(_) => RequestKind::Receipts,
+            Self::GetPooledTransactions(_) => RequestKind::PooledTransactions,
+        }
+    }
+
     /// The request's name, for logs.
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+impl PeerResponse {
+    /// The kind of request this answers.
+    pub fn kind(&self) -> RequestKind {
         match self {
-            Self::GetBlockHeaders(_) => "GetBlockHeaders",
-            Self::GetBlockBodies(_) => "GetBlockBodies",
-            Self::GetReceipts(_) => "GetReceipts",
-            Self::GetPooledTransactions(_) => "GetPooledTransactions",
+            Self::BlockHeaders(_) => RequestKind::Headers,
+            Self::BlockBodies(_) => RequestKind::Bodies,
+            Self::Receipts68(_) | Self::Receipts69(_) => RequestKind::Receipts,
+            Self::PooledTransactions(_) => RequestKind::PooledTransactions,
         }
     }
 }
@@ -173,6 +215,15 @@ pub struct NetworkConfig {
     pub client_id: Option<String>,
     /// eth versions we offer (default: eth/68 and eth/69).
     pub eth_versions: Vec<EthVersion>,
+    /// Bytes per second each peer may be served after its burst.
+    pub serve_rate: u64,
+    /// Bytes each peer may be served at once.
+    pub serve_burst: u64,
+    /// Most inbound sessions and handshakes from one IP address.
+    pub max_inbound_per_ip: usize,
+    /// Whether loopback addresses are exempt from the per-IP limits and IP bans (so a
+    /// local devnet or test can run many nodes on 127.0.0.1).
+    pub exempt_loopback: bool,
 }
 
 impl NetworkConfig {
@@ -190,11 +241,17 @@ impl NetworkConfig {
             request_timeout_max: Duration::from_secs(20),
             client_id: None,
             eth_versions: EthVersion::ALL.to_vec(),
+            serve_rate: crate::budget::DEFAULT_SERVE_RATE,
+            serve_burst: crate::budget::DEFAULT_SERVE_BURST,
+            max_inbound_per_ip: DEFAULT_MAX_INBOUND_PER_IP,
+            exempt_loopback: true,
         }
     }
 }
 
 /// Default inbound session limit.
 pub const DEFAULT_MAX_INBOUND: usize = 50;
+/// Default limit of inbound sessions (and handshakes in progress) from one IP address.
+pub const DEFAULT_MAX_INBOUND_PER_IP: usize = 4;
 /// Default outbound session limit.
 pub const DEFAULT_MAX_OUTBOUND: usize = 25;

@@ -124,7 +124,7 @@ async fn bodies_stay_under_the_soft_limit_plus_one() {
 async fn server(
     name: &str,
     tweak: impl FnOnce(&mut tern_network::NetworkConfig),
-) -> (tern_network::NetworkHandle, tokio::sync::mpsc::Receiver<NetworkEvent>, ChainSpec) {
+) -> (tern_network::NetworkHandle, tern_network::NetworkEvents, ChainSpec) {
     let spec = ChainSpec::dev();
     let mut cfg = config();
     tweak(&mut cfg);

@@ -7,6 +7,6 @@ mod rpc;
 pub mod testing;
 mod validator;
 
-pub use node::{Node, NodeConfig, NodeError};
+pub use node::{Node, NodeConfig, NodeError, STOP_TIMEOUT};
 pub use rpc::{rpc_module, start_rpc, RpcContext};
 pub use validator::{run_validator, ValidatorError};

@@ -49,6 +49,20 @@ pub enum NodeError {
         /// Why.
         error: String,
     },
+    /// A task of the node panicked (a bug): the node stops with this error.
+    #[error("the {task} task panicked: {message}")]
+    TaskPanicked {
+        /// Which task.
+        task: &'static str,
+        /// The panic message.
+        message: String,
+    },
+    /// A task of the node returned while the node was running.
+    #[error("the {0} task ended unexpectedly")]
+    TaskEnded(&'static str),
+    /// The network task ended unexpectedly.
+    #[error("the network stopped: {0}")]
+    NetworkStopped(String),
     /// The JSON-RPC server could not start.
     #[error("cannot serve JSON-RPC on {addr} (--http.addr/--http.port): {error}")]
     Rpc {
@@ -57,6 +71,55 @@ pub enum NodeError {
         /// Why.
         error: std::io::Error,
     },
+}
+
+/// How long [`Node::stop`] waits for the validator, sync and the network to stop before
+/// abandoning them (the store is consistent at every commit, so abandoning a write loses
+/// at most that batch).
+pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// The result of a joined task: its own error, or its panic as [`NodeError::TaskPanicked`].
+fn joined<E>(
+    task: &'static str,
+    result: Result<Result<(), E>, tokio::task::JoinError>,
+) -> Result<(), NodeError>
+where
+    NodeError: From<E>,
+{
+    match result {
+        Ok(r) => r.map_err(NodeError::from),
+        Err(e) if e.is_panic() => {
+            let panic = e.into_panic();
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            tracing::error!(task, %message, "task panicked");
+            Err(NodeError::TaskPanicked { task, message })
+        }
+        // Cancelled: we aborted it.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Waits for `task` until `deadline`; past it, aborts the task and says so.
+async fn join_by<E>(
+    task: &'static str,
+    handle: &mut tokio::task::JoinHandle<Result<(), E>>,
+    deadline: tokio::time::Instant,
+) -> Result<(), NodeError>
+where
+    NodeError: From<E>,
+{
+    match tokio::time::timeout_at(deadline, &mut *handle).await {
+        Ok(result) => joined(task, result),
+        Err(_) => {
+            tracing::warn!(task, "did not stop in time; abandoned");
+            handle.abort();
+            Ok(())
+        }
+    }
 }
 
 /// A started node.
@@ -72,7 +135,7 @@ pub struct Node {
     pub rpc_addr: Option<std::net::SocketAddr>,
     rpc: Option<jsonrpsee::server::ServerHandle>,
     shutdown: watch::Sender<bool>,
-    sync_task: tokio::task::JoinHandle<Result<(), StoreError>>,
+    sync_task: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
     validator: Option<tokio::task::JoinHandle<Result<(), ValidatorError>>>,
 }
 
@@ -133,34 +196,70 @@ impl Node {
             }
         };
         info!(enode = %network.local_enode(), validator = validator.is_some(), "node running");
+        let sync_task = Some(sync_task);
         Ok(Self { network, store, sync, rpc_addr, rpc, shutdown, sync_task, validator })
     }
 
-    /// Waits until the validator or sync fails.
+    /// Waits until the validator, sync or the network ends: with its error, or
+    /// [`NodeError::TaskPanicked`] if it panicked. (None of them ends on its own while
+    /// the node runs, so any end is a failure.)
     pub async fn wait(&mut self) -> Result<(), NodeError> {
+        enum Ended {
+            Validator(Result<(), NodeError>),
+            Sync(Result<(), NodeError>),
+            Network(String),
+        }
         let validator = async {
             match &mut self.validator {
-                Some(v) => v.await.unwrap_or(Ok(())).map_err(NodeError::from),
+                Some(v) => joined("validator", v.await),
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            r = validator => r,
-            r = &mut self.sync_task => r.unwrap_or(Ok(())).map_err(NodeError::from),
+        let sync = async {
+            match &mut self.sync_task {
+                Some(t) => joined("sync", t.await),
+                None => std::future::pending().await,
+            }
+        };
+        let network = self.network.clone();
+        let ended = tokio::select! {
+            r = validator => Ended::Validator(r),
+            r = sync => Ended::Sync(r),
+            why = network.stopped() => Ended::Network(why),
+        };
+        // Whatever ended, the rest is stopped too; a joined task is not joined again.
+        let _ = self.shutdown.send(true);
+        match ended {
+            Ended::Validator(r) => {
+                self.validator = None;
+                r.and(Err(NodeError::TaskEnded("validator")))
+            }
+            Ended::Sync(r) => {
+                self.sync_task = None;
+                r.and(Err(NodeError::TaskEnded("sync")))
+            }
+            Ended::Network(why) => Err(NodeError::NetworkStopped(why)),
         }
     }
 
-    /// Stops the validator and the network (peers get Disconnect(ClientQuitting)).
+    /// Stops the validator, sync and the network (peers get Disconnect(ClientQuitting)),
+    /// within about [`STOP_TIMEOUT`] whatever they are doing.
     pub async fn stop(mut self) -> Result<(), NodeError> {
         let _ = self.shutdown.send(true);
-        if let Some(v) = self.validator.take() {
-            v.await.unwrap_or(Ok(()))?;
+        let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
+        let mut result = Ok(());
+        if let Some(mut v) = self.validator.take() {
+            result = result.and(join_by("validator", &mut v, deadline).await);
         }
-        self.sync_task.await.unwrap_or(Ok(()))?;
+        if let Some(mut s) = self.sync_task.take() {
+            result = result.and(join_by("sync", &mut s, deadline).await);
+        }
         if let Some(rpc) = self.rpc.take() {
             let _ = rpc.stop();
         }
-        self.network.shutdown().await;
-        Ok(())
+        if tokio::time::timeout(STOP_TIMEOUT / 3, self.network.shutdown()).await.is_err() {
+            tracing::warn!("the network did not stop in time; abandoned");
+        }
+        result
     }
 }

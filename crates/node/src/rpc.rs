@@ -42,14 +42,29 @@ fn qty(v: impl std::fmt::LowerHex) -> String {
     format!("{v:#x}")
 }
 
-/// A block tag or number: `latest`, `earliest`, `pending`, `safe`, `finalized`, or hex.
+/// A block tag or number: `latest`, `pending` (our head: no pool yet), `earliest`, or a
+/// `0x`-prefixed hex number. `safe` and `finalized` are refused: neither Clique nor a
+/// post-merge chain followed without a consensus client tells us about finality.
 fn block_number(store: &ChainStore, tag: &str) -> Result<u64, ErrorObjectOwned> {
     match tag {
-        "latest" | "pending" | "safe" | "finalized" => Ok(store.best_block().map_err(internal)?.0),
+        "latest" | "pending" => Ok(store.best_block().map_err(internal)?.0),
         "earliest" => Ok(0),
-        hex => u64::from_str_radix(hex.trim_start_matches("0x"), 16)
-            .map_err(|_| err(-32602, format!("invalid block number or tag: {hex}"))),
+        "safe" | "finalized" => Err(err(
+            -39001,
+            format!("{tag} block not found: this node has no notion of finality (proof of authority, or no consensus client)"),
+        )),
+        other => parse_quantity(other)
+            .ok_or_else(|| err(-32602, format!("invalid block number or tag: {other}"))),
     }
+}
+
+/// A JSON-RPC quantity: `0x` then hex digits without leading zeros (`0x0` for zero).
+fn parse_quantity(s: &str) -> Option<u64> {
+    let digits = s.strip_prefix("0x")?;
+    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
 }
 
 fn tx_json(tx: &TxEnvelope, block: Option<(&B256, u64, usize)>) -> Value {
@@ -257,7 +272,7 @@ pub fn rpc_module(
         let p = c.sync.progress();
         Ok::<_, ErrorObjectOwned>(match p.status {
             SyncStatus::InSync => json!(false),
-            _ => json!({"startingBlock": "0x0", "currentBlock": qty(p.head), "highestBlock": qty(p.target)}),
+            _ => json!({"startingBlock": qty(p.start), "currentBlock": qty(p.head), "highestBlock": qty(p.target)}),
         })
     })?;
     m.register_method("net_version", |_, c, _| {
@@ -322,4 +337,19 @@ pub async fn start_rpc(
     let local = server.local_addr()?;
     let module = rpc_module(ctx).map_err(std::io::Error::other)?;
     Ok((server.start(module), local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_quantity;
+
+    #[test]
+    fn quantities_need_the_prefix_and_no_leading_zeros() {
+        assert_eq!(parse_quantity("0x0"), Some(0));
+        assert_eq!(parse_quantity("0x1a"), Some(26));
+        assert_eq!(parse_quantity("0xffffffffffffffff"), Some(u64::MAX));
+        for bad in ["26", "1a", "0x", "0x01", "0x1g", "0x10000000000000000", "", "latest1"] {
+            assert_eq!(parse_quantity(bad), None, "{bad}");
+        }
+    }
 }

@@ -28,7 +28,7 @@ use tracing::{debug, trace};
 /// Time allowed for the peer's Hello after the RLPx handshake.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest Hello we accept, in bytes (message id included).
-pub const MAX_HELLO_SIZE: usize = 2048;
+pub const MAX_HELLO_SIZE: usize = tern_ecies::MAX_FIRST_FRAME_SIZE;
 /// Largest message we accept or send, decompressed, in bytes (16 MiB).
 ///
 /// Spec: <https://github.com/ethereum/devp2p/blob/master/rlpx.md#framing> (snappy: "the

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tern_ecies::{EciesError, EciesStream, FrameCodec, Handshake};
 use tern_p2p::{
     accept, connect, generate_secret_key, peer_id, Capability, CapabilityMessage, DisconnectReason,
-    Enode, HelloMessage, P2pConfig, P2pError, Protocol, TcpP2pStream, MAX_MESSAGE_SIZE,
+    Enode, HelloMessage, P2pConfig, P2pError, Protocol, TcpP2pStream, MAX_HELLO_SIZE,
+    MAX_MESSAGE_SIZE,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -331,5 +332,28 @@ async fn hello_over_2kib() {
     tcp.write_all(&wire).await.unwrap();
     let err = server.await.unwrap().unwrap_err();
     assert!(matches!(err, P2pError::HelloTooLarge { limit: 2048, .. }), "{err}");
+    assert_closed(&mut tcp).await;
+}
+
+/// A peer that has not said Hello cannot make us buffer a 16 MiB frame: the frame header
+/// alone ends the connection (before, we waited for the body until the Hello timeout).
+#[tokio::test]
+async fn a_huge_frame_before_hello_is_refused_from_its_header() {
+    let (l, cfg, enode) = listener().await;
+    let server = serve_one(l, cfg);
+    let (mut tcp, mut codec, _key) = raw_session(&enode).await;
+    let mut wire = BytesMut::new();
+    codec.encode_frame(&vec![0u8; tern_ecies::MAX_FRAME_SIZE], &mut wire).unwrap();
+    // Only the header, its MAC and a little of the body: the rest never comes.
+    tcp.write_all(&wire[..4096]).await.unwrap();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .expect("refused before the Hello timeout")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, P2pError::Ecies(EciesError::FrameTooLarge { limit: MAX_HELLO_SIZE, .. })),
+        "{err}"
+    );
     assert_closed(&mut tcp).await;
 }

@@ -1,6 +1,6 @@
 //! [`BlockSyncManager`]: runs the [`SyncMachine`] against the network and the store.
 
-use crate::{Action, Failure, SyncConfig, SyncMachine, SyncStatus};
+use crate::{Action, Failure, SyncConfig, SyncMachine, SyncStatus, WallClock};
 use alloy_primitives::B256;
 use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
 use std::time::{Duration, Instant};
@@ -8,11 +8,14 @@ use tern_chainspec::ChainSpec;
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
 use tern_storage::{ChainStore, SealedBlock, StoreError};
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// What sync reports to the rest of the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncProgress {
+    /// The head this sync started from (when we last fell behind; at start, the stored
+    /// best block).
+    pub start: u64,
     /// Our head.
     pub head: u64,
     /// The best head peers claim.
@@ -99,11 +102,10 @@ fn failure(e: RequestError) -> Failure {
 /// network and the store.
 pub struct BlockSyncManager {
     machine: SyncMachine,
-    spec: ChainSpec,
     cfg: SyncConfig,
     network: NetworkHandle,
     store: ChainStore,
-    events: mpsc::Receiver<NetworkEvent>,
+    events: tern_network::NetworkEvents,
     progress: watch::Sender<SyncProgress>,
     requests: FuturesUnordered<BoxFuture<'static, Done>>,
     writer: std::sync::mpsc::SyncSender<Job>,
@@ -133,15 +135,18 @@ impl BlockSyncManager {
         let (best, _) = store.best_block()?;
         let machine = machine_from_store(&spec, &cfg, &store)?;
         let events = network.subscribe().await;
-        let (progress, rx) =
-            watch::channel(SyncProgress { head: best, target: best, status: SyncStatus::InSync });
+        let (progress, rx) = watch::channel(SyncProgress {
+            start: best,
+            head: best,
+            target: best,
+            status: SyncStatus::InSync,
+        });
         info!(best, "sync resumes from the stored best block");
         let requests = FuturesUnordered::new();
         let (writer, written) = spawn_writer(store.clone());
         let stored_head = store.best_block()?;
         let manager = Self {
             machine,
-            spec,
             cfg,
             network,
             store,
@@ -168,15 +173,12 @@ impl BlockSyncManager {
         Ok(())
     }
 
-    /// Rebuilds the machine from the store (another writer, the validator, moved the
-    /// head) and tells it about the connected peers.
-    async fn reload(&mut self) -> Result<(), StoreError> {
+    /// Tells the machine the store's head (another writer, the local validator, moved
+    /// it); what it knows of the peers is kept.
+    fn reload(&mut self) -> Result<(), StoreError> {
         self.stored_head = self.store.best_block()?;
-        self.machine = machine_from_store(&self.spec, &self.cfg, &self.store)?;
-        let now = Instant::now();
-        for p in self.network.peers().await {
-            self.machine.peer_connected(p.id, p.status.head_hash(), p.status.head_number(), now);
-        }
+        let recent = recent_from_store(&self.cfg, &self.store)?;
+        self.machine.reset_head(recent, Instant::now());
         Ok(())
     }
 
@@ -222,14 +224,14 @@ impl BlockSyncManager {
                         // Our validator sealed on the head meanwhile: start over from the store.
                         Err(StoreError::NotExtending { .. }) => {
                             self.drain_writes().await?;
-                            self.reload().await?;
+                            self.reload()?;
                         }
                         Err(e) => return Err(e),
                     }
                 }
                 _ = tick.tick() => {
                     if self.machine.is_idle() && self.unwritten == 0 && self.store.best_block()?.1 != self.machine.head().1 {
-                        self.reload().await?;
+                        self.reload()?;
                     }
                     self.machine.tick(Instant::now());
                 }
@@ -242,7 +244,14 @@ impl BlockSyncManager {
                     if target > head || rate > 0.0 {
                         let eta = if rate > 0.0 { format!("{:.0}s", (target - head) as f64 / rate) } else { "unknown".into() };
                         info!(best = head, target, blocks_per_sec = format!("{rate:.0}"), eta, status = ?self.machine.status(), "sync progress");
+                        if rate == 0.0 {
+                            match self.machine.stall_reason() {
+                                Some(reason) => warn!(best = head, target, %reason, "sync is not progressing"),
+                                None => info!(best = head, target, "sync is waiting for peers' answers"),
+                            }
+                        }
                     }
+                    self.machine.set_clock(WallClock::system());
                 }
                 _ = shutdown.changed() => {
                     // Let queued batches reach the disk before stopping.
@@ -266,7 +275,9 @@ impl BlockSyncManager {
             info!(best = head, %hash, "in sync");
         }
         self.progress.send_if_modified(|p| {
-            let new = SyncProgress { head, target, status };
+            // A sync starts when we fall behind; while behind, it keeps its start.
+            let start = if p.status == SyncStatus::InSync { p.head } else { p.start };
+            let new = SyncProgress { start, head, target, status };
             let changed = *p != new;
             *p = new;
             changed
@@ -332,11 +343,12 @@ impl BlockSyncManager {
     }
 }
 
-fn machine_from_store(
-    spec: &ChainSpec,
+/// The canonical headers (with total difficulty) the machine keeps: up to the reorg depth
+/// below the stored head.
+fn recent_from_store(
     cfg: &SyncConfig,
     store: &ChainStore,
-) -> Result<SyncMachine, StoreError> {
+) -> Result<Vec<(alloy_consensus::Header, alloy_primitives::U256)>, StoreError> {
     let (best, _) = store.best_block()?;
     let first = best.saturating_sub(cfg.max_reorg_depth);
     let mut recent = Vec::new();
@@ -344,5 +356,14 @@ fn machine_from_store(
         let td = store.total_difficulty(header.hash_slow())?.unwrap_or_default();
         recent.push((header, td));
     }
-    Ok(SyncMachine::new(spec.clone(), cfg.clone(), recent))
+    Ok(recent)
+}
+
+fn machine_from_store(
+    spec: &ChainSpec,
+    cfg: &SyncConfig,
+    store: &ChainStore,
+) -> Result<SyncMachine, StoreError> {
+    let recent = recent_from_store(cfg, store)?;
+    Ok(SyncMachine::new(spec.clone(), cfg.clone(), recent, WallClock::system()))
 }

@@ -8,4 +8,6 @@ mod machine;
 
 pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
 pub use import::{import_blocks, ImportError};
-pub use machine::{Action, Failure, SyncConfig, SyncMachine, SyncStatus};
+pub use machine::{
+    Action, Failure, SyncConfig, SyncMachine, SyncStatus, WallClock, MAX_FUTURE_RETRY,
+};

@@ -38,13 +38,49 @@ pub struct SyncConfig {
     pub body_batch: usize,
     /// Blocks per commit.
     pub commit_batch: usize,
-    /// Requests in flight per peer.
+    /// Requests in flight per peer at first; a peer that keeps the verifier waiting gets
+    /// more, up to [`SyncConfig::max_peer_inflight_cap`].
     pub max_peer_inflight: usize,
+    /// Most requests in flight per peer (the network's own cap is 8).
+    pub max_peer_inflight_cap: usize,
     /// Deepest reorg we follow, in blocks (canonical headers kept in memory).
     pub max_reorg_depth: u64,
-    /// How often idle peers are asked whether they have blocks past our head.
+    /// How often idle peers are asked for the blocks past our head (one range request
+    /// fetches everything new, up to `header_batch`).
     pub poll_interval: Duration,
 }
+
+/// The wall clock the machine checks header timestamps against: the Unix time `unix`
+/// (seconds) at the monotonic instant `at`. Every event carries an `Instant`, so the
+/// machine knows the wall time of each event without reading a clock itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallClock {
+    /// A monotonic instant.
+    pub at: Instant,
+    /// Seconds since the Unix epoch at `at`.
+    pub unix: u64,
+}
+
+impl WallClock {
+    /// The system clock now.
+    pub fn system() -> Self {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self { at: Instant::now(), unix }
+    }
+
+    /// The Unix time at `now`.
+    pub fn unix_at(&self, now: Instant) -> u64 {
+        match now.checked_duration_since(self.at) {
+            Some(d) => self.unix + d.as_secs(),
+            None => self.unix.saturating_sub(self.at.duration_since(now).as_secs()),
+        }
+    }
+}
+
+/// Longest wait before a header that was not yet valid (from the future) is asked again.
+pub const MAX_FUTURE_RETRY: Duration = Duration::from_secs(5);
 
 impl Default for SyncConfig {
     fn default() -> Self {
@@ -56,8 +92,9 @@ impl Default for SyncConfig {
             body_batch: 128,
             commit_batch: 4096,
             max_peer_inflight: 2,
+            max_peer_inflight_cap: tern_network::MAX_INFLIGHT_PER_PEER,
             max_reorg_depth: 1024,
-            poll_interval: Duration::from_secs(2),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -143,6 +180,8 @@ struct Peer {
     head_hash: B256,
     number_known: bool,
     inflight: usize,
+    /// Requests it may have in flight now (grows while the verifier waits for data).
+    limit: usize,
     strikes: u32,
     /// Its chain did not link with ours in this round: not asked again until the next.
     unusable: bool,
@@ -173,8 +212,12 @@ enum Mode {
 
 #[derive(Debug)]
 enum Request {
-    /// One header, by the hash a peer claims as its head or by the number after ours.
+    /// One header, by the hash a peer claims as its head.
     Probe(HashOrNumber),
+    /// Everything past our head, up to one range: polling at the tip.
+    Poll {
+        start: u64,
+    },
     Headers {
         start: u64,
         count: u64,
@@ -231,7 +274,11 @@ pub struct SyncMachine {
     body_gas: u64,
     last_poll: Option<Instant>,
     poll_cursor: usize,
-    now_secs: u64,
+    clock: WallClock,
+    now: Instant,
+    /// A header from the future stopped verification at this number: its range is asked
+    /// again at the instant given, and what was verified before it is committed.
+    deferred: Option<(u64, Instant)>,
     /// Blocks committed since start (for progress logs).
     pub committed: u64,
 }
@@ -249,8 +296,14 @@ fn empty_body(h: &Header) -> Option<BlockBody<TxEnvelope>> {
 
 impl SyncMachine {
     /// A machine whose store ends with `recent` canonical headers (ascending, with their
-    /// total difficulty; the last one is the head; at least the genesis).
-    pub fn new(spec: ChainSpec, cfg: SyncConfig, recent: Vec<(Header, U256)>) -> Self {
+    /// total difficulty; the last one is the head; at least the genesis), checking header
+    /// times against `clock`.
+    pub fn new(
+        spec: ChainSpec,
+        cfg: SyncConfig,
+        recent: Vec<(Header, U256)>,
+        clock: WallClock,
+    ) -> Self {
         let recent: VecDeque<Recent> = recent
             .into_iter()
             .map(|(header, td)| Recent { hash: header.hash_slow(), header, td })
@@ -278,7 +331,9 @@ impl SyncMachine {
             body_gas: 0,
             last_poll: None,
             poll_cursor: 0,
-            now_secs: 0,
+            clock,
+            now: clock.at,
+            deferred: None,
             committed: 0,
         }
     }
@@ -309,6 +364,53 @@ impl SyncMachine {
         SyncStatus::of(self.best_peer_head().saturating_sub(self.head().0))
     }
 
+    /// Why sync is not moving, if it is behind and something specific holds it: for the
+    /// operator's log.
+    pub fn stall_reason(&self) -> Option<String> {
+        let head = self.head().0;
+        if self.best_peer_head() <= head {
+            return None;
+        }
+        if let Some((number, _)) = self.deferred {
+            return Some(format!(
+                "block {number} is more than {}s ahead of our clock (Clique/pre-merge rule); waiting for it to become valid",
+                tern_consensus::MAX_FUTURE_SECS
+            ));
+        }
+        if self.peers.values().all(|p| !p.followable()) {
+            return Some("no connected peer's chain can be followed (forks without a common ancestor within the reorg depth, or unlinked ranges)".into());
+        }
+        if self.mode != Mode::Idle && self.requests.is_empty() {
+            if let Some((start, _)) = self.header_queue.front() {
+                return Some(format!("no usable peer serves block {start}"));
+            }
+        }
+        None
+    }
+
+    /// Replaces our head with the store's (another writer, the local validator, moved
+    /// it): the round in progress ends, while what we know of the peers (their heads,
+    /// strikes, chains we gave up on) is kept. `recent` is as for [`SyncMachine::new`].
+    pub fn reset_head(&mut self, recent: Vec<(Header, U256)>, now: Instant) {
+        if recent.is_empty() {
+            return;
+        }
+        self.end_round("our head moved");
+        self.recent = recent
+            .into_iter()
+            .map(|(header, td)| Recent { hash: header.hash_slow(), header, td })
+            .collect();
+        let head = self.recent.back().expect("non-empty");
+        self.verified_tip = (head.header.number, head.hash);
+        self.deferred = None;
+        self.schedule(now);
+    }
+
+    /// Points the wall clock at another reading (the system clock was adjusted).
+    pub fn set_clock(&mut self, clock: WallClock) {
+        self.clock = clock;
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -320,6 +422,7 @@ impl SyncMachine {
         if failure == Failure::Timeout {
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.strikes += 1;
+                p.limit = (p.limit / 2).max(1);
             }
         }
     }
@@ -348,6 +451,7 @@ impl SyncMachine {
                 head_hash,
                 number_known: head_number.is_some(),
                 inflight: 0,
+                limit: self.cfg.max_peer_inflight.max(1),
                 strikes: 0,
                 unusable: false,
                 ignored: None,
@@ -416,7 +520,7 @@ impl SyncMachine {
                 numbers.into_iter().rev().for_each(|n| self.body_queue.push_front(n))
             }
             Request::Ancestor { .. } => self.end_round("ancestor search lost its peer"),
-            Request::Probe(_) => {}
+            Request::Probe(_) | Request::Poll { .. } => {}
         }
     }
 
@@ -440,7 +544,7 @@ impl SyncMachine {
         result: Result<Vec<Header>, Failure>,
         now: Instant,
     ) {
-        self.now_secs = now_unix();
+        self.now = now;
         let Some(req) = self.finish_request(peer, id) else { return };
         match (req, result) {
             (req, Err(failure)) => {
@@ -463,6 +567,7 @@ impl SyncMachine {
                     }
                 }
             }
+            (Request::Poll { start }, Ok(headers)) => self.on_poll(peer, start, headers),
             (Request::Headers { start, count }, Ok(headers)) => {
                 self.on_range(peer, start, count, headers)
             }
@@ -480,7 +585,7 @@ impl SyncMachine {
         result: Result<Vec<BlockBody<TxEnvelope>>, Failure>,
         now: Instant,
     ) {
-        self.now_secs = now_unix();
+        self.now = now;
         let Some(req) = self.finish_request(peer, id) else { return };
         match (req, result) {
             (Request::Bodies { numbers }, Ok(bodies)) => self.on_body_batch(peer, numbers, bodies),
@@ -524,7 +629,7 @@ impl SyncMachine {
         let ids: Vec<u64> = self
             .requests
             .iter()
-            .filter(|(_, (_, r))| !matches!(r, Request::Probe(_)))
+            .filter(|(_, (_, r))| !matches!(r, Request::Probe(_) | Request::Poll { .. }))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -557,7 +662,10 @@ impl SyncMachine {
     // ---------------------------------------------------------------- scheduling
 
     fn schedule(&mut self, now: Instant) {
-        self.now_secs = now_unix();
+        self.now = now;
+        if self.deferred.is_some_and(|(_, at)| at <= now) {
+            self.deferred = None;
+        }
         if self.mode == Mode::Idle {
             let head = self.head().0;
             let best =
@@ -602,15 +710,16 @@ impl SyncMachine {
     fn idle_peer(&self, number: u64) -> Option<PeerId> {
         self.peers
             .iter()
-            .filter(|(_, p)| {
-                p.followable() && p.inflight < self.cfg.max_peer_inflight && p.head >= number
-            })
+            .filter(|(_, p)| p.followable() && p.inflight < p.limit && p.head >= number)
             .min_by_key(|(id, p)| (p.strikes, p.inflight, **id))
             .map(|(id, _)| *id)
     }
 
     fn assign_headers(&mut self) {
         while let Some(&(start, count)) = self.header_queue.front() {
+            if self.deferred.is_some_and(|(number, _)| start >= number) {
+                break; // not yet valid: asked again when the deferral ends
+            }
             let Some(peer) = self.idle_peer(start) else { break };
             self.header_queue.pop_front();
             let id = self.id();
@@ -686,7 +795,56 @@ impl SyncMachine {
         self.last_poll = Some(now);
         let peer = ids[self.poll_cursor % ids.len()];
         self.poll_cursor += 1;
-        self.probe(peer, HashOrNumber::Number(self.head().0 + 1));
+        // Everything new in one request: a chain that moves a block a second is followed
+        // within one poll, however far it moved.
+        let start = self.head().0 + 1;
+        let id = self.id();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.inflight += 1;
+        }
+        self.requests.insert(id, (peer, Request::Poll { start }));
+        let req = GetBlockHeaders {
+            start: HashOrNumber::Number(start),
+            limit: self.cfg.header_batch,
+            skip: 0,
+            reverse: false,
+        };
+        self.actions.push_back(Action::GetHeaders { peer, id, req });
+    }
+
+    /// The answer to a poll: the peer's new head, and, when idle and the headers extend
+    /// ours, a round that starts with them (no second download).
+    fn on_poll(&mut self, peer: PeerId, start: u64, headers: Vec<Header>) {
+        let Some(last) = headers.last() else { return };
+        let hashes: Vec<B256> = headers.iter().map(Header::hash_slow).collect();
+        let shaped = headers.len() as u64 <= self.cfg.header_batch
+            && headers.iter().enumerate().all(|(i, h)| h.number == start + i as u64)
+            && headers.iter().skip(1).zip(&hashes).all(|(h, parent)| h.parent_hash == *parent);
+        if !shaped {
+            warn!(%peer, start, "poll answered with headers that are not the requested chain");
+            self.penalize(peer, Penalty::BadBlock);
+            return;
+        }
+        let (last_number, last_hash) = (last.number, *hashes.last().expect("non-empty"));
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if last_number > p.head || !p.number_known {
+                p.head = last_number;
+                p.head_hash = last_hash;
+                p.number_known = true;
+            }
+            if !p.followable() {
+                return;
+            }
+        }
+        let (head, head_hash) = self.head();
+        if self.mode != Mode::Idle || start != head + 1 || headers[0].parent_hash != head_hash {
+            return; // a fork or a round in progress: the schedule takes it from here
+        }
+        let base = self.recent.back().expect("non-empty").clone();
+        self.start_round(Mode::Forward, base, last_number);
+        self.next_request = last_number + 1;
+        self.header_buf.insert(start, (peer, headers.into_iter().zip(hashes).collect()));
+        self.verify_headers();
     }
 
     /// Asks `peer` for the one header at `start`.
@@ -727,6 +885,16 @@ impl SyncMachine {
         let got = headers.len() as u64;
         if got < count {
             self.header_queue.push_front((start + got, count - got));
+        }
+        // The verifier was waiting for exactly this range: the peer could keep more in
+        // flight (a fast peer far away needs many requests to fill the pipe).
+        let starved = start == self.verified_tip.0 + 1 && self.header_buf.is_empty();
+        let more_work = !self.header_queue.is_empty() || self.next_request <= self.target;
+        if starved && more_work {
+            let cap = self.cfg.max_peer_inflight_cap.max(1);
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.limit = (p.limit + 1).min(cap);
+            }
         }
         // Drop what is already verified (a range re-requested after a partial answer).
         let tip = self.verified_tip.0;
@@ -771,23 +939,28 @@ impl SyncMachine {
             };
             let mut parent = self.verified_parent();
             for (i, (header, hash)) in headers.into_iter().enumerate() {
-                let checked = validate_header(
-                    &self.spec,
-                    &header,
-                    &parent,
-                    self.verified_tip.1,
-                    self.now_secs,
-                )
-                .and_then(|()| match (&mut self.snapshot, signers.get(i)) {
-                    (Some(snap), Some(signer)) => {
-                        snap.verify_recovered(&header, signer.clone()).map(|_| ())
-                    }
-                    _ => Ok(()),
-                });
+                let now_unix = self.clock.unix_at(self.now);
+                let checked =
+                    validate_header(&self.spec, &header, &parent, self.verified_tip.1, now_unix)
+                        .and_then(|()| match (&mut self.snapshot, signers.get(i)) {
+                            (Some(snap), Some(signer)) => {
+                                snap.verify_recovered(&header, signer.clone()).map(|_| ())
+                            }
+                            _ => Ok(()),
+                        });
                 if let Err(e) = checked {
                     let number = header.number;
                     if e.kind() == ErrorKind::NotYetValid {
-                        debug!(%peer, number, "header from the future; retrying later");
+                        // Ask again once it may be valid; commit what came before it.
+                        let ahead = header.timestamp.saturating_sub(now_unix);
+                        let wait = Duration::from_secs(
+                            ahead.saturating_sub(tern_consensus::MAX_FUTURE_SECS),
+                        )
+                        .clamp(Duration::from_secs(1), MAX_FUTURE_RETRY);
+                        if self.deferred.is_none() {
+                            warn!(%peer, number, ahead_secs = ahead, rule = %e, retry_in = ?wait, "header from the future; storing the blocks before it and waiting");
+                        }
+                        self.deferred = Some((number, self.now + wait));
                     } else {
                         warn!(%peer, number, error = %e, "invalid header");
                         self.penalize(peer, Penalty::BadBlock);
@@ -883,9 +1056,10 @@ impl SyncMachine {
         }
         let ready = self.verified.iter().take_while(|v| v.body.is_some()).count();
         // Everything verified is complete and no more headers are on the way (the rest of
-        // the round may be waiting for a peer that can serve it): store what we have.
-        let caught_up =
-            ready == self.verified.len() && self.header_buf.is_empty() && !self.headers_coming();
+        // the round may be waiting for a peer that can serve it, or for a header from the
+        // future to become valid): store what we have.
+        let caught_up = ready == self.verified.len()
+            && (self.deferred.is_some() || (self.header_buf.is_empty() && !self.headers_coming()));
         let counted_gas = |v: &Verified| if v.gas_counted { v.header.gas_used.max(1) } else { 0 };
         // Half the body budget ready: commit it so the budget frees up.
         let budget_half = self.verified.iter().take(ready).map(counted_gas).sum::<u64>()
@@ -1051,8 +1225,4 @@ fn seal(v: Verified) -> SealedBlock {
         hash: v.hash,
         block: alloy_consensus::Block { header: v.header, body: v.body.expect("ready") },
     }
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

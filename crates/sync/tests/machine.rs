@@ -15,7 +15,7 @@ use tern_consensus::{address_of, chain_gen::generate_chain, clique::*, Sealer};
 use tern_network::{Penalty, Reputation};
 use tern_p2p::PeerId;
 use tern_storage::SealedBlock;
-use tern_sync::{Action, Failure, SyncConfig, SyncMachine};
+use tern_sync::{Action, Failure, SyncConfig, SyncMachine, WallClock};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Behavior {
@@ -128,7 +128,7 @@ impl Sim {
             recent.push((b.block.header.clone(), td));
         }
         Self {
-            machine: SyncMachine::new(spec.clone(), cfg, recent),
+            machine: SyncMachine::new(spec.clone(), cfg, recent, WallClock::system()),
             spec,
             store,
             peers: HashMap::new(),
@@ -520,6 +520,7 @@ fn bodies_stay_within_the_gas_budget_and_sync_completes() {
         spec.clone(),
         cfg,
         vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)],
+        WallClock::system(),
     );
     sim.connect(1, chain.clone(), Behavior::Honest, true);
     sim.connect(2, chain.clone(), Behavior::Honest, true);

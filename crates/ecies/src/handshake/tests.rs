@@ -4,7 +4,10 @@
 //! copied verbatim; node A initiates a connection with node B.
 
 use super::*;
-use crate::{codec::FrameCodec, EciesError};
+use crate::{
+    codec::{FrameCodec, MAX_FIRST_FRAME_SIZE, READ_RESERVE},
+    EciesError,
+};
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -130,6 +133,40 @@ fn full_handshake_in_memory_and_frames_both_ways() {
         }
         assert_eq!(&out.unwrap()[..], msg);
     }
+}
+
+#[test]
+fn the_first_frame_is_capped_at_the_hello_limit() {
+    let pair = || {
+        let mut a = Handshake::initiator(sk(KEY_A), id_of(KEY_B)).unwrap();
+        let mut b = Handshake::recipient(sk(KEY_B));
+        b.read_auth(&a.create_auth()).unwrap();
+        let (ack, sb) = b.create_ack().unwrap();
+        (FrameCodec::new(a.read_ack(&ack).unwrap()), FrameCodec::new(sb))
+    };
+    // A first frame announcing 16 MiB is refused from its header alone, before any body
+    // byte is buffered or reserved.
+    let (mut ca, mut cb) = pair();
+    let mut wire = BytesMut::new();
+    ca.encode_frame(&vec![1u8; MAX_FIRST_FRAME_SIZE + 1], &mut wire).unwrap();
+    wire.truncate(32); // the header and its MAC only
+    let err = cb.decode(&mut wire).unwrap_err();
+    assert!(
+        matches!(err, EciesError::FrameTooLarge { size, limit: MAX_FIRST_FRAME_SIZE } if size == MAX_FIRST_FRAME_SIZE + 1),
+        "{err}"
+    );
+    // Exactly the limit is fine, and lifts it: then 16 MiB frames are read, reserving only
+    // what has arrived plus one read.
+    let (mut ca, mut cb) = pair();
+    let mut wire = BytesMut::new();
+    ca.encode_frame(&vec![2u8; MAX_FIRST_FRAME_SIZE], &mut wire).unwrap();
+    assert_eq!(cb.decode(&mut wire).unwrap().unwrap().len(), MAX_FIRST_FRAME_SIZE);
+    ca.encode_frame(&vec![3u8; crate::MAX_FRAME_SIZE], &mut wire).unwrap();
+    let mut arriving = wire.split_to(32 + 1000);
+    assert!(cb.decode(&mut arriving).unwrap().is_none());
+    assert!(arriving.capacity() <= 1000 + READ_RESERVE + 64, "{}", arriving.capacity());
+    arriving.unsplit(wire);
+    assert_eq!(cb.decode(&mut arriving).unwrap().unwrap().len(), crate::MAX_FRAME_SIZE);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use tern_eth_wire::{genesis_status, EthStream, LocalStatus};
 use tern_network::{start, NetworkConfig, NetworkEvent, NetworkHandle};
 use tern_p2p::{generate_secret_key, EciesStream, Enode, P2pConfig};
 use tern_storage::{ChainStore, SealedBlock};
-use tokio::{net::TcpStream, sync::mpsc};
+use tokio::net::TcpStream;
 
 static DIRS: AtomicU32 = AtomicU32::new(0);
 
@@ -66,7 +66,7 @@ pub async fn node(
     config: NetworkConfig,
     spec: &ChainSpec,
     store: ChainStore,
-) -> (NetworkHandle, mpsc::Receiver<NetworkEvent>) {
+) -> (NetworkHandle, tern_network::NetworkEvents) {
     let handle = start(config, spec.clone(), store).await.unwrap();
     let events = handle.subscribe().await;
     (handle, events)
@@ -74,7 +74,7 @@ pub async fn node(
 
 /// The next event that `f` accepts, within 10 s.
 pub async fn wait_for<T>(
-    events: &mut mpsc::Receiver<NetworkEvent>,
+    events: &mut tern_network::NetworkEvents,
     mut f: impl FnMut(&NetworkEvent) -> Option<T>,
 ) -> T {
     let fut = async {
