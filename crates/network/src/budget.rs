@@ -84,7 +84,7 @@ mod tests {
         let mut b = ServeBudget::new(1000, 2000, t0);
         let much_later = t0 + Duration::from_secs(3600);
         b.charge(2000, much_later);
-        b.charge(1000, much_later);
-        assert_eq!(b.ready_at(much_later), much_later + Duration::from_secs(1));
+        b.charge(2000, much_later);
+        assert_eq!(b.ready_at(much_later), much_later + Duration::from_secs(2));
     }
 }

@@ -145,6 +145,9 @@ pub(crate) struct Manager {
     /// Addresses of banned peers, refused until the time given (a new node key does not
     /// buy a banned host a clean slate).
     banned_ips: HashMap<IpAddr, Instant>,
+    /// The remote address of every peer we had a session with (their standing is saved
+    /// even when they have no address we could dial).
+    seen: HashMap<PeerId, SocketAddr>,
 }
 
 fn unix_now() -> u64 {
@@ -183,13 +186,23 @@ pub(crate) async fn build(
     config.bootnodes.iter().for_each(|e| add(&mut dials, *e));
     let peers_file = config.datadir.as_ref().map(|d| d.join("known-peers.json"));
     let mut addresses = HashMap::new();
+    let mut banned_ips = HashMap::new();
     if let Some(path) = &peers_file {
         let unix = unix_now();
         for kp in peers_file::load(path) {
             let Ok(enode) = kp.enode.parse::<Enode>() else { continue };
             reputation.set_score(enode.id, kp.reputation, now);
             if let Some(until) = kp.banned_until.filter(|u| *u > unix) {
-                reputation.ban_until(enode.id, now + Duration::from_secs(until - unix));
+                let until = now + Duration::from_secs(until - unix);
+                reputation.ban_until(enode.id, until);
+                let ip = enode.address;
+                if !(config.exempt_loopback && ip.is_loopback()) && !ip.is_unspecified() {
+                    banned_ips.insert(ip, until);
+                }
+            }
+            // Port 0: a peer that never told us where it listens (standing only).
+            if enode.tcp_port == 0 {
+                continue;
             }
             addresses.insert(enode.id, enode);
             if enode.id != local_id {
@@ -225,7 +238,8 @@ pub(crate) async fn build(
         peers_file,
         max_inbound_per_ip: config.max_inbound_per_ip,
         exempt_loopback: config.exempt_loopback,
-        banned_ips: HashMap::new(),
+        banned_ips,
+        seen: HashMap::new(),
     };
     Ok((manager, tx, local))
 }
@@ -508,6 +522,7 @@ impl Manager {
                 if let Some(enode) = dial {
                     self.addresses.insert(info.id, enode);
                 }
+                self.seen.insert(info.id, info.addr);
                 let trusted = self.reputation.is_trusted(&info.id);
                 peers_gauge(&info).increment(1.0);
                 let mut info = *info;
@@ -555,6 +570,15 @@ impl Manager {
         let mut known: HashMap<PeerId, Enode> =
             self.dials.iter().map(|(id, d)| (*id, d.enode)).collect();
         known.extend(self.addresses.iter().map(|(id, e)| (*id, *e)));
+        // Peers we cannot dial keep their standing (a banned inbound peer stays banned
+        // across a restart): saved with port 0.
+        for (id, addr) in &self.seen {
+            let notable = self.reputation.score(*id, now) != 0
+                || self.reputation.banned_until(id).is_some_and(|u| u > now);
+            if notable && !known.contains_key(id) {
+                known.insert(*id, Enode::new(*id, SocketAddr::new(addr.ip(), 0)));
+            }
+        }
         let peers: Vec<KnownPeer> = known
             .into_iter()
             .map(|(id, enode)| KnownPeer {

@@ -75,7 +75,7 @@ struct Entry {
 }
 
 /// Scores and bans of every peer we have met.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Reputation {
     entries: HashMap<PeerId, Entry>,
     bans: HashMap<PeerId, Instant>,

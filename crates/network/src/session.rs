@@ -367,8 +367,9 @@ impl Session {
                 st.known.insert(h.hash_slow());
             });
         }
-        let _ = req.tx.send(Ok(resp));
+        // Reward first: whoever reads the peer's standing after the answer sees it.
         self.report(ManagerMsg::Reward { peer: self.id }).await;
+        let _ = req.tx.send(Ok(resp));
         Ok(())
     }
 }

@@ -431,3 +431,173 @@ async fn duplicate_and_self_connections_are_refused() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(me.peers().await.is_empty());
 }
+
+/// A response that comes after its request timed out is charged once, as the timeout
+/// (before, it was charged again as unsolicited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_answer_is_charged_once_as_a_timeout() {
+    let (node, mut events, spec) = server("late", |_| {}).await;
+    let mut peer = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap();
+    let id = wait_for(&mut events, connected).await;
+    let (go, late) = tokio::sync::oneshot::channel::<()>();
+    let script = tokio::spawn(async move {
+        let mut late = Some(late);
+        let mut first = None;
+        while let Some(Ok(msg)) = peer.next().await {
+            let EthMessage::GetBlockHeaders(r) = msg else { continue };
+            let answer = |request_id| {
+                EthMessage::BlockHeaders(RequestPair {
+                    request_id,
+                    message: BlockHeaders::default(),
+                })
+            };
+            match first {
+                // Hold the first answer until the node has given up on it.
+                None => {
+                    first = Some(r.request_id);
+                    let _ = late.take().unwrap().await;
+                    peer.send(answer(r.request_id)).await.unwrap();
+                }
+                Some(_) => peer.send(answer(r.request_id)).await.unwrap(),
+            }
+        }
+    });
+    let q = GetBlockHeaders { start: HashOrNumber::Number(1), limit: 1, skip: 0, reverse: false };
+    assert!(matches!(node.get_block_headers(id, q).await, Err(RequestError::Timeout(_))));
+    go.send(()).unwrap();
+    // The session reads in order: once the second answer is here, the late one was seen.
+    node.get_block_headers(id, q).await.unwrap();
+    let standing = node.standing(id).await;
+    assert!(standing.connected);
+    assert_eq!(
+        standing.reputation,
+        -Penalty::Timeout.points() + tern_network::GOOD_RESPONSE_REWARD,
+        "one timeout, one good answer, nothing for the late one"
+    );
+    script.abort();
+}
+
+/// Limits and bans by address: a new node key does not buy a banned host a clean slate,
+/// and one address cannot take every inbound slot. (Loopback is exempt by default; this
+/// node is told not to exempt it, and the peers use distinct 127.0.0.x addresses.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_are_limited_and_banned_by_address_too() {
+    let (node, mut events, spec) = server("per-ip", |c| {
+        c.exempt_loopback = false;
+        c.max_inbound_per_ip = 2;
+    })
+    .await;
+    let (a, b): (std::net::IpAddr, std::net::IpAddr) =
+        ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+    let enode = node.local_enode();
+    let (k1, k2) = (raw_config(), raw_config());
+    let _p1 = raw_peer_from(a, &enode, &spec, &k1).await.unwrap();
+    let id1 = wait_for(&mut events, connected).await;
+    let p2 = raw_peer_from(a, &enode, &spec, &k2).await.unwrap();
+    let id2 = wait_for(&mut events, connected).await;
+    // A third session from the same address is refused before its handshake.
+    assert!(raw_peer_from(a, &enode, &spec, &raw_config()).await.is_err());
+    let _p3 = raw_peer_from(b, &enode, &spec, &raw_config()).await.unwrap();
+    wait_for(&mut events, connected).await;
+    // Banning the first peer bans its address.
+    node.penalize(id1, Penalty::ProtocolBreach).await;
+    wait_standing(&node, id1, |s| s.banned).await;
+    wait_for(&mut events, |e| {
+        matches!(e, NetworkEvent::PeerDisconnected { id, .. } if *id == id1).then_some(())
+    })
+    .await;
+    drop(p2);
+    wait_for(&mut events, |e| {
+        matches!(e, NetworkEvent::PeerDisconnected { id, .. } if *id == id2).then_some(())
+    })
+    .await;
+    // Room from that address again, but it is banned: a fresh key is refused too.
+    assert!(raw_peer_from(a, &enode, &spec, &raw_config()).await.is_err());
+    // Another address is unaffected.
+    raw_peer_from(b, &enode, &spec, &raw_config()).await.unwrap();
+}
+
+/// A peer flooding us with requests is served at its budget's rate, and another peer is
+/// answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_flood_is_served_within_the_peers_budget() {
+    const RATE: u64 = 1024 * 1024;
+    const BURST: u64 = 256 * 1024;
+    let spec = ChainSpec::dev();
+    let mut cfg = config();
+    cfg.serve_rate = RATE;
+    cfg.serve_burst = BURST;
+    cfg.request_timeout_max = Duration::from_secs(20);
+    let (node, mut events) =
+        node(cfg, &spec, store_with(&spec, &dev_chain(300, 0), "budget")).await;
+    let mut flooder = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap();
+    wait_for(&mut events, connected).await;
+    let all =
+        GetBlockHeaders { start: HashOrNumber::Number(0), limit: 1024, skip: 0, reverse: false };
+    const REQUESTS: u64 = 12;
+    let started = std::time::Instant::now();
+    for request_id in 0..REQUESTS {
+        let msg = RequestPair { request_id, message: all };
+        flooder.send(EthMessage::GetBlockHeaders(msg)).await.unwrap();
+    }
+    // An honest peer asks meanwhile and is answered.
+    let mut c_cfg = config();
+    c_cfg.bootnodes = vec![node.local_enode()];
+    let (c, mut c_events) = common::node(c_cfg, &spec, store_with(&spec, &[], "budget-c")).await;
+    let p = wait_for(&mut c_events, connected).await;
+    let q = GetBlockHeaders { start: HashOrNumber::Number(1), limit: 10, skip: 0, reverse: false };
+    assert_eq!(c.get_block_headers(p, q).await.unwrap().len(), 10);
+    // Every answer arrives within the budget: at any moment, the bytes served are at most
+    // the burst plus the rate times the time elapsed (plus the answer that overdrew it).
+    let mut served = 0u64;
+    let mut largest = 0u64;
+    for _ in 0..REQUESTS {
+        let msg = loop {
+            if let EthMessage::BlockHeaders(r) = flooder.next().await.unwrap().unwrap() {
+                break r;
+            }
+        };
+        let bytes: u64 = msg.message.0.iter().map(|h| h.length() as u64).sum();
+        assert_eq!(msg.message.0.len(), 301);
+        largest = largest.max(bytes);
+        served += bytes;
+        let allowed = BURST as f64 + RATE as f64 * started.elapsed().as_secs_f64();
+        assert!(
+            served as f64 <= allowed + largest as f64,
+            "served {served} bytes after {:?}: more than the budget allows ({allowed:.0})",
+            started.elapsed()
+        );
+    }
+    assert!(served > BURST + largest, "the flood outgrew the burst, so the rate was tested");
+}
+
+/// Reputation and bans are saved in known-peers.json and survive a restart, also for
+/// inbound peers that never told us a port to dial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reputation_and_bans_survive_a_restart() {
+    let spec = ChainSpec::dev();
+    let datadir = tmp_dir("restart-peers");
+    std::fs::create_dir_all(&datadir).unwrap();
+    let mut cfg = config();
+    cfg.datadir = Some(datadir.clone());
+    let (node1, mut events) = node(cfg.clone(), &spec, store_with(&spec, &[], "restart-1")).await;
+    let (bad, meh) = (raw_config(), raw_config());
+    let _b = raw_peer(&node1.local_enode(), &spec, &bad).await.unwrap();
+    let bad_id = wait_for(&mut events, connected).await;
+    let _m = raw_peer(&node1.local_enode(), &spec, &meh).await.unwrap();
+    let meh_id = wait_for(&mut events, connected).await;
+    node1.penalize(bad_id, Penalty::ProtocolBreach).await;
+    node1.penalize(meh_id, Penalty::BadBlock).await;
+    wait_standing(&node1, bad_id, |s| s.banned).await;
+    wait_standing(&node1, meh_id, |s| s.reputation < 0).await;
+    node1.shutdown().await;
+    // Same node key and datadir, a fresh process state.
+    cfg.listen_addr = "127.0.0.1:0".parse().unwrap();
+    let (node2, _) = node(cfg, &spec, store_with(&spec, &[], "restart-2")).await;
+    let s = node2.standing(bad_id).await;
+    assert!(s.banned, "{s:?}");
+    let err = raw_peer(&node2.local_enode(), &spec, &bad).await.unwrap_err();
+    assert!(err.to_string().contains("useless peer"), "banned after the restart: {err}");
+    let s = node2.standing(meh_id).await;
+    assert!(s.reputation <= -Penalty::BadBlock.points() + 5 && !s.banned, "reputation kept: {s:?}");
+}

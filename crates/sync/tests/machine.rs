@@ -107,8 +107,11 @@ struct Sim {
     now: Instant,
     reorgs: usize,
     requests: HashMap<PeerId, usize>,
-    /// Header requests for more than one header (ranges and ancestor searches, not probes).
+    /// Ancestor searches: header requests from below our head up to it.
     ranges: HashMap<PeerId, usize>,
+    /// Requests sent and not yet answered, per peer, and the most there ever were.
+    outstanding: HashMap<PeerId, usize>,
+    max_outstanding: HashMap<PeerId, usize>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -140,6 +143,8 @@ impl Sim {
             reorgs: 0,
             requests: HashMap::new(),
             ranges: HashMap::new(),
+            outstanding: HashMap::new(),
+            max_outstanding: HashMap::new(),
         }
     }
 
@@ -174,7 +179,11 @@ impl Sim {
             match a {
                 Action::GetHeaders { peer, id, req } => {
                     *self.requests.entry(peer).or_default() += 1;
-                    if req.limit > 1 {
+                    self.sent(peer);
+                    // An ancestor search asks from below our head up to it, exactly.
+                    let head = self.head();
+                    if matches!(req.start, HashOrNumber::Number(n) if n <= head && req.limit == head - n + 1)
+                    {
                         *self.ranges.entry(peer).or_default() += 1;
                     }
                     let Some(p) = self.peers.get(&peer) else {
@@ -197,6 +206,7 @@ impl Sim {
                 }
                 Action::GetBodies { peer, id, hashes } => {
                     *self.requests.entry(peer).or_default() += 1;
+                    self.sent(peer);
                     let Some(p) = self.peers.get(&peer) else {
                         self.inbox.push_back(Pending::Bodies(peer, id, Err(Failure::Gone)));
                         continue;
@@ -280,7 +290,20 @@ impl Sim {
         false
     }
 
+    fn sent(&mut self, peer: PeerId) {
+        let n = self.outstanding.entry(peer).or_default();
+        *n += 1;
+        let max = self.max_outstanding.entry(peer).or_default();
+        *max = (*max).max(*n);
+    }
+
     fn deliver(&mut self, p: Pending) {
+        let peer = match &p {
+            Pending::Headers(peer, ..) | Pending::Bodies(peer, ..) => *peer,
+        };
+        if let Some(n) = self.outstanding.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+        }
         match p {
             Pending::Headers(peer, id, r) => self.machine.on_headers(peer, id, r, self.now),
             Pending::Bodies(peer, id, r) => self.machine.on_bodies(peer, id, r, self.now),
@@ -412,7 +435,7 @@ fn a_fork_deeper_than_the_reorg_depth_is_given_up_until_its_peer_moves() {
     let ahead = Arc::new(alternating(&spec, &keys, 43, false));
     sim.connect(2, ahead.clone(), Behavior::Honest, true);
     sim.steps(2_000, |_| false);
-    assert_eq!(sim.ranges.get(&peer), Some(&2), "{:?}", sim.ranges);
+    assert_eq!(sim.ranges.get(&peer), Some(&1), "one ancestor search: {:?}", sim.ranges);
     assert!(sim.requests[&peer] > 50, "polling goes on");
     assert_eq!(sim.store.last().unwrap().hash, ahead[42].header.hash_slow());
     assert!(sim.banned.is_empty(), "another chain is not misbehaviour");
@@ -421,7 +444,7 @@ fn a_fork_deeper_than_the_reorg_depth_is_given_up_until_its_peer_moves() {
     sim.peers.get_mut(&peer).unwrap().index = index_of(&longer);
     sim.machine.announced(peer, 46, longer[45].header.hash_slow(), sim.now);
     sim.steps(2_000, |_| false);
-    assert_eq!(sim.ranges.get(&peer), Some(&4), "{:?}", sim.ranges);
+    assert_eq!(sim.ranges.get(&peer), Some(&2), "{:?}", sim.ranges);
     assert_eq!(sim.head(), 43);
 }
 
@@ -432,8 +455,9 @@ fn a_probe_answered_with_another_header_is_penalised() {
     let mut sim = Sim::new(spec, vec![]);
     // eth/68: its head number is learned from the header of the hash in its Status.
     let liar = sim.connect(1, chain.clone(), Behavior::OffByOne, false);
-    sim.steps(50, |_| false);
-    assert!(sim.reputation.score(liar, sim.now) <= -Penalty::BadBlock.points());
+    // Its Status names block 10 as its best: the header it returns for that hash is 11's.
+    sim.machine.peer_connected(liar, chain[9].header.hash_slow(), None, sim.now);
+    sim.run(50, |s| s.reputation.clone().score(liar, s.now) <= -Penalty::BadBlock.points());
     assert_eq!(sim.head(), 0, "nothing learned from the wrong header");
     // The same question answered honestly: the head is learned and synced.
     let honest = sim.connect(2, chain, Behavior::Honest, false);
@@ -547,4 +571,117 @@ fn a_heavier_block_at_our_own_height_wins() {
     sim.machine.announced(peer, 1, ours[0].header.hash_slow(), sim.now);
     sim.steps(200, |_| false);
     assert_eq!((sim.reorgs, sim.store.last().unwrap().hash), (1, hash));
+}
+
+/// A Clique chain whose last blocks are ahead of our clock: every block before the first
+/// one from the future is stored at once (before, nothing was: the future range was asked
+/// again and again and held back every commit), the peer is not penalised, and the rest
+/// follows as the clock reaches it.
+#[test]
+fn headers_from_the_future_hold_back_nothing_before_them() {
+    let spec = ChainSpec::dev();
+    let chain = dev_chain(&spec, 700, 0);
+    let mut sim = Sim::new(spec.clone(), vec![]);
+    // Our clock reads block 600's time: blocks more than 15 s later are from the future.
+    let clock = WallClock { at: sim.now, unix: chain[599].header.timestamp };
+    let recent = vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)];
+    let cfg = SyncConfig { poll_interval: Duration::from_millis(500), ..SyncConfig::default() };
+    sim.machine = SyncMachine::new(spec.clone(), cfg, recent, clock);
+    let valid = chain
+        .iter()
+        .take_while(|b| b.header.timestamp <= clock.unix + tern_consensus::MAX_FUTURE_SECS)
+        .count() as u64;
+    assert!(valid > 600 && valid < 700);
+    let peer = sim.connect(1, chain.clone(), Behavior::Honest, true);
+    let start = sim.now;
+    sim.run(10_000, |s| s.head() == valid);
+    assert!(sim.now - start < Duration::from_secs(1), "stored without waiting for the future");
+    assert!(sim.machine.stall_reason().unwrap().contains("ahead of our clock"));
+    let requests = sim.requests[&peer];
+    // Time passes: the future arrives, a few requests per second of it.
+    sim.run(100_000, |s| s.head() == 700);
+    let waited = (sim.now - start).as_secs();
+    assert!(sim.requests[&peer] - requests <= 4 * (waited as usize + 2), "retries are paced");
+    assert_eq!(sim.reputation.score(peer, sim.now), 0, "a clock difference is not misbehaviour");
+    assert_eq!(sim.store.last().unwrap().block, chain[699]);
+}
+
+/// At the tip, one poll fetches everything new (a range, not the next block), and a chain
+/// growing a block a second is followed within two blocks.
+#[test]
+fn polling_follows_a_fast_chain_within_two_blocks() {
+    let spec = ChainSpec::dev();
+    let chain = dev_chain(&spec, 80, 0);
+    let cfg = SyncConfig { poll_interval: Duration::from_secs(1), ..SyncConfig::default() };
+    let mut sim = Sim::with_config(spec.clone(), vec![], cfg);
+    let grow = |sim: &mut Sim, peer: PeerId, n: usize| {
+        let p = sim.peers.get_mut(&peer).unwrap();
+        p.chain = Arc::new(chain[..n].to_vec());
+        p.index = index_of(&p.chain);
+    };
+    let peer = sim.connect(1, Arc::new(chain[..10].to_vec()), Behavior::Honest, true);
+    sim.run(1000, |s| s.head() == 10);
+    // 40 new blocks, announced by nobody: found by one poll, fetched in that one request.
+    grow(&mut sim, peer, 50);
+    let before = sim.requests[&peer];
+    sim.run(1000, |s| s.head() == 50);
+    assert_eq!(sim.requests[&peer] - before, 1, "one range request fetched all 40");
+    // One block a second for 30 s: the gap never exceeds two blocks.
+    let mut n = 50;
+    let mut next_block = sim.now + Duration::from_secs(1);
+    let end = sim.now + Duration::from_secs(30);
+    while sim.now < end {
+        if sim.now >= next_block {
+            n += 1;
+            grow(&mut sim, peer, n);
+            next_block += Duration::from_secs(1);
+        }
+        sim.steps(1, |_| false);
+        assert!(n as u64 - sim.head() <= 2, "gap {} at block {n}", n as u64 - sim.head());
+    }
+    assert!(n >= 78, "the chain grew ({n})");
+}
+
+/// A fast peer gets more requests in flight while the verifier waits for it.
+#[test]
+fn a_single_fast_peer_gets_more_requests_in_flight() {
+    let spec = ChainSpec::dev();
+    let chain = dev_chain(&spec, 20_000, 0);
+    let mut sim = Sim::new(spec.clone(), vec![]);
+    let peer = sim.connect(1, chain.clone(), Behavior::Honest, true);
+    sim.run(1_000_000, |s| s.head() == 20_000);
+    let most = sim.max_outstanding[&peer];
+    assert!(most > 2, "started at 2 in flight, grew to {most}");
+    assert!(most <= tern_network::MAX_INFLIGHT_PER_PEER, "never past the network's cap: {most}");
+}
+
+/// When our own validator moves the head, what sync knows of its peers stays: a peer
+/// whose fork we gave up on is not searched again.
+#[test]
+fn a_local_head_change_keeps_what_we_know_of_peers() {
+    let (spec, keys) = two_signer_spec();
+    let ours = alternating(&spec, &keys, 41, false);
+    let theirs = Arc::new(alternating(&spec, &keys, 46, true)[..45].to_vec());
+    let cfg = SyncConfig {
+        poll_interval: Duration::from_millis(500),
+        max_reorg_depth: 16,
+        ..SyncConfig::default()
+    };
+    let mut sim = Sim::with_config(spec.clone(), ours[..40].to_vec(), cfg);
+    let peer = sim.connect(1, theirs, Behavior::Honest, true);
+    sim.steps(200, |_| false);
+    assert_eq!(sim.ranges.get(&peer), Some(&1), "one ancestor search, then given up");
+    // The local validator seals block 41: the store moved under the machine.
+    sim.store.push(SealedBlock::seal(ours[40].clone()));
+    let mut td = spec.genesis_header.difficulty;
+    let mut recent = vec![(spec.genesis_header.clone(), td)];
+    for b in &sim.store {
+        td += b.block.header.difficulty;
+        recent.push((b.block.header.clone(), td));
+    }
+    sim.machine.reset_head(recent, sim.now);
+    assert_eq!(sim.machine.head().0, 41);
+    sim.steps(400, |_| false);
+    assert_eq!(sim.ranges.get(&peer), Some(&1), "the given-up fork is not searched again");
+    assert_eq!(sim.head(), 41);
 }

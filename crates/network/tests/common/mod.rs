@@ -106,3 +106,44 @@ pub async fn raw_peer(
 pub fn raw_config() -> P2pConfig {
     P2pConfig::new(generate_secret_key(), tern_eth_wire::eth_protocols())
 }
+
+/// [`raw_peer`] from the source address `ip` (any of 127.0.0.0/8 on loopback).
+pub async fn raw_peer_from(
+    ip: std::net::IpAddr,
+    enode: &Enode,
+    spec: &ChainSpec,
+    p2p: &P2pConfig,
+) -> Result<RawPeer, tern_eth_wire::EthError> {
+    let io = |e: std::io::Error| tern_p2p::P2pError::from(tern_p2p::EciesError::Io(e));
+    let socket = tokio::net::TcpSocket::new_v4().map_err(io)?;
+    socket.bind(std::net::SocketAddr::new(ip, 0)).map_err(io)?;
+    let tcp = socket.connect(enode.tcp_addr()).await.map_err(io)?;
+    let ecies = EciesStream::connect(tcp, p2p.secret_key, enode.id)
+        .await
+        .map_err(tern_p2p::P2pError::from)?;
+    let stream =
+        tern_p2p::P2pStream::handshake(ecies, enode.id, &p2p.hello(), &p2p.protocols).await?;
+    let status: LocalStatus = genesis_status(spec);
+    let filter =
+        spec.fork_filter(Head { timestamp: spec.genesis_header.timestamp, ..Default::default() });
+    EthStream::handshake(stream, &status, &filter).await
+}
+
+/// The standing of `peer` once `f` accepts it, polled through the handle (the manager
+/// answers in order, so each poll sees every penalty sent before it).
+pub async fn wait_standing(
+    node: &NetworkHandle,
+    peer: tern_p2p::PeerId,
+    f: impl Fn(&tern_network::PeerStanding) -> bool,
+) -> tern_network::PeerStanding {
+    let fut = async {
+        loop {
+            let s = node.standing(peer).await;
+            if f(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), fut).await.expect("standing not reached")
+}
