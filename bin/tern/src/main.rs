@@ -152,6 +152,15 @@ struct NodeArgs {
     /// Most outbound peers.
     #[arg(long = "max-outbound-peers", default_value_t = tern_network::DEFAULT_MAX_OUTBOUND)]
     max_outbound_peers: usize,
+    /// Bytes per second each peer may be served (headers, bodies) once its burst is spent.
+    #[arg(long, default_value_t = tern_network::DEFAULT_SERVE_RATE)]
+    peer_serve_rate: u64,
+    /// Bytes each peer may be served at once.
+    #[arg(long, default_value_t = tern_network::DEFAULT_SERVE_BURST)]
+    peer_serve_burst: u64,
+    /// Most inbound connections from one IP address (loopback is exempt).
+    #[arg(long, default_value_t = tern_network::DEFAULT_MAX_INBOUND_PER_IP)]
+    max_inbound_per_ip: usize,
     /// The chain: `dev` (built-in Clique devnet) or a path to a geth-style genesis.json.
     #[arg(long, default_value = "dev")]
     chain: String,
@@ -488,6 +497,9 @@ async fn node(args: NodeArgs) -> Result<()> {
     network.trusted_peers = parse_enodes(&args.trusted_peers).wrap_err("--trusted-peers")?;
     network.max_inbound = args.max_inbound_peers;
     network.max_outbound = args.max_outbound_peers;
+    network.serve_rate = args.peer_serve_rate;
+    network.serve_burst = args.peer_serve_burst;
+    network.max_inbound_per_ip = args.max_inbound_per_ip;
     info!(
         chain = %args.chain,
         genesis = %spec.genesis_hash,

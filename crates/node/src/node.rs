@@ -263,3 +263,31 @@ impl Node {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panicking task is an error with its message (before, it counted as a clean end
+    /// and `tern node` exited 0).
+    #[tokio::test]
+    async fn a_panicking_task_is_an_error() {
+        let task = tokio::spawn(async {
+            if true {
+                panic!("boom");
+            }
+            Ok::<(), StoreError>(())
+        });
+        let e = joined("sync", task.await).unwrap_err();
+        assert!(
+            matches!(&e, NodeError::TaskPanicked { task: "sync", message } if message == "boom"),
+            "{e}"
+        );
+        // Its own error passes through; an aborted task is no error.
+        let failed = tokio::spawn(async { Err::<(), _>(StoreError::NotInitialised) });
+        assert!(matches!(joined("sync", failed.await), Err(NodeError::Store(_))));
+        let aborted = tokio::spawn(std::future::pending::<Result<(), StoreError>>());
+        aborted.abort();
+        assert!(joined("sync", aborted.await).is_ok());
+    }
+}
