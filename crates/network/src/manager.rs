@@ -196,7 +196,8 @@ pub(crate) async fn build(
                 let until = now + Duration::from_secs(until - unix);
                 reputation.ban_until(enode.id, until);
                 let ip = enode.address;
-                if !(config.exempt_loopback && ip.is_loopback()) && !ip.is_unspecified() {
+                let exempt = config.exempt_loopback && ip.is_loopback();
+                if !exempt && !ip.is_unspecified() {
                     banned_ips.insert(ip, until);
                 }
             }

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
 use tern_chainspec::ChainSpec;
 
 fn rss_kib() -> u64 {
@@ -21,7 +20,7 @@ async fn holds_200_sessions() {
     let spec = ChainSpec::dev();
     let mut cfg = config();
     cfg.max_inbound = N + 10;
-    let (node, _events) =
+    let (node, mut events) =
         common::node(cfg, &spec, store_with(&spec, &dev_chain(5, 0), "many")).await;
     let enode = node.local_enode();
     let before = rss_kib();
@@ -37,21 +36,28 @@ async fn holds_200_sessions() {
             peers.push(b.await.unwrap().unwrap_or_else(|e| panic!("batch {chunk}: {e}")));
         }
     }
-    // Wait until the node lists them all.
-    let mut listed = 0;
-    for _ in 0..100 {
-        listed = node.peers().await.len();
-        if listed == N {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // Wait until the node has reported every session (events are never dropped).
+    for _ in 0..N {
+        common::wait_for(&mut events, |e| {
+            matches!(e, tern_network::NetworkEvent::PeerConnected(_)).then_some(())
+        })
+        .await;
     }
-    assert_eq!(listed, N);
+    assert_eq!(node.peers().await.len(), N);
     let after = rss_kib();
     // Both ends of every session live in this process, so this is the cost of a pair.
     eprintln!(
         "{N} sessions: RSS {before} KiB -> {after} KiB, {:.1} KiB per session pair",
         (after.saturating_sub(before)) as f64 / N as f64
+    );
+    // Measured ~124 KiB per pair (framing buffers, the snappy encoder's table); a bound
+    // four times that catches a per-session buffer gone wrong.
+    const MAX_KIB_PER_PAIR: u64 = 512;
+    assert!(
+        after.saturating_sub(before) <= MAX_KIB_PER_PAIR * N as u64,
+        "{N} session pairs grew RSS by {} KiB (bound {} KiB)",
+        after.saturating_sub(before),
+        MAX_KIB_PER_PAIR * N as u64
     );
     drop(peers);
 }
