@@ -83,9 +83,7 @@ impl FrameCodec {
             max_ingress: MAX_FIRST_FRAME_SIZE,
         }
     }
-}
 
-impl FrameCodec {
     /// Accepts frames up to [`MAX_FRAME_SIZE`] from now on, as after a first frame: for
     /// benchmarks and tools that drive a codec without a Hello.
     pub fn without_first_frame_limit(mut self) -> Self {

@@ -29,22 +29,21 @@ impl ServeBudget {
         Self { tokens: burst, rate: rate.max(1) as f64, burst, last: now }
     }
 
-    fn refill(&mut self, now: Instant) {
+    /// Bytes available at `now` (refilled since the last charge, up to the burst).
+    fn tokens_at(&self, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = now;
+        (self.tokens + elapsed * self.rate).min(self.burst)
     }
 
     /// Charges an answer of `bytes` (at least [`MIN_SERVE_COST`]).
     pub(crate) fn charge(&mut self, bytes: usize, now: Instant) {
-        self.refill(now);
-        self.tokens -= (bytes as u64).max(MIN_SERVE_COST) as f64;
+        self.tokens = self.tokens_at(now) - (bytes as u64).max(MIN_SERVE_COST) as f64;
+        self.last = now;
     }
 
     /// When the next request may be served: now, or once the debt is paid back.
     pub(crate) fn ready_at(&self, now: Instant) -> Instant {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        let tokens = self.tokens + elapsed * self.rate;
+        let tokens = self.tokens_at(now);
         if tokens >= 0.0 {
             now
         } else {

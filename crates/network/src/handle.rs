@@ -55,17 +55,11 @@ pub async fn start(
     tokio::spawn(async move {
         let why = match task.await {
             Ok(()) => "shut down".to_string(),
-            Err(e) if e.is_panic() => {
-                let panic = e.into_panic();
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(%message, "the network task panicked");
-                format!("the network task panicked: {message}")
+            // A panic's JoinError says "task … panicked with message …".
+            Err(e) => {
+                tracing::error!(error = %e, "the network task failed");
+                e.to_string()
             }
-            Err(e) => e.to_string(),
         };
         let _ = stopped_tx.send(Some(why));
     });

@@ -145,8 +145,8 @@ pub(crate) struct Manager {
     /// Addresses of banned peers, refused until the time given (a new node key does not
     /// buy a banned host a clean slate).
     banned_ips: HashMap<IpAddr, Instant>,
-    /// The remote address of every peer we had a session with (their standing is saved
-    /// even when they have no address we could dial).
+    /// The remote address of connected peers, and of departed ones whose standing is
+    /// worth saving (saved even when they have no address we could dial).
     seen: HashMap<PeerId, SocketAddr>,
 }
 
@@ -555,6 +555,12 @@ impl Manager {
                 if let Some(p) = penalty {
                     self.penalize(peer, p);
                 }
+                // Only peers with a standing worth saving keep their address here, so
+                // peers that come and go with fresh keys do not grow this map.
+                let now = Instant::now();
+                if self.reputation.score(peer, now) == 0 && !self.reputation.is_banned(&peer, now) {
+                    self.seen.remove(&peer);
+                }
                 info!(%peer, %reason, peers = self.sessions.len(), "peer disconnected");
                 self.schedule_redial(&peer, false);
                 self.emit(NetworkEvent::PeerDisconnected { id: peer, reason });
@@ -618,7 +624,7 @@ pub const CLIENT_LABELS: [&str; 7] =
 /// case-insensitively.
 pub fn client_label(client_id: &str) -> &'static str {
     let name = client_id.split('/').next().unwrap_or_default();
-    CLIENT_LABELS[..6].iter().find(|l| l.eq_ignore_ascii_case(name)).copied().unwrap_or("other")
+    CLIENT_LABELS.iter().find(|l| l.eq_ignore_ascii_case(name)).copied().unwrap_or("other")
 }
 
 /// `tern_peers{direction, client}`, the client from [`client_label`].

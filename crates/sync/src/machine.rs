@@ -196,6 +196,15 @@ impl Peer {
         self.number_known && self.ignored != Some(self.head_hash)
     }
 
+    /// Takes `number` as its head if it is higher than the one we know (or we knew none).
+    fn raise_head(&mut self, number: u64, hash: B256) {
+        if number > self.head || !self.number_known {
+            self.head = number;
+            self.head_hash = hash;
+            self.number_known = true;
+        }
+    }
+
     /// Whether its claimed head may be synced from in this round.
     fn followable(&self) -> bool {
         self.claims_known_head() && !self.unusable
@@ -560,11 +569,7 @@ impl SyncMachine {
                     warn!(%peer, ?asked, "answered a one-header request with other headers");
                     self.penalize(peer, Penalty::BadBlock);
                 } else if let (Some(h), Some(p)) = (headers.first(), self.peers.get_mut(&peer)) {
-                    if h.number > p.head || !p.number_known {
-                        p.head = h.number;
-                        p.head_hash = h.hash_slow();
-                        p.number_known = true;
-                    }
+                    p.raise_head(h.number, h.hash_slow());
                 }
             }
             (Request::Poll { start }, Ok(headers)) => self.on_poll(peer, start, headers),
@@ -722,16 +727,8 @@ impl SyncMachine {
             }
             let Some(peer) = self.idle_peer(start) else { break };
             self.header_queue.pop_front();
-            let id = self.id();
-            self.peers.get_mut(&peer).expect("idle").inflight += 1;
-            self.requests.insert(id, (peer, Request::Headers { start, count }));
-            let req = GetBlockHeaders {
-                start: HashOrNumber::Number(start),
-                limit: count,
-                skip: 0,
-                reverse: false,
-            };
-            self.actions.push_back(Action::GetHeaders { peer, id, req });
+            let request = Request::Headers { start, count };
+            self.ask_headers(peer, request, HashOrNumber::Number(start), count);
         }
     }
 
@@ -798,40 +795,22 @@ impl SyncMachine {
         // Everything new in one request: a chain that moves a block a second is followed
         // within one poll, however far it moved.
         let start = self.head().0 + 1;
-        let id = self.id();
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.inflight += 1;
-        }
-        self.requests.insert(id, (peer, Request::Poll { start }));
-        let req = GetBlockHeaders {
-            start: HashOrNumber::Number(start),
-            limit: self.cfg.header_batch,
-            skip: 0,
-            reverse: false,
-        };
-        self.actions.push_back(Action::GetHeaders { peer, id, req });
+        let limit = self.cfg.header_batch;
+        self.ask_headers(peer, Request::Poll { start }, HashOrNumber::Number(start), limit);
     }
 
     /// The answer to a poll: the peer's new head, and, when idle and the headers extend
     /// ours, a round that starts with them (no second download).
     fn on_poll(&mut self, peer: PeerId, start: u64, headers: Vec<Header>) {
         let Some(last) = headers.last() else { return };
-        let hashes: Vec<B256> = headers.iter().map(Header::hash_slow).collect();
-        let shaped = headers.len() as u64 <= self.cfg.header_batch
-            && headers.iter().enumerate().all(|(i, h)| h.number == start + i as u64)
-            && headers.iter().skip(1).zip(&hashes).all(|(h, parent)| h.parent_hash == *parent);
-        if !shaped {
+        let Some(hashes) = chain_hashes(start, self.cfg.header_batch, &headers) else {
             warn!(%peer, start, "poll answered with headers that are not the requested chain");
             self.penalize(peer, Penalty::BadBlock);
             return;
-        }
-        let (last_number, last_hash) = (last.number, *hashes.last().expect("non-empty"));
+        };
+        let last_number = last.number;
         if let Some(p) = self.peers.get_mut(&peer) {
-            if last_number > p.head || !p.number_known {
-                p.head = last_number;
-                p.head_hash = last_hash;
-                p.number_known = true;
-            }
+            p.raise_head(last_number, *hashes.last().expect("non-empty"));
             if !p.followable() {
                 return;
             }
@@ -849,12 +828,17 @@ impl SyncMachine {
 
     /// Asks `peer` for the one header at `start`.
     fn probe(&mut self, peer: PeerId, start: HashOrNumber) {
+        self.ask_headers(peer, Request::Probe(start), start, 1);
+    }
+
+    /// Sends GetBlockHeaders (ascending, no skip) for `request` to `peer`.
+    fn ask_headers(&mut self, peer: PeerId, request: Request, start: HashOrNumber, limit: u64) {
         let id = self.id();
         if let Some(p) = self.peers.get_mut(&peer) {
             p.inflight += 1;
         }
-        self.requests.insert(id, (peer, Request::Probe(start)));
-        let req = GetBlockHeaders { start, limit: 1, skip: 0, reverse: false };
+        self.requests.insert(id, (peer, request));
+        let req = GetBlockHeaders { start, limit, skip: 0, reverse: false };
         self.actions.push_back(Action::GetHeaders { peer, id, req });
     }
 
@@ -872,16 +856,12 @@ impl SyncMachine {
             self.header_queue.push_front((start, count));
             return;
         }
-        let hashes: Vec<B256> = headers.iter().map(Header::hash_slow).collect();
-        let shaped = headers.len() as u64 <= count
-            && headers.iter().enumerate().all(|(i, h)| h.number == start + i as u64)
-            && headers.iter().skip(1).zip(&hashes).all(|(h, parent)| h.parent_hash == *parent);
-        if !shaped {
+        let Some(hashes) = chain_hashes(start, count, &headers) else {
             warn!(%peer, start, "headers do not form the requested chain");
             self.penalize(peer, Penalty::BadBlock);
             self.header_queue.push_front((start, count));
             return;
-        }
+        };
         let got = headers.len() as u64;
         if got < count {
             self.header_queue.push_front((start + got, count - got));
@@ -1144,18 +1124,8 @@ impl SyncMachine {
         self.end_round("fork detected");
         self.mode = Mode::FindAncestor;
         self.target = target;
-        let id = self.id();
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.inflight += 1;
-        }
-        self.requests.insert(id, (peer, Request::Ancestor { start }));
-        let req = GetBlockHeaders {
-            start: HashOrNumber::Number(start),
-            limit: head - start + 1,
-            skip: 0,
-            reverse: false,
-        };
-        self.actions.push_back(Action::GetHeaders { peer, id, req });
+        let request = Request::Ancestor { start };
+        self.ask_headers(peer, request, HashOrNumber::Number(start), head - start + 1);
     }
 
     fn on_ancestor(&mut self, peer: PeerId, start: u64, headers: Vec<Header>) {
@@ -1218,6 +1188,16 @@ impl SyncMachine {
             self.end_round("fork rejected");
         }
     }
+}
+
+/// The hashes of `headers` if they are the chain asked for: at most `limit`, numbered
+/// from `start` on, each the child of the one before.
+fn chain_hashes(start: u64, limit: u64, headers: &[Header]) -> Option<Vec<B256>> {
+    let hashes: Vec<B256> = headers.iter().map(Header::hash_slow).collect();
+    let shaped = headers.len() as u64 <= limit
+        && headers.iter().enumerate().all(|(i, h)| h.number == start + i as u64)
+        && headers.iter().skip(1).zip(&hashes).all(|(h, parent)| h.parent_hash == *parent);
+    shaped.then_some(hashes)
 }
 
 fn seal(v: Verified) -> SealedBlock {

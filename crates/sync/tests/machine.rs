@@ -123,13 +123,8 @@ impl Sim {
     }
 
     fn with_config(spec: ChainSpec, ours: Vec<Block<TxEnvelope>>, cfg: SyncConfig) -> Self {
-        let mut recent = vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)];
-        let mut td = spec.genesis_header.difficulty;
         let store: Vec<SealedBlock> = ours.into_iter().map(SealedBlock::seal).collect();
-        for b in &store {
-            td += b.block.header.difficulty;
-            recent.push((b.block.header.clone(), td));
-        }
+        let recent = recent_of(&spec, &store);
         Self {
             machine: SyncMachine::new(spec.clone(), cfg, recent, WallClock::system()),
             spec,
@@ -167,6 +162,13 @@ impl Sim {
         );
         self.machine.peer_connected(peer, head.1, eth69.then_some(head.0), self.now);
         peer
+    }
+
+    /// From now on `peer` serves `chain`.
+    fn serve(&mut self, peer: PeerId, chain: Arc<Vec<Block<TxEnvelope>>>) {
+        let p = self.peers.get_mut(&peer).unwrap();
+        p.index = index_of(&chain);
+        p.chain = chain;
     }
 
     fn head(&self) -> u64 {
@@ -311,6 +313,18 @@ impl Sim {
     }
 }
 
+/// The machine's view of a store holding `store` after the genesis: headers with their
+/// total difficulty.
+fn recent_of(spec: &ChainSpec, store: &[SealedBlock]) -> Vec<(Header, U256)> {
+    let mut td = spec.genesis_header.difficulty;
+    let mut recent = vec![(spec.genesis_header.clone(), td)];
+    for b in store {
+        td += b.block.header.difficulty;
+        recent.push((b.block.header.clone(), td));
+    }
+    recent
+}
+
 fn dev_key() -> SecretKey {
     SecretKey::from_byte_array(hex::decode(DEV_VALIDATOR_KEY).unwrap().try_into().unwrap()).unwrap()
 }
@@ -440,8 +454,7 @@ fn a_fork_deeper_than_the_reorg_depth_is_given_up_until_its_peer_moves() {
     assert_eq!(sim.store.last().unwrap().hash, ahead[42].header.hash_slow());
     assert!(sim.banned.is_empty(), "another chain is not misbehaviour");
     // A new head from that peer is worth one more look.
-    sim.peers.get_mut(&peer).unwrap().chain = Arc::new(longer.clone());
-    sim.peers.get_mut(&peer).unwrap().index = index_of(&longer);
+    sim.serve(peer, Arc::new(longer.clone()));
     sim.machine.announced(peer, 46, longer[45].header.hash_slow(), sim.now);
     sim.steps(2_000, |_| false);
     assert_eq!(sim.ranges.get(&peer), Some(&2), "{:?}", sim.ranges);
@@ -488,8 +501,7 @@ fn a_head_that_does_not_link_holds_nothing_back() {
     sim.run(10_000, |s| s.head() == 100 && s.banned.contains(&liar));
     assert!(!sim.banned.contains(&peer));
     // Following goes on.
-    sim.peers.get_mut(&peer).unwrap().chain = honest.clone();
-    sim.peers.get_mut(&peer).unwrap().index = index_of(&honest);
+    sim.serve(peer, honest.clone());
     sim.machine.announced(peer, 105, honest[104].header.hash_slow(), sim.now);
     sim.run(10_000, |s| s.head() == 105);
     assert_eq!(sim.store.last().unwrap().hash, honest[104].header.hash_slow());
@@ -511,14 +523,10 @@ fn follows_announcements_and_polls_when_nothing_is_announced() {
     // The peer starts with 10 blocks and grows; it announces block 20 but not 30.
     let peer = sim.connect(1, Arc::new(chain[..10].to_vec()), Behavior::Honest, true);
     sim.run(1000, |s| s.head() == 10);
-    let p = sim.peers.get_mut(&peer).unwrap();
-    p.chain = Arc::new(chain[..20].to_vec());
-    p.index = index_of(&p.chain);
+    sim.serve(peer, Arc::new(chain[..20].to_vec()));
     sim.machine.announced(peer, 20, chain[19].header.hash_slow(), sim.now);
     sim.run(1000, |s| s.head() == 20);
-    let p = sim.peers.get_mut(&peer).unwrap();
-    p.chain = Arc::new(chain.clone());
-    p.index = index_of(&p.chain);
+    sim.serve(peer, Arc::new(chain.clone()));
     sim.run(1000, |s| s.head() == 30); // found by polling
     assert_eq!(sim.store.last().unwrap().hash, chain[29].header.hash_slow());
     let _ = U256::ZERO;
@@ -540,12 +548,7 @@ fn bodies_stay_within_the_gas_budget_and_sync_completes() {
     // A budget of ~40 blocks' gas: bodies must flow in small windows.
     let cfg =
         SyncConfig { body_gas_budget: 40 * 5 * 21_000, body_batch: 16, ..SyncConfig::default() };
-    sim.machine = SyncMachine::new(
-        spec.clone(),
-        cfg,
-        vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)],
-        WallClock::system(),
-    );
+    sim.machine = SyncMachine::new(spec.clone(), cfg, recent_of(&spec, &[]), WallClock::system());
     sim.connect(1, chain.clone(), Behavior::Honest, true);
     sim.connect(2, chain.clone(), Behavior::Honest, true);
     sim.run(100_000, |s| s.head() == 600);
@@ -584,7 +587,7 @@ fn headers_from_the_future_hold_back_nothing_before_them() {
     let mut sim = Sim::new(spec.clone(), vec![]);
     // Our clock reads block 600's time: blocks more than 15 s later are from the future.
     let clock = WallClock { at: sim.now, unix: chain[599].header.timestamp };
-    let recent = vec![(spec.genesis_header.clone(), spec.genesis_header.difficulty)];
+    let recent = recent_of(&spec, &[]);
     let cfg = SyncConfig { poll_interval: Duration::from_millis(500), ..SyncConfig::default() };
     sim.machine = SyncMachine::new(spec.clone(), cfg, recent, clock);
     let valid = chain
@@ -614,11 +617,8 @@ fn polling_follows_a_fast_chain_within_two_blocks() {
     let chain = dev_chain(&spec, 80, 0);
     let cfg = SyncConfig { poll_interval: Duration::from_secs(1), ..SyncConfig::default() };
     let mut sim = Sim::with_config(spec.clone(), vec![], cfg);
-    let grow = |sim: &mut Sim, peer: PeerId, n: usize| {
-        let p = sim.peers.get_mut(&peer).unwrap();
-        p.chain = Arc::new(chain[..n].to_vec());
-        p.index = index_of(&p.chain);
-    };
+    let grow =
+        |sim: &mut Sim, peer: PeerId, n: usize| sim.serve(peer, Arc::new(chain[..n].to_vec()));
     let peer = sim.connect(1, Arc::new(chain[..10].to_vec()), Behavior::Honest, true);
     sim.run(1000, |s| s.head() == 10);
     // 40 new blocks, announced by nobody: found by one poll, fetched in that one request.
@@ -673,13 +673,7 @@ fn a_local_head_change_keeps_what_we_know_of_peers() {
     assert_eq!(sim.ranges.get(&peer), Some(&1), "one ancestor search, then given up");
     // The local validator seals block 41: the store moved under the machine.
     sim.store.push(SealedBlock::seal(ours[40].clone()));
-    let mut td = spec.genesis_header.difficulty;
-    let mut recent = vec![(spec.genesis_header.clone(), td)];
-    for b in &sim.store {
-        td += b.block.header.difficulty;
-        recent.push((b.block.header.clone(), td));
-    }
-    sim.machine.reset_head(recent, sim.now);
+    sim.machine.reset_head(recent_of(&spec, &sim.store), sim.now);
     assert_eq!(sim.machine.head().0, 41);
     sim.steps(400, |_| false);
     assert_eq!(sim.ranges.get(&peer), Some(&1), "the given-up fork is not searched again");
