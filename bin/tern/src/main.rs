@@ -189,8 +189,8 @@ struct NodeArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// A fresh fullnode process syncing generated chains from 1 and 3 peers, against the
-    /// local import floor.
+    /// A fresh fullnode process syncing generated chains from 1 and 3 peers, against a
+    /// serial import of the same chain.
     Sync {
         /// Scratch directory (removed afterwards); default: the system temp dir.
         #[arg(long)]
