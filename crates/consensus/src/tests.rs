@@ -431,13 +431,15 @@ fn three_validators_rotate_and_survive_an_absence() {
         let mut parent = spec.genesis_header.clone();
         let mut out_of_turn = 0;
         for _ in 0..30 {
-            // Every present validator plans; the earliest (timestamp, delay) seals.
+            // Every present validator plans; the earliest (timestamp, delay) seals. An
+            // out-of-turn wiggle can be 0 ms: then both seal at once and fork choice keeps
+            // the heavier, in-turn block, so a tie goes to the in-turn validator.
             let (winner, plan) = sealers
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| Some(*i) != absent)
                 .filter_map(|(i, s)| s.plan(&snap, &parent, 2, &mut rng).map(|p| (i, p)))
-                .min_by_key(|(_, p)| (p.timestamp, p.delay_ms))
+                .min_by_key(|(_, p)| (p.timestamp, p.delay_ms, !p.in_turn))
                 .expect("some validator can seal");
             let block =
                 sealers[winner].build(&spec, &snap, &parent, parent.hash_slow(), plan.timestamp);
