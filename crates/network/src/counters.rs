@@ -1,4 +1,4 @@
-//! Counters of what the network served (for tests, logs and metrics).
+//! Counters of what the network served and dialed (for tests, logs and metrics).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,6 +13,8 @@ pub struct Counters {
     pub body_requests: AtomicU64,
     /// Bodies sent in those answers.
     pub bodies: AtomicU64,
+    /// Outbound dials that ended before a session (refused, unreachable, wrong chain).
+    pub failed_dials: AtomicU64,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -39,6 +41,11 @@ impl Counters {
         metrics::counter!("tern_requests_served_total", "type" => "bodies").increment(1);
         self.body_requests.fetch_add(1, Ordering::Relaxed);
         self.bodies.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dial_failed(&self) {
+        metrics::counter!("tern_dial_failures_total").increment(1);
+        self.failed_dials.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The current totals.

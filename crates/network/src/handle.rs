@@ -77,6 +77,11 @@ impl NetworkHandle {
         self.counters.snapshot()
     }
 
+    /// Outbound dials that failed so far (each ended before a session began).
+    pub fn failed_dials(&self) -> u64 {
+        self.counters.failed_dials.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Our enode URL (loopback when listening on all interfaces).
     pub fn local_enode(&self) -> Enode {
         self.local_enode

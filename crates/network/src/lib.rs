@@ -28,8 +28,8 @@ pub use manager::{
 };
 pub use peers_file::KnownPeer;
 pub use reputation::{
-    Penalty, Reputation, BAN_DURATION, BAN_THRESHOLD, DEFAULT_REPUTATION, GOOD_RESPONSE_REWARD,
-    MAX_REPUTATION, RECOVERY_INTERVAL,
+    Penalty, PenaltyCounts, Reputation, BAN_DURATION, BAN_THRESHOLD, DEFAULT_REPUTATION,
+    GOOD_RESPONSE_REWARD, MAX_REPUTATION, RECOVERY_INTERVAL,
 };
 pub use serve::{
     serve_bodies, serve_headers, MAX_BODIES_SERVE, MAX_HEADERS_SERVE, SOFT_RESPONSE_LIMIT,

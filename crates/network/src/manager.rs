@@ -491,6 +491,7 @@ impl Manager {
                     reputation: self.reputation.score(peer, now),
                     banned: self.reputation.is_banned(&peer, now),
                     connected: self.sessions.contains_key(&peer),
+                    penalties: self.reputation.penalties(&peer),
                 });
             }
             ManagerMsg::Subscribe(tx) => self.subscribers.push(tx),
@@ -675,6 +676,7 @@ async fn connection(shared: &Shared, conn: Conn) {
         Conn::Outbound(enode) => match tern_p2p::connect(&shared.p2p, &enode).await {
             Ok(p2p) => (p2p, Direction::Outbound, enode.tcp_addr(), Some(enode)),
             Err(e) => {
+                shared.counters.dial_failed();
                 let _ = shared
                     .manager
                     .send(ManagerMsg::DialFailed { id: enode.id, error: e.to_string() })
@@ -693,6 +695,9 @@ async fn connection(shared: &Shared, conn: Conn) {
     match rx.await {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => {
+            if direction == Direction::Outbound {
+                shared.counters.dial_failed();
+            }
             let _ = p2p.disconnect(reason).await;
             return;
         }
@@ -714,6 +719,9 @@ async fn connection(shared: &Shared, conn: Conn) {
     let (eth, our_best) = match handshake.await {
         Ok(ok) => ok,
         Err(reason) => {
+            if direction == Direction::Outbound {
+                shared.counters.dial_failed();
+            }
             let _ = shared.manager.send(ManagerMsg::HandshakeFailed { id, reason }).await;
             return;
         }

@@ -44,6 +44,15 @@ pub enum Penalty {
 }
 
 impl Penalty {
+    /// Every penalty, in declaration order.
+    pub const ALL: [Penalty; 5] = [
+        Self::ProtocolBreach,
+        Self::BadBlock,
+        Self::UnsolicitedResponse,
+        Self::Timeout,
+        Self::BadAnnouncement,
+    ];
+
     /// Points subtracted.
     pub const fn points(self) -> i32 {
         match self {
@@ -67,11 +76,33 @@ impl Penalty {
     }
 }
 
+/// How many times a peer received each [`Penalty`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PenaltyCounts([u32; Penalty::ALL.len()]);
+
+impl PenaltyCounts {
+    /// Times `penalty` was applied.
+    pub fn get(&self, penalty: Penalty) -> u32 {
+        self.0[penalty as usize]
+    }
+
+    /// Penalties of every kind.
+    pub fn total(&self) -> u32 {
+        self.0.iter().sum()
+    }
+
+    fn add(&mut self, penalty: Penalty) {
+        self.0[penalty as usize] = self.0[penalty as usize].saturating_add(1);
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     score: i32,
     /// When the score was last brought up to date with recovery.
     updated: Instant,
+    /// Every penalty applied since we met the peer (in this run).
+    penalties: PenaltyCounts,
 }
 
 /// Scores and bans of every peer we have met.
@@ -94,8 +125,11 @@ impl Reputation {
     }
 
     fn entry(&mut self, peer: PeerId, now: Instant) -> &mut Entry {
-        let e =
-            self.entries.entry(peer).or_insert(Entry { score: DEFAULT_REPUTATION, updated: now });
+        let e = self.entries.entry(peer).or_insert(Entry {
+            score: DEFAULT_REPUTATION,
+            updated: now,
+            penalties: PenaltyCounts::default(),
+        });
         let steps =
             now.saturating_duration_since(e.updated).as_secs() / RECOVERY_INTERVAL.as_secs();
         if steps > 0 {
@@ -115,6 +149,11 @@ impl Reputation {
         self.entry(peer, now).score
     }
 
+    /// The penalties `peer` received since we met it in this run.
+    pub fn penalties(&self, peer: &PeerId) -> PenaltyCounts {
+        self.entries.get(peer).map(|e| e.penalties).unwrap_or_default()
+    }
+
     /// Sets a score (restoring persisted state).
     pub fn set_score(&mut self, peer: PeerId, score: i32, now: Instant) {
         self.entry(peer, now).score = score.clamp(BAN_THRESHOLD, MAX_REPUTATION);
@@ -125,6 +164,7 @@ impl Reputation {
     pub fn penalize(&mut self, peer: PeerId, penalty: Penalty, now: Instant) -> bool {
         let trusted = self.is_trusted(&peer);
         let e = self.entry(peer, now);
+        e.penalties.add(penalty);
         e.score = e.score.saturating_sub(penalty.points());
         if trusted {
             e.score = e.score.max(BAN_THRESHOLD + 1);
@@ -203,6 +243,11 @@ mod tests {
         // ...but ten in a row ban.
         let banned = (0..10).map(|_| r.penalize(peer(5), Penalty::Timeout, t0)).last().unwrap();
         assert!(banned);
+        // Each kind is counted on its own.
+        assert_eq!(r.penalties(&peer(5)).get(Penalty::Timeout), 10);
+        assert_eq!(r.penalties(&peer(3)).get(Penalty::UnsolicitedResponse), 4);
+        assert_eq!(r.penalties(&peer(3)).total(), 4);
+        assert_eq!(r.penalties(&peer(6)), PenaltyCounts::default());
     }
 
     #[test]

@@ -174,8 +174,10 @@ impl Session {
             st.timed_out.insert(id);
             debug!(peer = %self.id, kind = req.kind.name(), "request timed out");
             metrics::counter!("tern_request_timeouts_total").increment(1);
-            let _ = req.tx.send(Err(RequestError::Timeout(req.deadline - req.sent)));
+            // The penalty reaches the manager before the caller learns of the timeout, so
+            // a caller that then asks for the peer's standing sees it.
             self.penalize(Penalty::Timeout).await;
+            let _ = req.tx.send(Err(RequestError::Timeout(req.deadline - req.sent)));
         }
     }
 

@@ -153,6 +153,8 @@ pub struct PeerStanding {
     pub banned: bool,
     /// Whether a session with it is open.
     pub connected: bool,
+    /// The penalties it received since we met it in this run.
+    pub penalties: crate::PenaltyCounts,
 }
 
 /// What happens on the network.
