@@ -396,15 +396,15 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
-/// Runs each behaviour with a fresh key and prints what the target did about it.
+/// Runs each behaviour with a fresh key, then checks the target with a fresh honest
+/// connection, and prints a verdict on each reaction (see [`tern_adversary::judge`]).
 async fn adversaries(
     adversary: &tern_adversary::Adversary,
     target: &tern_p2p::Enode,
     behaviours: &[tern_adversary::Behaviour],
     duration: std::time::Duration,
 ) -> Result<()> {
-    use tern_adversary::{Expected, Outcome};
-    let mut unexpected = 0;
+    let mut wrong = 0;
     for &behaviour in behaviours {
         let a = adversary.with_key(tern_p2p::generate_secret_key());
         // A slow handshake shows only once the target's handshake timeout (Tern: 10 s) passes.
@@ -414,40 +414,24 @@ async fn adversaries(
             duration
         };
         let r = a.run(behaviour, target, duration).await;
-        let banned = r.ended_by_node() && a.is_banned(target).await;
-        let refused = Outcome::Disconnected(Some(tern_p2p::DisconnectReason::SubprotocolSpecific));
-        let verdict = match behaviour.expected() {
-            Expected::Refused if r.outcome == refused => "as expected",
-            Expected::Banned if banned => "as expected",
-            Expected::Penalised if banned => "as expected (banned)",
-            Expected::Penalised => "not visible from outside unless banned",
-            Expected::Dropped if matches!(r.outcome, Outcome::Closed(_)) => "as expected",
-            Expected::Served
-                if r.outcome == Outcome::StillOpen
-                    && r.responses_received > 0
-                    && r.max_headers_per_response <= tern_adversary::MAX_HEADERS =>
-            {
-                "as expected"
-            }
-            _ => {
-                unexpected += 1;
-                "UNEXPECTED"
-            }
-        };
+        let after = a.aftermath(&r, target).await;
+        let verdict = tern_adversary::judge(&r, &after);
+        wrong += usize::from(verdict.is_wrong());
         println!(
-            "{behaviour:<24} expected {:<9} outcome {:?} after {:.1}s; requests from it {}, \
-             messages sent {}, answers {} (most headers {}), banned {banned}: {verdict}",
-            format!("{:?}", behaviour.expected()),
+            "{behaviour:<24} outcome {:?} after {:.1}s; requests from it {}, messages sent {}, \
+             answers {} (most headers {}), banned {}, forged blocks checked {}: {verdict}",
             r.outcome,
             r.elapsed.as_secs_f64(),
             r.requests_received,
             r.messages_sent,
             r.responses_received,
             r.max_headers_per_response,
+            after.banned,
+            r.forged.len(),
         );
     }
-    if unexpected > 0 {
-        eyre::bail!("{unexpected} of {} behaviours were not handled as expected", behaviours.len());
+    if wrong > 0 {
+        eyre::bail!("{wrong} of {} behaviours met a wrong reaction", behaviours.len());
     }
     Ok(())
 }

@@ -79,6 +79,11 @@ impl ServedChain {
         self.headers.iter().fold(U256::ZERO, |td, h| td.saturating_add(h.difficulty))
     }
 
+    /// The hash of block `number`, if the chain reaches it.
+    pub fn hash(&self, number: u64) -> Option<B256> {
+        self.hashes.get(usize::try_from(number).ok()?).copied()
+    }
+
     /// The number of block `hash`, if it is on this chain.
     pub fn number_of(&self, hash: &B256) -> Option<u64> {
         self.index.get(hash).copied()

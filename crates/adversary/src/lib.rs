@@ -8,9 +8,11 @@
 
 mod behaviour;
 mod chain;
+mod verdict;
 
 pub use behaviour::{Behaviour, Expected, UnknownBehaviour};
 pub use chain::{ServedChain, MAX_HEADERS};
+pub use verdict::{judge, Aftermath, Verdict};
 
 use alloy_consensus::{Block, BlockBody, TxEnvelope};
 use alloy_eips::eip1898::HashOrNumber;
@@ -52,6 +54,10 @@ pub const UNSOLICITED: u64 = 20;
 pub const RESEAL_DEPTH: u64 = 8;
 /// Delay between bytes of [`Behaviour::SlowHandshake`].
 pub const TRICKLE_DELAY: Duration = Duration::from_millis(200);
+/// Forged blocks a run remembers, to ask the node for afterwards.
+pub const MAX_FORGED: usize = 16;
+/// How long [`Adversary::aftermath`] waits for each step (handshake, each answer).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a run ended, as the adversary saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +92,9 @@ pub struct Report {
     pub max_headers_per_response: usize,
     /// From the first connection attempt to the end.
     pub elapsed: Duration,
+    /// Blocks we forged and offered (at most [`MAX_FORGED`]): the forged header's hash
+    /// for header tricks, the true block's hash for body tricks.
+    pub forged: Vec<B256>,
 }
 
 impl Report {
@@ -149,6 +158,7 @@ impl Adversary {
             responses_received: 0,
             max_headers_per_response: 0,
             elapsed: Duration::ZERO,
+            forged: Vec::new(),
         };
         let deadline = tokio::time::Instant::from_std(started + duration);
         report.outcome = if behaviour == Behaviour::SlowHandshake {
@@ -179,6 +189,82 @@ impl Adversary {
         }
     }
 
+    /// What a fresh, honest connection finds after `report`'s run: whether the node still
+    /// completes a handshake, whether it refuses our key, and whether it serves any block
+    /// we forged.
+    pub async fn aftermath(&self, report: &Report, target: &Enode) -> Aftermath {
+        let banned = report.ended_by_node() && self.is_banned(target).await;
+        let probe = self.with_key(tern_p2p::generate_secret_key());
+        let cfg = P2pConfig::new(probe.key, probe.protocols());
+        let (status, filter) = self.status(&self.chain);
+        let session = async {
+            let p2p = tern_p2p::connect(&cfg, target).await.map_err(EthError::from)?;
+            EthStream::handshake(p2p, &status, &filter).await
+        };
+        let (alive, took_forgery) = match tokio::time::timeout(PROBE_TIMEOUT, session).await {
+            Ok(Ok(mut eth)) => (true, self.serves_forgery(&mut eth, report).await),
+            // Unreachable, or the connection dies before the node says anything.
+            Ok(Err(EthError::P2p(e @ (P2pError::Ecies(_) | P2pError::Closed)))) => {
+                debug!(error = %e, "the node does not complete a handshake");
+                (false, false)
+            }
+            // Disconnect (it is full, say) or a Status it refuses: it answered.
+            Ok(Err(e)) => {
+                debug!(error = %e, "aftermath session refused");
+                (true, false)
+            }
+            Err(_) => (false, false),
+        };
+        Aftermath { alive, banned, took_forgery }
+    }
+
+    /// Whether the node answers for any of `report.forged` with what we forged.
+    async fn serves_forgery(&self, eth: &mut Eth, report: &Report) -> bool {
+        for (i, hash) in report.forged.iter().enumerate() {
+            let request_id = i as u64;
+            let (request, header_trick) = match report.behaviour {
+                Behaviour::BadSeals | Behaviour::BrokenLinkage => {
+                    let message = GetBlockHeaders {
+                        start: HashOrNumber::Hash(*hash),
+                        limit: 1,
+                        skip: 0,
+                        reverse: false,
+                    };
+                    (EthMessage::GetBlockHeaders(RequestPair { request_id, message }), true)
+                }
+                _ => {
+                    let message = tern_eth_wire::GetBlockBodies(vec![*hash]);
+                    (EthMessage::GetBlockBodies(RequestPair { request_id, message }), false)
+                }
+            };
+            if eth.send(request).await.is_err() {
+                return false;
+            }
+            let answer = tokio::time::timeout(PROBE_TIMEOUT, async {
+                while let Some(Ok(msg)) = eth.next().await {
+                    match msg {
+                        EthMessage::BlockHeaders(r) if r.request_id == request_id => {
+                            return r.message.0.first().is_some_and(|h| h.hash_slow() == *hash);
+                        }
+                        EthMessage::BlockBodies(r) if r.request_id == request_id => {
+                            let honest =
+                                self.chain.number_of(hash).and_then(|n| self.chain.body(n));
+                            return r.message.0.first().is_some_and(|b| Some(b) != honest);
+                        }
+                        _ => {} // the node's own requests and announcements
+                    }
+                }
+                false
+            })
+            .await;
+            if answer.unwrap_or(false) {
+                debug!(%hash, header_trick, "the node serves a forged block");
+                return true;
+            }
+        }
+        false
+    }
+
     fn status(&self, chain: &ServedChain) -> (LocalStatus, tern_chainspec::ForkFilter) {
         let (number, hash, header) = chain.head();
         let status = status_at(&self.spec, header, hash, chain.total_difficulty());
@@ -196,7 +282,10 @@ impl Adversary {
         let resealed;
         let chain: &ServedChain = if behaviour == Behaviour::BadSeals {
             let evil = SecretKey::from_byte_array([0xee; 32]).expect("key");
-            resealed = self.chain.resealed(&evil, self.chain.head().0.saturating_sub(RESEAL_DEPTH));
+            let from = self.chain.head().0.saturating_sub(RESEAL_DEPTH).max(1);
+            resealed = self.chain.resealed(&evil, from);
+            let forged = (from..=resealed.head().0).filter_map(|n| resealed.hash(n));
+            report.forged.extend(forged.take(MAX_FORGED));
             &resealed
         } else {
             &self.chain
@@ -421,6 +510,7 @@ impl Script<'_> {
                 if b == Behaviour::BrokenLinkage {
                     if let Some(last) = headers.last_mut() {
                         last.parent_hash = B256::repeat_byte(0xbd);
+                        self.forged(last.hash_slow());
                     }
                 }
                 let message = BlockHeaders(headers);
@@ -473,9 +563,25 @@ impl Script<'_> {
         self.send(eth, reply).await
     }
 
+    /// Remembers a block we forged (up to [`MAX_FORGED`]).
+    fn forged(&mut self, hash: B256) {
+        let forged = &mut self.report.forged;
+        if forged.len() < MAX_FORGED && !forged.contains(&hash) {
+            forged.push(hash);
+        }
+    }
+
     /// The body this script serves for block `hash`, if it serves one.
-    fn body_for(&self, hash: &B256) -> Option<BlockBody<TxEnvelope>> {
+    fn body_for(&mut self, hash: &B256) -> Option<BlockBody<TxEnvelope>> {
         let n = self.chain.number_of(hash)?;
+        let body = self.served_body(n)?;
+        if Some(&body) != self.chain.body(n) {
+            self.forged(*hash);
+        }
+        Some(body)
+    }
+
+    fn served_body(&self, n: u64) -> Option<BlockBody<TxEnvelope>> {
         match self.behaviour {
             Behaviour::MismatchedBodies => {
                 let mut body = self.chain.body(n)?.clone();

@@ -4,7 +4,7 @@
 use alloy_primitives::B256;
 use futures::SinkExt;
 use std::{path::PathBuf, time::Duration};
-use tern_adversary::{Adversary, Behaviour, Expected, Outcome, MAX_HEADERS};
+use tern_adversary::{judge, Adversary, Behaviour, Expected, Outcome, Verdict, MAX_HEADERS};
 use tern_chainspec::{ChainSpec, Head};
 use tern_eth_wire::{
     eth_protocols, genesis_status, BlockHashNumber, EthMessage, EthStream, EthVersion,
@@ -261,7 +261,10 @@ async fn every_adversary_meets_its_fate_and_the_honest_tip_is_reached() {
     for run in runs {
         let (a, r) = run.await.unwrap();
         let standing = full.network.standing(r.peer_id).await;
-        let what = format!("{}: {r:?} {standing:?}", r.behaviour);
+        let after = a.aftermath(&r, &target).await;
+        let what = format!("{}: {r:?} {standing:?} {after:?}", r.behaviour);
+        // Tern's reaction is exactly its documented one, and it took nothing forged.
+        assert_eq!(judge(&r, &after), Verdict::AsTern, "{what}");
         match r.behaviour.expected() {
             Expected::Refused => {
                 let refused = Outcome::Disconnected(Some(DisconnectReason::SubprotocolSpecific));
@@ -278,6 +281,9 @@ async fn every_adversary_meets_its_fate_and_the_honest_tip_is_reached() {
                 assert!(r.requests_received > 0 || r.messages_sent > 0, "{what}: never tested");
                 assert!(standing.reputation < 0, "{what}");
                 assert!(standing.penalties.get(penalty_of(r.behaviour)) > 0, "{what}");
+                if penalty_of(r.behaviour) == Penalty::BadBlock {
+                    assert!(!r.forged.is_empty(), "{what}: no forged block to check");
+                }
             }
             Expected::Dropped => {
                 assert!(matches!(r.outcome, Outcome::Closed(_)), "{what}");
