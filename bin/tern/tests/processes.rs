@@ -453,3 +453,118 @@ fn signals_stop_a_syncing_node() {
     let status = stop_with(&mut server, "-TERM");
     assert!(status.success(), "at the tip: {status}");
 }
+
+/// Peak resident memory of process `pid` (`VmHWM` in `/proc/<pid>/status`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+    line.trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+/// An RLPx session to `enode` from a new key, by hand: the TCP stream (blocking, with
+/// 30 s read and write timeouts) and the frame codec, before any frame is sent.
+fn raw_rlpx(enode: &tern_p2p::Enode) -> (std::net::TcpStream, tern_ecies::FrameCodec, PeerId) {
+    use std::io::{Read, Write};
+    let key = tern_p2p::generate_secret_key();
+    let mut hs = tern_ecies::Handshake::initiator(key, enode.id).unwrap();
+    let mut tcp = std::net::TcpStream::connect(enode.tcp_addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.write_all(&hs.create_auth()).unwrap();
+    let mut prefix = [0u8; 2];
+    tcp.read_exact(&mut prefix).unwrap();
+    let mut ack = prefix.to_vec();
+    ack.resize(2 + u16::from_be_bytes(prefix) as usize, 0);
+    tcp.read_exact(&mut ack[2..]).unwrap();
+    let codec = tern_ecies::FrameCodec::new(hs.read_ack(&ack).unwrap());
+    (tcp, codec, tern_p2p::peer_id(&key))
+}
+
+/// Reads until the node closes the connection (end of file or reset); false if it is
+/// still open after the 30 s read timeout.
+fn closed_by_node(tcp: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+use tern_p2p::PeerId;
+
+/// Sends the header of a frame announcing 16 MiB and `n` bytes of its body; the rest
+/// never comes. A write may fail once the node has closed the connection.
+fn send_partial_frame(tcp: &mut std::net::TcpStream, codec: &mut tern_ecies::FrameCodec, n: usize) {
+    use std::io::Write;
+    let mut frame = bytes::BytesMut::new();
+    codec.encode_frame_header(tern_ecies::MAX_FRAME_SIZE, &mut frame).unwrap();
+    frame.resize(frame.len() + n, 0);
+    let _ = tcp.write_all(&frame);
+}
+
+/// A peer announces a frame's size in its header; the node must not turn that number into
+/// memory. Every handshake slot (2 × 50 + 16) sends a first frame announcing 16 MiB and
+/// 1 MiB of it (refused from the header: a first frame is a Hello, at most 2 KiB), and
+/// every session slot (50) says Hello, then announces 16 MiB and sends 256 KiB (buffered
+/// as it arrives, never reserved ahead). 2.6 GiB announced, 128 MiB sent: the node's peak
+/// RSS grows by less than 64 MiB (before the first-frame cap the first group alone pinned
+/// 116 MiB until the Hello timeout).
+#[test]
+fn connections_announcing_16_mib_frames_do_not_pin_memory() {
+    use std::io::Write;
+    const MAX_INBOUND: usize = 50;
+    let d = dir("frames");
+    let (mut n, log) = node(&d, &["--max-inbound-peers", &MAX_INBOUND.to_string()]);
+    let enode: tern_p2p::Enode = enode_of(&log).parse().unwrap();
+    let before = peak_rss_kib(n.id());
+    // Before Hello.
+    let mut early = Vec::new();
+    for _ in 0..2 * MAX_INBOUND + 16 {
+        let (mut tcp, mut codec, _) = raw_rlpx(&enode);
+        send_partial_frame(&mut tcp, &mut codec, 1 << 20);
+        early.push(tcp);
+    }
+    // The node ends each at its frame header (a first frame is a Hello, at most 2 KiB),
+    // which frees its handshake slot.
+    for (i, tcp) in early.iter_mut().enumerate() {
+        assert!(closed_by_node(tcp), "connection {i} before Hello is still open");
+    }
+    // After Hello.
+    let mut late = Vec::new();
+    for _ in 0..MAX_INBOUND {
+        let (mut tcp, mut codec, id) = raw_rlpx(&enode);
+        let hello = tern_p2p::HelloMessage {
+            protocol_version: 5,
+            client_id: "frame-test".into(),
+            capabilities: vec![tern_p2p::Capability::new("eth", 68)],
+            port: 0,
+            id,
+        };
+        let mut msg = vec![0x80]; // message id 0, then the Hello (never compressed)
+        alloy_rlp::Encodable::encode(&hello, &mut msg);
+        let mut wire = bytes::BytesMut::new();
+        codec.encode_frame(&msg, &mut wire).unwrap();
+        tcp.write_all(&wire).unwrap();
+        send_partial_frame(&mut tcp, &mut codec, 256 << 10);
+        late.push(tcp);
+    }
+    // The node ends each when its Status does not come (10 s).
+    for (i, tcp) in late.iter_mut().enumerate() {
+        assert!(closed_by_node(tcp), "connection {i} after Hello is still open");
+    }
+    let after = peak_rss_kib(n.id());
+    eprintln!("16 MiB frames: peak RSS {before} KiB before, {after} KiB after");
+    assert!(after - before < 64 * 1024, "peak RSS grew from {before} KiB to {after} KiB");
+    // It still completes handshakes.
+    let _ = raw_rlpx(&enode);
+    interrupt(&mut n);
+}

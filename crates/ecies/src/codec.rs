@@ -151,14 +151,7 @@ impl FrameCodec {
             return Err(EciesError::FrameTooLarge { size, limit: MAX_FRAME_SIZE });
         }
         dst.reserve(HEADER_LEN + MAC_LEN + padded(size) + MAC_LEN);
-
-        let mut header = [0u8; HEADER_LEN];
-        header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
-        header[3..6].copy_from_slice(&HEADER_DATA);
-        self.egress_aes.apply_keystream(&mut header);
-        dst.extend_from_slice(&header);
-        dst.extend_from_slice(&self.egress_mac.update_header(&header));
-
+        self.encode_header(size, dst);
         let body_start = dst.len();
         dst.extend_from_slice(data);
         dst.resize(body_start + padded(size), 0);
@@ -166,5 +159,29 @@ impl FrameCodec {
         let mac = self.egress_mac.update_body(&dst[body_start..]);
         dst.extend_from_slice(&mac);
         Ok(())
+    }
+
+    /// Appends only the sealed header of a frame announcing `size` body bytes, as a peer
+    /// that never sends the body would: for tests and tools that probe a receiver's
+    /// limits. The session cannot carry another frame afterwards.
+    pub fn encode_frame_header(
+        &mut self,
+        size: usize,
+        dst: &mut BytesMut,
+    ) -> Result<(), EciesError> {
+        if size > MAX_FRAME_SIZE {
+            return Err(EciesError::FrameTooLarge { size, limit: MAX_FRAME_SIZE });
+        }
+        self.encode_header(size, dst);
+        Ok(())
+    }
+
+    fn encode_header(&mut self, size: usize, dst: &mut BytesMut) {
+        let mut header = [0u8; HEADER_LEN];
+        header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
+        header[3..6].copy_from_slice(&HEADER_DATA);
+        self.egress_aes.apply_keystream(&mut header);
+        dst.extend_from_slice(&header);
+        dst.extend_from_slice(&self.egress_mac.update_header(&header));
     }
 }

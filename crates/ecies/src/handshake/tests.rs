@@ -167,6 +167,14 @@ fn the_first_frame_is_capped_at_the_hello_limit() {
     assert!(arriving.capacity() <= 1000 + READ_RESERVE + 64, "{}", arriving.capacity());
     arriving.unsplit(wire);
     assert_eq!(cb.decode(&mut arriving).unwrap().unwrap().len(), crate::MAX_FRAME_SIZE);
+    // A header alone announces its size just as a whole frame's does.
+    let (mut ca, mut cb) = pair();
+    let mut wire = BytesMut::new();
+    ca.encode_frame_header(crate::MAX_FRAME_SIZE, &mut wire).unwrap();
+    assert_eq!(wire.len(), 32);
+    let err = cb.decode(&mut wire).unwrap_err();
+    assert!(matches!(err, EciesError::FrameTooLarge { size: crate::MAX_FRAME_SIZE, .. }), "{err}");
+    assert!(ca.encode_frame_header(crate::MAX_FRAME_SIZE + 1, &mut wire).is_err());
 }
 
 #[test]
