@@ -169,7 +169,7 @@ async fn garbage_bans_and_the_ban_survives_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_request_ids_end_in_a_ban() {
-    let (node, mut events, spec) = server("wrongid", |_| {}).await;
+    let (node, mut events, spec) = server("wrongid", short_timeouts).await;
     let cfg = raw_config();
     let mut peer = raw_peer(&node.local_enode(), &spec, &cfg).await.unwrap();
     let id = wait_for(&mut events, connected).await;
@@ -218,7 +218,7 @@ async fn wrong_request_ids_end_in_a_ban() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_peer_loses_reputation_per_timeout() {
-    let (node, mut events, spec) = server("silent", |_| {}).await;
+    let (node, mut events, spec) = server("silent", short_timeouts).await;
     let peer = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap();
     let id = wait_for(&mut events, connected).await;
     let q = GetBlockHeaders { start: HashOrNumber::Number(1), limit: 1, skip: 0, reverse: false };
@@ -443,7 +443,7 @@ async fn duplicate_and_self_connections_are_refused() {
 /// (before, it was charged again as unsolicited).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_answer_is_charged_once_as_a_timeout() {
-    let (node, mut events, spec) = server("late", |_| {}).await;
+    let (node, mut events, spec) = server("late", short_timeouts).await;
     let mut peer = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap();
     let id = wait_for(&mut events, connected).await;
     let (go, late) = tokio::sync::oneshot::channel::<()>();
@@ -534,7 +534,6 @@ async fn a_request_flood_is_served_within_the_peers_budget() {
     let mut cfg = config();
     cfg.serve_rate = RATE;
     cfg.serve_burst = BURST;
-    cfg.request_timeout_max = Duration::from_secs(20);
     let (node, mut events) =
         node(cfg, &spec, store_with(&spec, &dev_chain(300, 0), "budget")).await;
     let mut flooder = raw_peer(&node.local_enode(), &spec, &raw_config()).await.unwrap();

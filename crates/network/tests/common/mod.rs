@@ -53,12 +53,19 @@ pub fn store_with(spec: &ChainSpec, blocks: &[Block<TxEnvelope>], name: &str) ->
     store
 }
 
+/// A node config on loopback with the production request timeouts (2–20 s): answers of
+/// megabytes take more than a second on a loaded machine, and only the tests about
+/// timeouts should see one ([`short_timeouts`]).
 pub fn config() -> NetworkConfig {
     let mut c = NetworkConfig::new(generate_secret_key());
     c.listen_addr = "127.0.0.1:0".parse().unwrap();
+    c
+}
+
+/// Request timeouts of 300–500 ms, for tests that wait for a timeout to happen.
+pub fn short_timeouts(c: &mut NetworkConfig) {
     c.request_timeout_min = Duration::from_millis(300);
     c.request_timeout_max = Duration::from_millis(500);
-    c
 }
 
 /// A running node and its event stream.
