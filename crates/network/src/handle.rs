@@ -160,8 +160,9 @@ impl NetworkHandle {
         let _ = self.tx.send(ManagerMsg::DisconnectPeer { peer, reason }).await;
     }
 
-    /// A stream of network events. Peer connections and disconnections are never
-    /// dropped; a subscriber that leaves [`crate::MAX_ANNOUNCEMENT_BACKLOG`] announcements
+    /// A stream of network events. It starts with a `PeerConnected` for every session
+    /// open at the time of the call, so no peer is missed; peer connections and
+    /// disconnections are never dropped; a subscriber that leaves [`crate::MAX_ANNOUNCEMENT_BACKLOG`] announcements
     /// unread misses newer announcements until it catches up.
     pub async fn subscribe(&self) -> NetworkEvents {
         let (sub, events) = crate::events::subscription();

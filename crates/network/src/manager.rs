@@ -494,7 +494,14 @@ impl Manager {
                     penalties: self.reputation.penalties(&peer),
                 });
             }
-            ManagerMsg::Subscribe(tx) => self.subscribers.push(tx),
+            ManagerMsg::Subscribe(sub) => {
+                // The sessions open now come first, so a subscriber never misses a peer
+                // that connected before it subscribed.
+                for s in self.sessions.values() {
+                    let _ = sub.send(NetworkEvent::PeerConnected(Box::new(s.info.clone())));
+                }
+                self.subscribers.push(sub);
+            }
             ManagerMsg::DisconnectPeer { peer, reason } => {
                 if let Some(s) = self.sessions.get(&peer) {
                     let _ = s.commands.try_send(SessionCommand::Disconnect(reason));

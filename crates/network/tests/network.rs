@@ -607,3 +607,19 @@ async fn reputation_and_bans_survive_a_restart() {
     let s = node2.standing(meh_id).await;
     assert!(s.reputation <= -Penalty::BadBlock.points() + 5 && !s.banned, "reputation kept: {s:?}");
 }
+
+/// A subscriber that comes after a peer connected still learns of it: subscribing replays
+/// the open sessions first (before, a peer that connected between `start` and `subscribe`
+/// was never reported, and a test waiting for it timed out on a loaded machine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_subscriber_learns_of_the_peers_already_connected() {
+    let spec = ChainSpec::dev();
+    let (a, _) = node(config(), &spec, store_with(&spec, &[], "late-sub-a")).await;
+    let mut c_cfg = config();
+    c_cfg.bootnodes = vec![a.local_enode()];
+    let (c, mut early) = node(c_cfg, &spec, store_with(&spec, &[], "late-sub-c")).await;
+    let peer = wait_for(&mut early, connected).await;
+    assert_eq!(peer, a.local_enode().id);
+    let mut late = c.subscribe().await;
+    assert_eq!(wait_for(&mut late, connected).await, peer);
+}

@@ -184,10 +184,6 @@ impl BlockSyncManager {
 
     /// Runs until `shutdown` turns true; fails only if the store fails.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
-        let now = Instant::now();
-        for p in self.network.peers().await {
-            self.machine.peer_connected(p.id, p.status.head_hash(), p.status.head_number(), now);
-        }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut log = tokio::time::interval(Duration::from_secs(5));
         let mut last_log = (Instant::now(), self.machine.committed);
