@@ -360,7 +360,10 @@ async fn a_validator_under_a_request_flood_keeps_sealing_and_serving() {
     for f in floods {
         let r = f.await.unwrap();
         if r.behaviour == Behaviour::HeaderRequestFlood {
-            assert!(r.responses_received > 50, "{r:?}");
+            // Served, within the limits, and not cut off (how many answers fit in 12 s is
+            // a throughput figure for a benchmark, not a test: 50 came on a loaded machine).
+            assert!(r.responses_received > 0, "{r:?}");
+            assert_eq!(r.outcome, Outcome::StillOpen, "{r:?}");
             assert!(r.max_headers_per_response <= MAX_HEADERS, "{r:?}");
         }
         eprintln!(
