@@ -488,7 +488,7 @@ impl Script<'_> {
         let message = GetBlockHeaders {
             start,
             limit: u64::MAX - n,
-            skip: if n % 2 == 0 { 0 } else { n },
+            skip: if n.is_multiple_of(2) { 0 } else { n },
             reverse: n % 3 == 2,
         };
         self.send(eth, EthMessage::GetBlockHeaders(RequestPair { request_id: n, message })).await

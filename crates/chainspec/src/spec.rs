@@ -302,7 +302,8 @@ fn dev_validator_address() -> Address {
 /// Signers of a Clique genesis: extraData = vanity (32) || signers (20·N) || seal (65).
 fn clique_signers(extra: &Bytes) -> Result<Vec<Address>, ChainSpecError> {
     let len = extra.len();
-    if len < CLIQUE_VANITY + CLIQUE_SEAL || (len - CLIQUE_VANITY - CLIQUE_SEAL) % 20 != 0 {
+    if len < CLIQUE_VANITY + CLIQUE_SEAL || !(len - CLIQUE_VANITY - CLIQUE_SEAL).is_multiple_of(20)
+    {
         return Err(ChainSpecError::CliqueExtraData(len));
     }
     let signers: Vec<Address> =

@@ -90,7 +90,7 @@ pub(crate) fn validate_clique_fields(
     period: u64,
 ) -> Result<(), ConsensusError> {
     let len = h.extra_data.len();
-    if len < EXTRA_VANITY + EXTRA_SEAL || (len - EXTRA_VANITY - EXTRA_SEAL) % 20 != 0 {
+    if len < EXTRA_VANITY + EXTRA_SEAL || !(len - EXTRA_VANITY - EXTRA_SEAL).is_multiple_of(20) {
         return Err(ConsensusError::ExtraData {
             len,
             rule: "32 vanity + 20·N signers + 65 seal bytes",
@@ -207,7 +207,7 @@ impl Snapshot {
         header: &Header,
         signer: Result<Address, ConsensusError>,
     ) -> Result<Address, ConsensusError> {
-        let checkpoint = header.number % self.epoch == 0;
+        let checkpoint = header.number.is_multiple_of(self.epoch);
         let listed = &header.extra_data[EXTRA_VANITY.min(header.extra_data.len())
             ..header.extra_data.len().saturating_sub(EXTRA_SEAL)];
         if checkpoint {
@@ -242,7 +242,7 @@ impl Snapshot {
     /// checkpoints, room for the seal.
     pub fn extra_data_for(&self, number: u64) -> Bytes {
         let mut extra = vec![0u8; EXTRA_VANITY];
-        if number % self.epoch == 0 {
+        if number.is_multiple_of(self.epoch) {
             self.signers.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
         }
         extra.extend_from_slice(&[0u8; EXTRA_SEAL]);

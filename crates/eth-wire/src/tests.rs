@@ -220,12 +220,12 @@ impl Gen {
         Signature::new(
             U256::from(self.next()) + U256::from(1),
             U256::from(self.next()) + U256::from(1),
-            self.next() % 2 == 0,
+            self.next().is_multiple_of(2),
         )
     }
     fn header(&mut self) -> Header {
-        let london = self.next() % 2 == 0;
-        let cancun = london && self.next() % 2 == 0;
+        let london = self.next().is_multiple_of(2);
+        let cancun = london && self.next().is_multiple_of(2);
         Header {
             parent_hash: self.b256(),
             beneficiary: self.address(),
@@ -327,7 +327,7 @@ impl Gen {
         BlockBody {
             transactions: (0..self.below(4)).map(|_| self.tx()).collect(),
             ommers: (0..self.below(2)).map(|_| self.header()).collect(),
-            withdrawals: (self.next() % 2 == 0).then(|| {
+            withdrawals: self.next().is_multiple_of(2).then(|| {
                 vec![Withdrawal {
                     index: 1,
                     validator_index: 2,
@@ -434,12 +434,12 @@ fn every_message_round_trips() {
                     (0..g.below(3))
                         .map(|_| {
                             let receipt = Receipt {
-                                status: Eip658Value::Eip658(g.next() % 2 == 0),
+                                status: Eip658Value::Eip658(g.next().is_multiple_of(2)),
                                 cumulative_gas_used: g.next() >> 20,
                                 logs: (0..g.below(3)).map(|_| g.log()).collect(),
                             };
                             let with_bloom = ReceiptWithBloom::from(receipt);
-                            if g.next() % 2 == 0 {
+                            if g.next().is_multiple_of(2) {
                                 ReceiptEnvelope::Legacy(with_bloom)
                             } else {
                                 ReceiptEnvelope::Eip1559(with_bloom)
@@ -459,10 +459,10 @@ fn every_message_round_trips() {
                     (0..g.below(3))
                         .map(|_| Receipt69 {
                             tx_type: g.below(5) as u8,
-                            status: if g.next() % 5 == 0 {
+                            status: if g.next().is_multiple_of(5) {
                                 Eip658Value::PostState(g.b256())
                             } else {
-                                Eip658Value::Eip658(g.next() % 2 == 0)
+                                Eip658Value::Eip658(g.next().is_multiple_of(2))
                             },
                             cumulative_gas_used: g.next() >> 20,
                             logs: (0..g.below(3)).map(|_| g.log()).collect(),
