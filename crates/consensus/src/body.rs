@@ -19,8 +19,9 @@ const PARALLEL_RECOVERY_THRESHOLD: usize = 64;
 /// Rules: ommers hash, transactions root, withdrawals present exactly when the header has a
 /// withdrawals root and matching it; each transaction of a type its fork allows, with the
 /// chain's id (unprotected legacy transactions carry none and are allowed, as on
-/// Ethereum), and a signature that recovers a sender; gas limits summing to at most the
-/// block's; blob gas used matching the blobs.
+/// Ethereum), a signature that recovers a sender, and a gas limit no higher than the
+/// block's (their sum may be: execution checks each against the gas left); blob gas used
+/// matching the blobs.
 pub fn validate_body(
     spec: &ChainSpec,
     header: &Header,
@@ -52,7 +53,6 @@ pub fn validate_body(
         }
     }
     let active = |fork| spec.is_active(fork, header.number, header.timestamp);
-    let mut gas: u64 = 0;
     let mut blobs: u64 = 0;
     for (index, tx) in body.transactions.iter().enumerate() {
         let ty = tx.ty();
@@ -76,11 +76,14 @@ pub fn validate_body(
                 });
             }
         }
-        gas = gas.saturating_add(tx.gas_limit());
+        if tx.gas_limit() > header.gas_limit {
+            return Err(ConsensusError::TransactionGas {
+                index,
+                gas_limit: tx.gas_limit(),
+                limit: header.gas_limit,
+            });
+        }
         blobs += tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64);
-    }
-    if gas > header.gas_limit {
-        return Err(ConsensusError::TransactionsGas { sum: gas, limit: header.gas_limit });
     }
     if active("cancun") && header.blob_gas_used != Some(blobs * DATA_GAS_PER_BLOB) {
         return Err(ConsensusError::BlobGasUsed {

@@ -63,6 +63,14 @@ pub enum ConsensusError {
         /// Limit.
         limit: u64,
     },
+    /// Gas limit above [`crate::MAX_GAS_LIMIT`].
+    #[error("gas limit {got} is above the maximum {max}")]
+    GasLimitTooHigh {
+        /// In the header.
+        got: u64,
+        /// The maximum.
+        max: u64,
+    },
     /// Gas limit changed by more than parent/1024, or fell below the minimum.
     #[error(
         "gas limit {got} is outside the allowed range {min}..={max} from the parent's {parent}"
@@ -187,11 +195,14 @@ pub enum ConsensusError {
         /// The fork that introduces it.
         fork: &'static str,
     },
-    /// Sum of transaction gas limits above the block's.
-    #[error("transactions' gas limits sum to {sum}, above the block gas limit {limit}")]
-    TransactionsGas {
-        /// Sum.
-        sum: u64,
+    /// A transaction whose gas limit alone exceeds the block's (the sum may: only gas
+    /// used counts, and execution checks each transaction against what is left).
+    #[error("transaction {index} has gas limit {gas_limit}, above the block gas limit {limit}")]
+    TransactionGas {
+        /// Position in the body.
+        index: usize,
+        /// The transaction's gas limit.
+        gas_limit: u64,
         /// Block gas limit.
         limit: u64,
     },
@@ -217,7 +228,7 @@ impl ConsensusError {
             | TransactionSignature { .. }
             | TransactionChainId { .. }
             | TransactionType { .. }
-            | TransactionsGas { .. }
+            | TransactionGas { .. }
             | BlobGasUsed { .. } => ErrorKind::BadBody,
             _ => ErrorKind::BadHeader,
         }

@@ -20,6 +20,10 @@ pub const MIN_GAS_LIMIT: u64 = 5000;
 /// Spec: Yellow Paper §4.3.4.
 pub const GAS_LIMIT_BOUND_DIVISOR: u64 = 1024;
 
+/// Highest gas limit a block may have: 2^63 - 1 (geth's `params.MaxGasLimit`; the
+/// consensus tests' `GasLimitHigherThan2p63m1` case).
+pub const MAX_GAS_LIMIT: u64 = 0x7fff_ffff_ffff_ffff;
+
 /// Largest extraData outside Clique, in bytes.
 ///
 /// Spec: Yellow Paper §4.3.4 (`‖H_x‖ ≤ 32`).
@@ -89,6 +93,9 @@ pub fn validate_gas_limit(
     } else {
         parent_gas_limit
     };
+    if gas_limit > MAX_GAS_LIMIT {
+        return Err(ConsensusError::GasLimitTooHigh { got: gas_limit, max: MAX_GAS_LIMIT });
+    }
     let bound = parent / GAS_LIMIT_BOUND_DIVISOR;
     // |gas_limit - parent| < bound
     let min = (parent - bound.min(parent)).saturating_add(1).max(MIN_GAS_LIMIT);

@@ -20,7 +20,7 @@ pub use error::{ConsensusError, ErrorKind};
 pub use fork_choice::{should_switch, ChainTip};
 pub use header::{
     expected_base_fee, validate_gas_limit, validate_header, GAS_LIMIT_BOUND_DIVISOR,
-    MAX_EXTRA_DATA, MAX_FUTURE_SECS, MIN_GAS_LIMIT,
+    MAX_EXTRA_DATA, MAX_FUTURE_SECS, MAX_GAS_LIMIT, MIN_GAS_LIMIT,
 };
 
 #[cfg(test)]

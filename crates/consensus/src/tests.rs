@@ -210,7 +210,7 @@ fn every_tampered_body_part_is_rejected_by_name() {
         Err(E::TransactionChainId { index: 1, got: 5, .. })
     ));
     let (h, b) = with_txs(vec![tx(spec.chain_id, h_limit(header) + 1)]);
-    assert!(matches!(validate_body(&spec, &h, &b), Err(E::TransactionsGas { .. })));
+    assert!(matches!(validate_body(&spec, &h, &b), Err(E::TransactionGas { index: 0, .. })));
     let bad_sig = TxEnvelope::Eip1559(Signed::new_unhashed(
         TxEip1559 { chain_id: spec.chain_id, gas_limit: 21_000, ..Default::default() },
         Signature::new(U256::from(1), U256::MAX, false),
