@@ -1,0 +1,22 @@
+//! Block execution for Tern: revm through alloy-evm's Ethereum block executor, the
+//! hardforks of a [`tern_chainspec::ChainSpec`] in alloy-evm's terms, and state roots.
+//!
+//! [`execute_block`] runs a block on any state that implements revm's `DatabaseRef`
+//! ([`MemState`] in memory; the chain store's state in MDBX) and returns the receipts and
+//! the state changes; [`Executed::verify`] checks them against the header.
+
+mod error;
+mod execute;
+mod forks;
+mod mem;
+mod root;
+
+pub use error::ExecutionError;
+pub use execute::{execute_block, Executed};
+pub use forks::EvmForks;
+pub use mem::{MemAccount, MemState};
+pub use revm;
+pub use root::{state_root_of, RootAccount};
+
+#[cfg(test)]
+mod tests;
