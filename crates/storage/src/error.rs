@@ -34,7 +34,11 @@ pub enum StoreError {
         expected: B256,
     },
     /// The store was written by an incompatible version of Tern.
-    #[error("chain store schema version {found} is not supported (expected {expected})")]
+    #[error(
+        "chain store schema version {found} is not supported (this tern writes version \
+         {expected}: version 2 added the world state); remove the datadir's db directory \
+         and sync or import the chain again"
+    )]
     SchemaVersion {
         /// Found.
         found: u64,
@@ -61,6 +65,22 @@ pub enum StoreError {
         target: u64,
         /// Current best.
         best: u64,
+    },
+    /// The genesis allocations do not hash to the genesis header's state root.
+    #[error("genesis state root {computed} differs from the genesis header's {header}")]
+    GenesisState {
+        /// Computed from the allocations.
+        computed: B256,
+        /// In the genesis header.
+        header: B256,
+    },
+    /// State changes for a block that is not the next one.
+    #[error("state changes for block {got} but the state is at block {at}")]
+    StateOutOfOrder {
+        /// The block the changes are for.
+        got: u64,
+        /// The block the state is at.
+        at: u64,
     },
     /// A stored value does not decode: the store is corrupted.
     #[error("corrupted value in table {table}: {reason}")]

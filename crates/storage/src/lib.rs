@@ -1,4 +1,4 @@
-//! The chain store for Tern: blocks in MDBX (shared/DESIGN.md §5).
+//! The chain store for Tern: blocks and the world state in MDBX (shared/DESIGN.md §5).
 //!
 //! [`ChainStore`] is the only code that knows how blocks are laid out on disk. Every
 //! write is one MDBX read-write transaction (a batch of blocks, or an unwind), so a crash
@@ -7,11 +7,16 @@
 
 mod bench;
 mod error;
+mod state;
 mod store;
 mod tables;
 pub mod testing;
 
 pub use bench::{store_benchmark, StoreBenchCase, StoreBenchReport};
 pub use error::StoreError;
+pub use state::{
+    Account, ExecutedBlock, StateChanges, StateRead, StateReader, StateWriter, StorageChange,
+    EMPTY_CODE_HASH,
+};
 pub use store::{ChainStore, SealedBlock, TxLocation, SCHEMA_VERSION};
 pub use tables::Table;

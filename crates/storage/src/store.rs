@@ -22,7 +22,7 @@ use tern_chainspec::ChainSpec;
 use tracing::{debug, info};
 
 /// On-disk layout version; bump when a table's encoding changes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Largest size the memory map may grow to, in bytes (4 TiB of address space; disk is
 /// used only as the store grows).
@@ -64,7 +64,7 @@ pub struct TxLocation {
 
 /// The database handles of every table.
 #[derive(Debug, Clone, Copy)]
-struct Dbs([Database; 7]);
+struct Dbs([Database; Table::ALL.len()]);
 
 impl Dbs {
     fn get(&self, t: Table) -> Database {
@@ -163,6 +163,7 @@ impl ChainStore {
         };
         let td = genesis.block.header.difficulty;
         self.put_block(&txn, &genesis, td)?;
+        self.write_genesis_state(&txn, spec)?;
         let number = genesis.block.header.number;
         txn.put(
             self.db(Table::Meta),
@@ -192,16 +193,27 @@ impl ChainStore {
         }
     }
 
-    fn db(&self, t: Table) -> Database {
+    pub(crate) fn db(&self, t: Table) -> Database {
         self.inner.dbs.get(t)
     }
 
-    fn ro<T>(&self, f: impl FnOnce(&RoTxUnsync) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn ro<T>(
+        &self,
+        f: impl FnOnce(&RoTxUnsync) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let txn = self.inner.env.begin_ro_unsync()?;
         f(&txn)
     }
 
-    fn get<K: TransactionKind<Access = PtrUnsync>>(
+    pub(crate) fn begin_ro(&self) -> Result<RoTxUnsync, StoreError> {
+        Ok(self.inner.env.begin_ro_unsync()?)
+    }
+
+    pub(crate) fn begin_rw(&self) -> Result<RwTxUnsync, StoreError> {
+        Ok(self.inner.env.begin_rw_unsync()?)
+    }
+
+    pub(crate) fn get<K: TransactionKind<Access = PtrUnsync>>(
         &self,
         txn: &TxUnsync<K>,
         t: Table,
@@ -231,7 +243,7 @@ impl ChainStore {
         self.ro(|txn| self.best_in(txn))
     }
 
-    fn best_in<K: TransactionKind<Access = PtrUnsync>>(
+    pub(crate) fn best_in<K: TransactionKind<Access = PtrUnsync>>(
         &self,
         txn: &TxUnsync<K>,
     ) -> Result<(u64, B256), StoreError> {
@@ -263,7 +275,7 @@ impl ChainStore {
         self.ro(|txn| self.header_in(txn, hash))
     }
 
-    fn header_in<K: TransactionKind<Access = PtrUnsync>>(
+    pub(crate) fn header_in<K: TransactionKind<Access = PtrUnsync>>(
         &self,
         txn: &TxUnsync<K>,
         hash: B256,
@@ -288,7 +300,7 @@ impl ChainStore {
         })
     }
 
-    fn canonical_in<K: TransactionKind<Access = PtrUnsync>>(
+    pub(crate) fn canonical_in<K: TransactionKind<Access = PtrUnsync>>(
         &self,
         txn: &TxUnsync<K>,
         number: u64,
@@ -341,7 +353,7 @@ impl ChainStore {
         self.ro(|txn| self.td_in(txn, hash))
     }
 
-    fn td_in<K: TransactionKind<Access = PtrUnsync>>(
+    pub(crate) fn td_in<K: TransactionKind<Access = PtrUnsync>>(
         &self,
         txn: &TxUnsync<K>,
         hash: B256,
@@ -411,39 +423,49 @@ impl ChainStore {
         Ok(())
     }
 
-    /// Appends `blocks` to the canonical chain in one transaction. The batch must extend
-    /// the best block (parent hash and number); nothing is written unless all of it is.
-    /// Validation is the caller's job: only verified blocks belong here.
+    /// Appends `blocks` to the canonical chain in one transaction, without executing them:
+    /// the world state stays where it was ([`ChainStore::state_number`]). The batch must
+    /// extend the best block (parent hash and number); nothing is written unless all of it
+    /// is. Validation is the caller's job: only verified blocks belong here.
     pub fn insert_blocks(&self, blocks: &[SealedBlock]) -> Result<(), StoreError> {
         let Some(last) = blocks.last() else { return Ok(()) };
         let txn = self.inner.env.begin_rw_unsync()?;
-        let (mut number, mut hash) = self.best_in(&txn)?;
-        let mut td = self
-            .td_in(&txn, hash)?
-            .ok_or_else(|| corrupted(Table::TotalDifficulty, format!("td of {hash} missing")))?;
+        let mut best = self.best_in(&txn)?;
         for b in blocks {
-            let h = &b.block.header;
-            let not_extending =
-                |reason| StoreError::NotExtending { number: h.number, hash: b.hash, reason };
-            if h.parent_hash != hash {
-                return Err(not_extending("parent is not the best block"));
-            }
-            if h.number != number + 1 {
-                return Err(not_extending("number is not best + 1"));
-            }
-            td += h.difficulty;
-            self.put_block(&txn, b, td)?;
-            (number, hash) = (h.number, b.hash);
+            best = (self.append_block(&txn, b, best)?, b.hash);
         }
         txn.put(
             self.db(Table::Meta),
             meta::BEST_NUMBER,
-            number.to_be_bytes(),
+            best.0.to_be_bytes(),
             WriteFlags::empty(),
         )?;
         txn.commit()?;
         debug!(count = blocks.len(), best = last.block.header.number, "blocks committed");
         Ok(())
+    }
+
+    /// Writes `b` as the canonical child of `best` (number, hash); returns its number.
+    pub(crate) fn append_block(
+        &self,
+        txn: &RwTxUnsync,
+        b: &SealedBlock,
+        best: (u64, B256),
+    ) -> Result<u64, StoreError> {
+        let h = &b.block.header;
+        let not_extending =
+            |reason| StoreError::NotExtending { number: h.number, hash: b.hash, reason };
+        if h.parent_hash != best.1 {
+            return Err(not_extending("parent is not the best block"));
+        }
+        if h.number != best.0 + 1 {
+            return Err(not_extending("number is not best + 1"));
+        }
+        let parent_td = self.td_in(txn, best.1)?.ok_or_else(|| {
+            corrupted(Table::TotalDifficulty, format!("td of {} missing", best.1))
+        })?;
+        self.put_block(txn, b, parent_td + h.difficulty)?;
+        Ok(h.number)
     }
 
     /// Unwinds the canonical chain to `target` in one transaction: canonical hashes and
@@ -466,8 +488,16 @@ impl ChainStore {
                 }
             }
             txn.del(self.db(Table::CanonicalHashes), number.to_be_bytes(), None)?;
+            self.revert_state(&txn, number)?;
             removed.push(hash);
         }
+        let state = self.state_number_in(&txn)?.min(target);
+        txn.put(
+            self.db(Table::Meta),
+            meta::STATE_NUMBER,
+            state.to_be_bytes(),
+            WriteFlags::empty(),
+        )?;
         txn.put(
             self.db(Table::Meta),
             meta::BEST_NUMBER,

@@ -20,11 +20,25 @@ pub enum Table {
     TxLookup,
     /// name → value: best block, schema version, genesis hash.
     Meta,
+    /// address → account (nonce u64 BE, balance 32 bytes BE, code hash): the state at the
+    /// best block.
+    PlainAccounts,
+    /// address ‖ slot (32 bytes BE) → value (32 bytes BE); zero values are not stored.
+    PlainStorage,
+    /// code hash → bytecode.
+    Bytecodes,
+    /// block number (u64 BE) ‖ address → the account before the block (empty: it did
+    /// not exist).
+    AccountChangeSets,
+    /// block number ‖ address ‖ slot → the value before the block (zero: not set).
+    StorageChangeSets,
+    /// block number ‖ index (u32 BE) → receipt (EIP-2718 encoding), canonical blocks.
+    Receipts,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 13] = [
         Self::CanonicalHashes,
         Self::HeaderNumbers,
         Self::Headers,
@@ -32,6 +46,12 @@ impl Table {
         Self::TotalDifficulty,
         Self::TxLookup,
         Self::Meta,
+        Self::PlainAccounts,
+        Self::PlainStorage,
+        Self::Bytecodes,
+        Self::AccountChangeSets,
+        Self::StorageChangeSets,
+        Self::Receipts,
     ];
 
     /// The MDBX database name.
@@ -44,6 +64,12 @@ impl Table {
             Self::TotalDifficulty => "TotalDifficulty",
             Self::TxLookup => "TxLookup",
             Self::Meta => "Meta",
+            Self::PlainAccounts => "PlainAccounts",
+            Self::PlainStorage => "PlainStorage",
+            Self::Bytecodes => "Bytecodes",
+            Self::AccountChangeSets => "AccountChangeSets",
+            Self::StorageChangeSets => "StorageChangeSets",
+            Self::Receipts => "Receipts",
         }
     }
 }
@@ -56,6 +82,8 @@ pub(crate) mod meta {
     pub(crate) const SCHEMA_VERSION: &[u8] = b"schema_version";
     /// Genesis hash, 32 bytes.
     pub(crate) const GENESIS_HASH: &[u8] = b"genesis_hash";
+    /// The block the world state is at, u64 BE.
+    pub(crate) const STATE_NUMBER: &[u8] = b"state_number";
 }
 
 pub(crate) fn corrupted(table: Table, reason: impl Into<String>) -> StoreError {

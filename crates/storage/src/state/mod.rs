@@ -1,0 +1,506 @@
+//! The world state (DESIGN §5): plain accounts, storage and bytecodes at the best block,
+//! per-block change sets to unwind them, and receipts. State is written in the same
+//! transaction as the blocks that produced it, so blocks and state never disagree.
+
+use crate::{
+    store::{ChainStore, SealedBlock},
+    tables::{corrupted, decode_u64, meta, Table},
+    StoreError,
+};
+use alloy_consensus::ReceiptEnvelope;
+use alloy_eips::{Decodable2718, Encodable2718};
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_trie::{root, TrieAccount};
+use signet_libmdbx::{
+    tx::{
+        aliases::{RoTxUnsync, RwTxUnsync, TxUnsync},
+        PtrUnsync, TransactionKind,
+    },
+    WriteFlags,
+};
+
+/// keccak256 of empty bytecode: the code hash of an account without code.
+pub const EMPTY_CODE_HASH: B256 =
+    alloy_primitives::b256!("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+
+/// An account as the state holds it (its storage is separate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    /// Transactions sent (or contracts created).
+    pub nonce: u64,
+    /// Balance, in wei.
+    pub balance: U256,
+    /// keccak256 of its code ([`EMPTY_CODE_HASH`] without code).
+    pub code_hash: B256,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Self { nonce: 0, balance: U256::ZERO, code_hash: EMPTY_CODE_HASH }
+    }
+}
+
+impl Account {
+    const LEN: usize = 8 + 32 + 32;
+
+    fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..8].copy_from_slice(&self.nonce.to_be_bytes());
+        out[8..40].copy_from_slice(&self.balance.to_be_bytes::<32>());
+        out[40..].copy_from_slice(self.code_hash.as_slice());
+        out
+    }
+
+    fn decode(table: Table, bytes: &[u8]) -> Result<Self, StoreError> {
+        if bytes.len() != Self::LEN {
+            return Err(corrupted(table, format!("account of {} bytes", bytes.len())));
+        }
+        Ok(Self {
+            nonce: decode_u64(table, &bytes[..8])?,
+            balance: U256::from_be_slice(&bytes[8..40]),
+            code_hash: B256::from_slice(&bytes[40..]),
+        })
+    }
+}
+
+/// The storage changes of one account in a block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageChange {
+    /// The account.
+    pub address: Address,
+    /// Every slot was cleared first (the account was destroyed or re-created).
+    pub wipe: bool,
+    /// New values (zero: cleared).
+    pub slots: Vec<(U256, U256)>,
+}
+
+/// What executing one block changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateChanges {
+    /// New accounts (`None`: removed).
+    pub accounts: Vec<(Address, Option<Account>)>,
+    /// New storage values.
+    pub storage: Vec<StorageChange>,
+    /// New bytecodes by hash.
+    pub codes: Vec<(B256, Bytes)>,
+}
+
+/// A block with what executing it produced, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    /// The block.
+    pub block: SealedBlock,
+    /// What it changed.
+    pub changes: StateChanges,
+    /// Its receipts, one per transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+}
+
+/// Reads of the world state and the canonical chain below it.
+pub trait StateRead {
+    /// An account.
+    fn account(&self, address: Address) -> Result<Option<Account>, StoreError>;
+    /// A storage slot (zero when unset).
+    fn storage(&self, address: Address, slot: U256) -> Result<U256, StoreError>;
+    /// A bytecode by hash.
+    fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StoreError>;
+    /// The canonical hash of block `number`.
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError>;
+}
+
+fn storage_key(address: Address, slot: U256) -> [u8; 52] {
+    let mut key = [0u8; 52];
+    key[..20].copy_from_slice(address.as_slice());
+    key[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    key
+}
+
+fn block_key(number: u64, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + rest.len());
+    key.extend_from_slice(&number.to_be_bytes());
+    key.extend_from_slice(rest);
+    key
+}
+
+/// State reads inside one transaction of `store`.
+struct View<'a, K: TransactionKind<Access = PtrUnsync>> {
+    store: &'a ChainStore,
+    txn: &'a TxUnsync<K>,
+}
+
+impl<K: TransactionKind<Access = PtrUnsync>> View<'_, K> {
+    fn account(&self, address: Address) -> Result<Option<Account>, StoreError> {
+        let v = self.store.get(self.txn, Table::PlainAccounts, address.as_slice())?;
+        v.map(|v| Account::decode(Table::PlainAccounts, &v)).transpose()
+    }
+
+    fn storage(&self, address: Address, slot: U256) -> Result<U256, StoreError> {
+        let v = self.store.get(self.txn, Table::PlainStorage, &storage_key(address, slot))?;
+        Ok(v.map(|v| U256::from_be_slice(&v)).unwrap_or_default())
+    }
+
+    fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.store.get(self.txn, Table::Bytecodes, code_hash.as_slice())?.map(Bytes::from))
+    }
+
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        self.store.canonical_in(self.txn, number)
+    }
+
+    /// Every slot of `address`, in key order.
+    fn slots(&self, address: Address) -> Result<Vec<(U256, U256)>, StoreError> {
+        let mut cursor = self.txn.cursor(self.store.db(Table::PlainStorage))?;
+        let mut out = Vec::new();
+        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(address.as_slice())?;
+        while let Some((k, v)) = next {
+            if k.len() != 52 || k[..20] != address[..] {
+                break;
+            }
+            out.push((U256::from_be_slice(&k[20..]), U256::from_be_slice(&v)));
+            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
+        }
+        Ok(out)
+    }
+
+    /// The state root, hashing every account and slot (O(state); an incremental root from
+    /// stored trie nodes is the next step).
+    fn state_root(&self) -> Result<B256, StoreError> {
+        let mut accounts = self.txn.cursor(self.store.db(Table::PlainAccounts))?;
+        let mut leaves = Vec::new();
+        let mut next = accounts.first::<Vec<u8>, Vec<u8>>()?;
+        while let Some((k, v)) = next {
+            if k.len() != 20 {
+                return Err(corrupted(Table::PlainAccounts, "address of other than 20 bytes"));
+            }
+            let address = Address::from_slice(&k);
+            let account = Account::decode(Table::PlainAccounts, &v)?;
+            let slots = self.slots(address)?;
+            let storage_root = root::storage_root_unsorted(
+                slots.into_iter().map(|(k, v)| (keccak256(k.to_be_bytes::<32>()), v)),
+            );
+            let leaf = TrieAccount {
+                nonce: account.nonce,
+                balance: account.balance,
+                storage_root,
+                code_hash: account.code_hash,
+            };
+            leaves.push((keccak256(address), leaf));
+            next = accounts.next::<Vec<u8>, Vec<u8>>()?;
+        }
+        Ok(root::state_root_unsorted(leaves))
+    }
+}
+
+macro_rules! state_read_via_view {
+    ($ty:ty) => {
+        impl StateRead for $ty {
+            fn account(&self, address: Address) -> Result<Option<Account>, StoreError> {
+                self.view().account(address)
+            }
+            fn storage(&self, address: Address, slot: U256) -> Result<U256, StoreError> {
+                self.view().storage(address, slot)
+            }
+            fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StoreError> {
+                self.view().code(code_hash)
+            }
+            fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+                self.view().block_hash(number)
+            }
+        }
+    };
+}
+
+/// A consistent snapshot of the state at the best block ([`ChainStore::state`]).
+pub struct StateReader {
+    store: ChainStore,
+    txn: RoTxUnsync,
+}
+
+impl std::fmt::Debug for StateReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateReader").finish_non_exhaustive()
+    }
+}
+
+impl StateReader {
+    fn view(&self) -> View<'_, signet_libmdbx::tx::Ro> {
+        View { store: &self.store, txn: &self.txn }
+    }
+
+    /// The state root of this snapshot (hashes the whole state).
+    pub fn state_root(&self) -> Result<B256, StoreError> {
+        self.view().state_root()
+    }
+}
+
+state_read_via_view!(StateReader);
+
+/// Appends executed blocks and their state inside one write transaction
+/// ([`ChainStore::write_state`]); reads see what was appended before.
+pub struct StateWriter<'a> {
+    store: &'a ChainStore,
+    txn: &'a RwTxUnsync,
+    best: (u64, B256),
+}
+
+impl std::fmt::Debug for StateWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateWriter").field("best", &self.best).finish_non_exhaustive()
+    }
+}
+
+impl StateWriter<'_> {
+    fn view(&self) -> View<'_, signet_libmdbx::tx::Rw> {
+        View { store: self.store, txn: self.txn }
+    }
+
+    /// The best block, including what was appended in this transaction.
+    pub fn best(&self) -> (u64, B256) {
+        self.best
+    }
+
+    /// A stored header by hash.
+    pub fn header(&self, hash: B256) -> Result<Option<alloy_consensus::Header>, StoreError> {
+        self.store.header_in(self.txn, hash)
+    }
+
+    /// The state root now (hashes the whole state).
+    pub fn state_root(&self) -> Result<B256, StoreError> {
+        self.view().state_root()
+    }
+
+    /// Appends `b`: the block, its receipts, its state changes and the change sets that
+    /// undo them. It must extend the best block.
+    pub fn append(&mut self, b: &ExecutedBlock) -> Result<(), StoreError> {
+        let number = self.store.append_block(self.txn, &b.block, self.best)?;
+        self.apply(number, &b.changes)?;
+        for (index, receipt) in b.receipts.iter().enumerate() {
+            let key = block_key(number, &(index as u32).to_be_bytes());
+            let db = self.store.db(Table::Receipts);
+            self.txn.put(db, key, receipt.encoded_2718(), WriteFlags::empty())?;
+        }
+        self.best = (number, b.block.hash);
+        Ok(())
+    }
+
+    /// Applies `changes` of block `number`, recording the previous values.
+    fn apply(&self, number: u64, changes: &StateChanges) -> Result<(), StoreError> {
+        let none = WriteFlags::empty();
+        let (txn, store) = (self.txn, self.store);
+        for (hash, code) in &changes.codes {
+            txn.put(store.db(Table::Bytecodes), hash, code, none)?;
+        }
+        for (address, account) in &changes.accounts {
+            let before = self.view().account(*address)?;
+            let previous = before.map(|a| a.encode().to_vec()).unwrap_or_default();
+            let key = block_key(number, address.as_slice());
+            txn.put(store.db(Table::AccountChangeSets), key, previous, none)?;
+            match account {
+                Some(a) => txn.put(store.db(Table::PlainAccounts), address, a.encode(), none)?,
+                None => {
+                    txn.del(store.db(Table::PlainAccounts), address, None)?;
+                }
+            }
+        }
+        for change in &changes.storage {
+            let address = change.address;
+            let mut previous: Vec<(U256, U256)> = Vec::new();
+            if change.wipe {
+                for (slot, value) in self.view().slots(address)? {
+                    txn.del(store.db(Table::PlainStorage), storage_key(address, slot), None)?;
+                    previous.push((slot, value));
+                }
+            }
+            for (slot, value) in &change.slots {
+                if !previous.iter().any(|(s, _)| s == slot) {
+                    previous.push((*slot, self.view().storage(address, *slot)?));
+                }
+                let key = storage_key(address, *slot);
+                if value.is_zero() {
+                    txn.del(store.db(Table::PlainStorage), key, None)?;
+                } else {
+                    txn.put(store.db(Table::PlainStorage), key, value.to_be_bytes::<32>(), none)?;
+                }
+            }
+            for (slot, value) in previous {
+                let key = block_key(number, &storage_key(address, slot));
+                // The first value recorded for a slot in a block is the one before it.
+                if store.get(txn, Table::StorageChangeSets, &key)?.is_none() {
+                    let db = store.db(Table::StorageChangeSets);
+                    txn.put(db, key, value.to_be_bytes::<32>(), none)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+state_read_via_view!(StateWriter<'_>);
+
+impl ChainStore {
+    /// A snapshot of the state at the best block.
+    pub fn state(&self) -> Result<StateReader, StoreError> {
+        Ok(StateReader { store: self.clone(), txn: self.begin_ro()? })
+    }
+
+    /// Runs `f` with a [`StateWriter`] in one write transaction, committed when `f`
+    /// returns `Ok` (nothing is written otherwise).
+    pub fn write_state<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut StateWriter<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.begin_rw()?;
+        let best = self.best_in(&txn)?;
+        let at = self.state_number_in(&txn)?;
+        if at != best.0 {
+            return Err(StoreError::StateOutOfOrder { got: best.0 + 1, at }.into());
+        }
+        let mut writer = StateWriter { store: self, txn: &txn, best };
+        let out = f(&mut writer)?;
+        let (number, _) = writer.best;
+        for key in [meta::BEST_NUMBER, meta::STATE_NUMBER] {
+            txn.put(self.db(Table::Meta), key, number.to_be_bytes(), WriteFlags::empty())
+                .map_err(StoreError::from)?;
+        }
+        txn.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// The block the state is at: the best block, unless blocks were stored without
+    /// execution ([`ChainStore::insert_blocks`]).
+    pub fn state_number(&self) -> Result<u64, StoreError> {
+        self.ro(|txn| self.state_number_in(txn))
+    }
+
+    pub(crate) fn state_number_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+    ) -> Result<u64, StoreError> {
+        let v = self.get(txn, Table::Meta, meta::STATE_NUMBER)?;
+        v.map(|v| decode_u64(Table::Meta, &v)).transpose().map(Option::unwrap_or_default)
+    }
+
+    /// The receipts of canonical block `number` (empty for a block without transactions).
+    pub fn receipts(&self, number: u64) -> Result<Vec<ReceiptEnvelope>, StoreError> {
+        self.ro(|txn| {
+            let mut cursor = txn.cursor(self.db(Table::Receipts))?;
+            let prefix = number.to_be_bytes();
+            let mut out = Vec::new();
+            let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
+            while let Some((k, v)) = next {
+                if k.len() != 12 || k[..8] != prefix {
+                    break;
+                }
+                let receipt = ReceiptEnvelope::decode_2718(&mut v.as_slice())
+                    .map_err(|e| corrupted(Table::Receipts, e.to_string()))?;
+                out.push(receipt);
+                next = cursor.next::<Vec<u8>, Vec<u8>>()?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes the genesis allocations and checks they hash to the genesis state root.
+    pub(crate) fn write_genesis_state(
+        &self,
+        txn: &RwTxUnsync,
+        spec: &tern_chainspec::ChainSpec,
+    ) -> Result<(), StoreError> {
+        let none = WriteFlags::empty();
+        for (address, a) in &spec.genesis.alloc {
+            let code_hash = match &a.code {
+                Some(code) if !code.is_empty() => {
+                    let hash = keccak256(code);
+                    txn.put(self.db(Table::Bytecodes), hash, code, none)?;
+                    hash
+                }
+                _ => EMPTY_CODE_HASH,
+            };
+            let account =
+                Account { nonce: a.nonce.unwrap_or_default(), balance: a.balance, code_hash };
+            txn.put(self.db(Table::PlainAccounts), address, account.encode(), none)?;
+            for (slot, value) in a.storage.iter().flatten() {
+                let value = U256::from_be_bytes(value.0);
+                if !value.is_zero() {
+                    let key = storage_key(*address, U256::from_be_bytes(slot.0));
+                    txn.put(self.db(Table::PlainStorage), key, value.to_be_bytes::<32>(), none)?;
+                }
+            }
+        }
+        let computed = View { store: self, txn }.state_root()?;
+        if computed != spec.genesis_header.state_root {
+            return Err(StoreError::GenesisState {
+                computed,
+                header: spec.genesis_header.state_root,
+            });
+        }
+        Ok(())
+    }
+
+    /// Undoes the state changes and removes the receipts of block `number` (the best).
+    pub(crate) fn revert_state(&self, txn: &RwTxUnsync, number: u64) -> Result<(), StoreError> {
+        let none = WriteFlags::empty();
+        let prefix = number.to_be_bytes();
+        let mut cursor = txn.cursor(self.db(Table::AccountChangeSets))?;
+        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
+        let mut accounts = Vec::new();
+        while let Some((k, v)) = next {
+            if k.len() != 28 || k[..8] != prefix {
+                break;
+            }
+            accounts.push((Address::from_slice(&k[8..]), v));
+            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
+        }
+        drop(cursor);
+        for (address, before) in accounts {
+            if before.is_empty() {
+                txn.del(self.db(Table::PlainAccounts), address, None)?;
+            } else {
+                Account::decode(Table::AccountChangeSets, &before)?;
+                txn.put(self.db(Table::PlainAccounts), address, before, none)?;
+            }
+            txn.del(
+                self.db(Table::AccountChangeSets),
+                block_key(number, address.as_slice()),
+                None,
+            )?;
+        }
+        let mut cursor = txn.cursor(self.db(Table::StorageChangeSets))?;
+        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
+        let mut slots = Vec::new();
+        while let Some((k, v)) = next {
+            if k.len() != 60 || k[..8] != prefix {
+                break;
+            }
+            slots.push((k[8..].to_vec(), v));
+            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
+        }
+        drop(cursor);
+        for (key, before) in slots {
+            if U256::from_be_slice(&before).is_zero() {
+                txn.del(self.db(Table::PlainStorage), &key, None)?;
+            } else {
+                txn.put(self.db(Table::PlainStorage), &key, before, none)?;
+            }
+            txn.del(self.db(Table::StorageChangeSets), block_key(number, &key), None)?;
+        }
+        let mut cursor = txn.cursor(self.db(Table::Receipts))?;
+        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
+        let mut receipts = Vec::new();
+        while let Some((k, _)) = next {
+            if k.len() != 12 || k[..8] != prefix {
+                break;
+            }
+            receipts.push(k);
+            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
+        }
+        drop(cursor);
+        for k in receipts {
+            txn.del(self.db(Table::Receipts), k, None)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
