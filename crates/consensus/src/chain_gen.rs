@@ -19,6 +19,14 @@ use tern_chainspec::{ChainSpec, Consensus};
 /// Gas of a plain transfer.
 const TRANSFER_GAS: u64 = 21_000;
 
+/// The recipient of transfer `i` of each generated block: `0x4242…42ii`, clear of the
+/// precompiles (a 21,000-gas call to one runs out of gas and moves nothing).
+pub fn transfer_recipient(i: usize) -> Address {
+    let mut to = [0x42u8; 20];
+    to[19] = i as u8;
+    Address::from(to)
+}
+
 /// Signs `tx` with `key` (low-s, as libsecp256k1 produces).
 pub fn sign_tx<T: SignableTransaction<Signature>>(
     tx: T,
@@ -67,7 +75,7 @@ pub fn generate_chain(
         let london = spec.is_active("london", number, timestamp);
         let transactions: Vec<TxEnvelope> = (0..txs_per_block)
             .map(|i| {
-                let to = TxKind::Call(Address::with_last_byte(i as u8));
+                let to = TxKind::Call(transfer_recipient(i));
                 nonce += 1;
                 if london {
                     TxEnvelope::Eip1559(sign_tx(

@@ -5,11 +5,13 @@
 //! ([`MemState`] in memory; the chain store's state in MDBX) and returns the receipts and
 //! the state changes; [`Executed::verify`] checks them against the header.
 
+pub mod chain;
 mod error;
 mod execute;
 mod forks;
 mod mem;
 mod root;
+mod store;
 
 pub use error::ExecutionError;
 pub use execute::{execute_block, Executed};
@@ -17,6 +19,9 @@ pub use forks::EvmForks;
 pub use mem::{MemAccount, MemState};
 pub use revm;
 pub use root::{state_root_of, RootAccount};
+pub use store::{
+    execute_and_store, state_changes, BlockToExecute, StateReadError, StoreDb, StoreExecutionError,
+};
 
 #[cfg(test)]
 mod tests;

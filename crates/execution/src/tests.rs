@@ -1,4 +1,4 @@
-use crate::{execute_block, EvmForks, MemState};
+use crate::{chain::genesis_state, execute_block, EvmForks, MemState};
 use alloy_consensus::{Block, BlockBody, Header, TxEnvelope};
 use alloy_primitives::{address, Address, U256};
 use revm::{database::DatabaseRef, primitives::hardfork::SpecId};
@@ -17,16 +17,6 @@ fn empty_block(spec: &ChainSpec, beneficiary: Address) -> Block<TxEnvelope> {
         ..Default::default()
     };
     Block { header, body: BlockBody::default() }
-}
-
-fn genesis_state(spec: &ChainSpec) -> MemState {
-    let mut state = MemState::default();
-    for (address, a) in &spec.genesis.alloc {
-        let storage = a.storage.iter().flatten().map(|(k, v)| ((*k).into(), (*v).into()));
-        let code = a.code.clone().unwrap_or_default();
-        state.insert(*address, a.nonce.unwrap_or_default(), a.balance, &code, storage);
-    }
-    state
 }
 
 #[test]

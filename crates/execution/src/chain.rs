@@ -1,0 +1,64 @@
+//! Chains for tests and benchmarks whose blocks execute: built by
+//! `tern_consensus::chain_gen`, executed on a [`MemState`], and sealed with the executed
+//! state root, receipts root, logs bloom and gas used.
+
+use crate::{execute_block, MemState};
+use alloy_consensus::{Block, Header, TxEnvelope};
+use alloy_primitives::B256;
+use secp256k1::SecretKey;
+use tern_chainspec::ChainSpec;
+use tern_consensus::{address_of, chain_gen::generate_chain, clique::seal_header, recover_senders};
+
+/// The genesis allocations of `spec` as a [`MemState`].
+pub fn genesis_state(spec: &ChainSpec) -> MemState {
+    let mut state = MemState::default();
+    for (address, a) in &spec.genesis.alloc {
+        let storage = a.storage.iter().flatten().map(|(k, v)| ((*k).into(), (*v).into()));
+        let code = a.code.clone().unwrap_or_default();
+        state.insert(*address, a.nonce.unwrap_or_default(), a.balance, &code, storage);
+    }
+    state.block_hashes.insert(spec.genesis_header.number, spec.genesis_hash);
+    state
+}
+
+/// `count` Clique blocks on `parent` (hash, header) whose state is `state`, each with
+/// `txs` transfers from `sender` (key, next nonce; it must be funded), sealed in turn by
+/// `signer_keys`; `state` ends at the last block. Panics where
+/// [`generate_chain`] does, or if a block does not execute: this is a test tool.
+pub fn executed_chain(
+    spec: &ChainSpec,
+    signer_keys: &[SecretKey],
+    parent: (B256, &Header),
+    state: &mut MemState,
+    count: usize,
+    txs: usize,
+    sender: (&SecretKey, u64),
+) -> Vec<Block<TxEnvelope>> {
+    let (mut parent_hash, parent) = parent;
+    let mut parent = parent.clone();
+    let (sender, mut nonce) = sender;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut block =
+            generate_chain(spec, signer_keys, (parent_hash, &parent), 1, txs, (sender, nonce))
+                .pop()
+                .expect("one block");
+        nonce += txs as u64;
+        let signer = tern_consensus::clique::recover_signer(&block.header).expect("sealed");
+        let key = signer_keys.iter().find(|k| address_of(k) == signer).expect("signer key");
+        let senders = recover_senders(&block.body.transactions).expect("signed");
+        let executed = execute_block(spec, state, &block, &senders, signer).expect("executes");
+        state.apply(&executed.changes);
+        let header = &mut block.header;
+        header.gas_used = executed.gas_used;
+        header.receipts_root = executed.receipts_root();
+        header.logs_bloom = executed.logs_bloom();
+        header.state_root = state.state_root();
+        seal_header(header, key).expect("room for the seal");
+        parent_hash = header.hash_slow();
+        state.block_hashes.insert(header.number, parent_hash);
+        parent = header.clone();
+        out.push(block);
+    }
+    out
+}

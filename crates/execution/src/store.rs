@@ -1,0 +1,170 @@
+//! Executing blocks on the chain store's state and storing them with it.
+
+use crate::{execute_block, Executed, ExecutionError};
+use alloy_primitives::{Address, B256, U256};
+use revm::{
+    bytecode::Bytecode,
+    database::{states::StateChangeset, DatabaseRef},
+    database_interface::DBErrorMarker,
+    state::AccountInfo,
+};
+use tern_chainspec::ChainSpec;
+use tern_storage::{
+    Account, ChainStore, ExecutedBlock, SealedBlock, StateChanges, StateRead, StorageChange,
+    StoreError,
+};
+
+/// A state read that failed (the store's error, as text: revm needs `Clone`-free,
+/// thread-safe errors).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StateReadError(String);
+
+impl DBErrorMarker for StateReadError {}
+
+impl From<StoreError> for StateReadError {
+    fn from(e: StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// revm's view of a [`StateRead`] (the store's state at its best block, or a write
+/// transaction's).
+#[derive(Debug)]
+pub struct StoreDb<'a, S>(pub &'a S);
+
+impl<S: StateRead> DatabaseRef for StoreDb<'_, S> {
+    type Error = StateReadError;
+
+    /// The account with its code: revm's system calls run the code an account carries.
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StateReadError> {
+        let Some(a) = self.0.account(address)? else { return Ok(None) };
+        let code = self.0.code(a.code_hash)?.map(Bytecode::new_raw);
+        Ok(Some(AccountInfo {
+            balance: a.balance,
+            nonce: a.nonce,
+            code_hash: a.code_hash,
+            code,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StateReadError> {
+        Ok(self.0.code(code_hash)?.map(Bytecode::new_raw).unwrap_or_default())
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StateReadError> {
+        Ok(self.0.storage(address, index)?)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, StateReadError> {
+        Ok(self.0.block_hash(number)?.unwrap_or_default())
+    }
+}
+
+/// A verified block ready to execute: the block, its transactions' senders and the
+/// account that receives its fees (the header's beneficiary; on Clique the signer).
+#[derive(Debug, Clone)]
+pub struct BlockToExecute {
+    /// The block.
+    pub block: SealedBlock,
+    /// One sender per transaction.
+    pub senders: Vec<Address>,
+    /// Fee recipient.
+    pub beneficiary: Address,
+}
+
+/// Why [`execute_and_store`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreExecutionError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Block `index` of the batch does not execute to its header; the blocks before it
+    /// were stored.
+    #[error("{error}")]
+    BadBlock {
+        /// Position in the batch.
+        index: usize,
+        /// Its hash.
+        hash: B256,
+        /// What differs.
+        error: ExecutionError,
+    },
+}
+
+/// revm's changes in the store's terms.
+pub fn state_changes(c: StateChangeset) -> StateChanges {
+    {
+        let account = |info: AccountInfo| Account {
+            nonce: info.nonce,
+            balance: info.balance,
+            code_hash: info.code_hash,
+        };
+        StateChanges {
+            accounts: c.accounts.into_iter().map(|(a, info)| (a, info.map(account))).collect(),
+            storage: c
+                .storage
+                .into_iter()
+                .map(|s| StorageChange {
+                    address: s.address,
+                    wipe: s.wipe_storage,
+                    slots: s.storage,
+                })
+                .collect(),
+            codes: c.contracts.into_iter().map(|(h, code)| (h, code.original_bytes())).collect(),
+        }
+    }
+}
+
+/// Executes `blocks` in order on the store's state (which must be at the best block, the
+/// first block's parent) and stores each with its state changes and receipts, in one
+/// transaction. Each block's gas used, receipts root, logs bloom, requests hash and state
+/// root are checked; at the first that differs, the blocks before it are stored and the
+/// error names the block and the field. Returns the executions, in order.
+pub fn execute_and_store(
+    spec: &ChainSpec,
+    store: &ChainStore,
+    blocks: &[BlockToExecute],
+) -> Result<Vec<Executed>, StoreExecutionError> {
+    let run = |blocks: &[BlockToExecute]| {
+        store.write_state(|w| {
+            let mut out = Vec::with_capacity(blocks.len());
+            for (index, b) in blocks.iter().enumerate() {
+                let bad =
+                    |error| StoreExecutionError::BadBlock { index, hash: b.block.hash, error };
+                let header = &b.block.block.header;
+                let executed =
+                    execute_block(spec, &StoreDb(&*w), &b.block.block, &b.senders, b.beneficiary)
+                        .map_err(bad)?;
+                executed.verify(header).map_err(bad)?;
+                let stored = ExecutedBlock {
+                    block: b.block.clone(),
+                    changes: state_changes(executed.changes.clone()),
+                    receipts: executed.receipts.clone(),
+                };
+                w.append(&stored)?;
+                let root = w.state_root()?;
+                if root != header.state_root {
+                    let error = ExecutionError::Mismatch {
+                        number: header.number,
+                        field: "state_root",
+                        got: header.state_root.to_string(),
+                        expected: root.to_string(),
+                    };
+                    return Err(bad(error));
+                }
+                out.push(executed);
+            }
+            Ok(out)
+        })
+    };
+    match run(blocks) {
+        Err(StoreExecutionError::BadBlock { index, hash, error }) => {
+            // Nothing was written: store the good blocks before the bad one.
+            run(&blocks[..index])?;
+            Err(StoreExecutionError::BadBlock { index, hash, error })
+        }
+        other => other,
+    }
+}

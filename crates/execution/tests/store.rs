@@ -1,0 +1,134 @@
+//! Executing chains into the MDBX store: every root checked, bad blocks refused with the
+//! blocks before them kept, and a reorg across blocks with transactions leaving exactly
+//! the state of a fresh import of the new branch.
+
+use alloy_consensus::{Block, TxEnvelope};
+use alloy_primitives::Address;
+use std::path::PathBuf;
+use tern_chainspec::ChainSpec;
+use tern_consensus::recover_senders;
+use tern_execution::{
+    chain::{executed_chain, genesis_state},
+    execute_and_store, BlockToExecute, StoreExecutionError,
+};
+use tern_storage::{ChainStore, SealedBlock, StateRead};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tern-exec-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn dev_key() -> secp256k1::SecretKey {
+    let bytes = alloy_primitives::hex::decode(tern_chainspec::DEV_VALIDATOR_KEY).unwrap();
+    secp256k1::SecretKey::from_byte_array(bytes.try_into().unwrap()).unwrap()
+}
+
+fn to_execute(blocks: &[Block<TxEnvelope>]) -> Vec<BlockToExecute> {
+    blocks
+        .iter()
+        .map(|b| BlockToExecute {
+            senders: recover_senders(&b.body.transactions).unwrap(),
+            beneficiary: tern_consensus::clique::recover_signer(&b.header).unwrap(),
+            block: SealedBlock::seal(b.clone()),
+        })
+        .collect()
+}
+
+/// Recipients of the generated transfers.
+fn recipients() -> Vec<Address> {
+    (0..8).map(tern_consensus::chain_gen::transfer_recipient).collect()
+}
+
+#[test]
+fn a_chain_with_transfers_executes_into_the_store() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let mut state = genesis_state(&spec);
+    let blocks = executed_chain(
+        &spec,
+        &[key],
+        (spec.genesis_hash, &spec.genesis_header),
+        &mut state,
+        20,
+        5,
+        (&key, 0),
+    );
+    let store = ChainStore::init(&tmp("chain"), &spec).unwrap();
+    let executed = execute_and_store(&spec, &store, &to_execute(&blocks)).unwrap();
+    assert_eq!(executed.len(), 20);
+    assert_eq!(store.best_block().unwrap().0, 20);
+    assert_eq!(store.state_number().unwrap(), 20);
+    let reader = store.state().unwrap();
+    assert_eq!(reader.state_root().unwrap(), blocks[19].header.state_root);
+    let signer = tern_consensus::address_of(&key);
+    assert_eq!(reader.account(signer).unwrap().unwrap().nonce, 100);
+    for r in recipients().into_iter().take(5) {
+        let account = reader.account(r).unwrap().unwrap_or_else(|| panic!("{r} missing"));
+        assert_eq!(account.balance, alloy_primitives::U256::from(20), "{r}");
+    }
+    assert_eq!(store.receipts(7).unwrap().len(), 5);
+}
+
+#[test]
+fn a_block_that_does_not_execute_to_its_header_is_refused_after_the_good_ones() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let mut state = genesis_state(&spec);
+    let mut blocks = executed_chain(
+        &spec,
+        &[key],
+        (spec.genesis_hash, &spec.genesis_header),
+        &mut state,
+        6,
+        2,
+        (&key, 0),
+    );
+    blocks[4].header.gas_used += 1;
+    let store = ChainStore::init(&tmp("bad"), &spec).unwrap();
+    let err = execute_and_store(&spec, &store, &to_execute(&blocks)).unwrap_err();
+    let StoreExecutionError::BadBlock { index, error, .. } = err else { panic!("{err}") };
+    assert_eq!(index, 4);
+    let text = error.to_string();
+    assert!(text.contains("block 5") && text.contains("gas_used"), "{text}");
+    assert_eq!(store.best_block().unwrap().0, 4, "the four good blocks are stored");
+    assert_eq!(store.state().unwrap().state_root().unwrap(), blocks[3].header.state_root);
+    // A wrong state root is refused too.
+    blocks[4].header.gas_used -= 1;
+    blocks[4].header.state_root = blocks[3].header.state_root;
+    let err = execute_and_store(&spec, &store, &to_execute(&blocks[4..])).unwrap_err();
+    assert!(err.to_string().contains("state_root"), "{err}");
+    assert_eq!(store.best_block().unwrap().0, 4);
+}
+
+#[test]
+fn a_reorg_leaves_the_state_of_a_fresh_import_of_the_new_branch() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let mut state = genesis_state(&spec);
+    let common = executed_chain(&spec, &[key], genesis, &mut state, 10, 3, (&key, 0));
+    let at_fork = state.clone();
+    let fork = (common[9].header.hash_slow(), &common[9].header);
+    let a = executed_chain(&spec, &[key], fork, &mut state, 5, 4, (&key, 30));
+    let mut state_b = at_fork;
+    let b = executed_chain(&spec, &[key], fork, &mut state_b, 6, 1, (&key, 30));
+
+    let store = ChainStore::init(&tmp("reorg"), &spec).unwrap();
+    execute_and_store(&spec, &store, &to_execute(&common)).unwrap();
+    execute_and_store(&spec, &store, &to_execute(&a)).unwrap();
+    store.unwind_to(10).unwrap();
+    assert_eq!(store.state().unwrap().state_root().unwrap(), common[9].header.state_root);
+    execute_and_store(&spec, &store, &to_execute(&b)).unwrap();
+
+    let fresh = ChainStore::init(&tmp("fresh"), &spec).unwrap();
+    execute_and_store(&spec, &fresh, &to_execute(&common)).unwrap();
+    execute_and_store(&spec, &fresh, &to_execute(&b)).unwrap();
+    let (x, y) = (store.state().unwrap(), fresh.state().unwrap());
+    assert_eq!(x.state_root().unwrap(), b[5].header.state_root);
+    assert_eq!(x.state_root().unwrap(), y.state_root().unwrap());
+    for address in recipients().into_iter().chain([tern_consensus::address_of(&key)]) {
+        assert_eq!(x.account(address).unwrap(), y.account(address).unwrap(), "{address}");
+    }
+    assert_eq!(store.receipts(11).unwrap(), fresh.receipts(11).unwrap());
+}
