@@ -1,6 +1,6 @@
 //! Answering requests from the chain store, within limits.
 
-use alloy_consensus::{BlockBody, Header, TxEnvelope};
+use alloy_consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip1898::HashOrNumber;
 use alloy_primitives::B256;
 use alloy_rlp::Encodable;
@@ -13,6 +13,8 @@ use tern_storage::{ChainStore, StoreError};
 pub const MAX_HEADERS_SERVE: usize = 1024;
 /// Most bodies in one BlockBodies response.
 pub const MAX_BODIES_SERVE: usize = 1024;
+/// Most blocks' receipts in one Receipts response.
+pub const MAX_RECEIPTS_SERVE: usize = 1024;
 /// Soft limit of a response, in bytes: we stop adding items once it is reached, so a
 /// response is at most this plus one item.
 ///
@@ -92,6 +94,31 @@ pub fn serve_bodies(
             size += body.length();
             out.push(body);
         }
+    }
+    Ok(out)
+}
+
+/// The receipts of the blocks `hashes` names, in order, for canonical blocks the state has
+/// reached (blocks stored without execution have none to give, and are omitted like
+/// unknown ones); at most [`MAX_RECEIPTS_SERVE`] blocks and about 2 MiB.
+pub fn serve_receipts(
+    store: &ChainStore,
+    hashes: &[B256],
+) -> Result<Vec<Vec<ReceiptEnvelope>>, StoreError> {
+    let executed = store.state_number()?;
+    let mut out = Vec::new();
+    let mut size = 0;
+    for hash in hashes.iter().take(MAX_RECEIPTS_SERVE) {
+        if size >= SOFT_RESPONSE_LIMIT {
+            break;
+        }
+        let Some(number) = store.block_number(*hash)? else { continue };
+        if number > executed || store.canonical_hash(number)? != Some(*hash) {
+            continue;
+        }
+        let receipts = store.receipts(number)?;
+        size += receipts.iter().map(alloy_eips::Encodable2718::encode_2718_len).sum::<usize>();
+        out.push(receipts);
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@ use crate::{
     budget::ServeBudget,
     known::BoundedSet,
     manager::ManagerMsg,
-    serve::{serve_bodies, serve_headers},
+    serve::{serve_bodies, serve_headers, serve_receipts},
     PeerRequest, PeerResponse, Penalty, RequestError, RequestKind,
 };
 use alloy_primitives::B256;
@@ -262,18 +262,26 @@ impl Session {
                 (EthMessage::BlockBodies(reply), bytes)
             }
             EthMessage::GetReceipts(r) => {
-                // Receipts are not stored (no execution): an empty answer is valid.
+                let receipts = serve_receipts(&self.store, &r.message.0).unwrap_or_default();
+                let bytes =
+                    receipts.iter().flatten().map(alloy_eips::Encodable2718::encode_2718_len).sum();
+                let request_id = r.request_id;
                 let reply = match self.eth.version() {
                     EthVersion::Eth68 => EthMessage::Receipts68(RequestPair {
-                        request_id: r.request_id,
-                        message: Receipts68::default(),
+                        request_id,
+                        message: Receipts68(receipts),
                     }),
                     EthVersion::Eth69 => EthMessage::Receipts69(RequestPair {
-                        request_id: r.request_id,
-                        message: Receipts69::default(),
+                        request_id,
+                        message: Receipts69(
+                            receipts
+                                .into_iter()
+                                .map(|b| b.iter().map(receipt69).collect())
+                                .collect(),
+                        ),
                     }),
                 };
-                (reply, 0)
+                (reply, bytes)
             }
             EthMessage::GetPooledTransactions(r) => {
                 let reply = RequestPair {
@@ -385,5 +393,16 @@ fn breach(e: &EthError) -> bool {
         EthError::P2p(tern_p2p::P2pError::Ecies(_)) => true,
         EthError::P2p(p) => p.disconnect_reason() == Some(DisconnectReason::ProtocolBreach),
         other => other.disconnect_reason() == Some(DisconnectReason::ProtocolBreach),
+    }
+}
+
+/// A stored receipt in eth/69's form (no bloom: the receiver computes it).
+fn receipt69(r: &alloy_consensus::ReceiptEnvelope) -> tern_eth_wire::Receipt69 {
+    use alloy_consensus::TxReceipt;
+    tern_eth_wire::Receipt69 {
+        tx_type: r.tx_type() as u8,
+        status: r.status_or_post_state(),
+        cumulative_gas_used: r.cumulative_gas_used(),
+        logs: r.logs().to_vec(),
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use tern_chainspec::ChainSpec;
 use tern_eth_wire::{BlockHeaders, EthMessage, EthVersion, GetBlockHeaders, RequestPair};
 use tern_network::{
-    serve_headers, NetworkEvent, Penalty, RequestError, MAX_HEADERS_SERVE, SOFT_RESPONSE_LIMIT,
+    serve_headers, NetworkEvent, PeerRequest, PeerResponse, Penalty, RequestError,
+    MAX_HEADERS_SERVE, SOFT_RESPONSE_LIMIT,
 };
 use tern_p2p::{CapabilityMessage, DisconnectReason, EciesError, P2pError, PeerId};
 
@@ -622,4 +623,64 @@ async fn a_late_subscriber_learns_of_the_peers_already_connected() {
     assert_eq!(peer, a.local_enode().id);
     let mut late = c.subscribe().await;
     assert_eq!(wait_for(&mut late, connected).await, peer);
+}
+
+/// Receipts come from the store for executed blocks: on eth/69 without blooms, on eth/68
+/// as full receipts; unknown hashes and blocks stored without execution are omitted. The
+/// reference is what the executor returned, not what the serving code reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_served_for_executed_blocks() {
+    use tern_execution::{chain, execute_and_store, BlockToExecute};
+    let spec = ChainSpec::dev();
+    let bytes = alloy_primitives::hex::decode(tern_chainspec::DEV_VALIDATOR_KEY).unwrap();
+    let key = secp256k1::SecretKey::from_byte_array(bytes.try_into().unwrap()).unwrap();
+    let mut state = chain::genesis_state(&spec);
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let blocks = chain::executed_chain(&spec, &[key], genesis, &mut state, 6, 3, (&key, 0));
+    let signer = tern_consensus::address_of(&key);
+    let sealed: Vec<tern_storage::SealedBlock> =
+        blocks.iter().cloned().map(tern_storage::SealedBlock::seal).collect();
+    let to_execute: Vec<BlockToExecute> = sealed[..4]
+        .iter()
+        .map(|b| BlockToExecute {
+            senders: tern_consensus::recover_senders(&b.block.body.transactions).unwrap(),
+            beneficiary: signer,
+            block: b.clone(),
+        })
+        .collect();
+    let store = store_with(&spec, &[], "receipts");
+    let executed = execute_and_store(&spec, &store, &to_execute).unwrap();
+    store.insert_blocks(&sealed[4..]).unwrap(); // stored without execution
+    let (a, _) = node(config(), &spec, store).await;
+    let hashes = vec![
+        sealed[0].hash,
+        sealed[1].hash,
+        alloy_primitives::B256::repeat_byte(0xee),
+        sealed[3].hash,
+        sealed[4].hash,
+    ];
+    let expected: Vec<_> = [0, 1, 3].iter().map(|&i| executed[i].receipts.clone()).collect();
+    assert!(expected.iter().all(|r| r.len() == 3));
+    for version in [EthVersion::Eth69, EthVersion::Eth68] {
+        let mut cfg = config();
+        cfg.eth_versions = vec![version];
+        cfg.bootnodes = vec![a.local_enode()];
+        let (c, mut events) = node(cfg, &spec, store_with(&spec, &[], "receipts-c")).await;
+        let peer = wait_for(&mut events, connected).await;
+        let answer = c.request(peer, PeerRequest::GetReceipts(hashes.clone())).await.unwrap();
+        match (version, answer) {
+            (EthVersion::Eth68, PeerResponse::Receipts68(r)) => assert_eq!(r.0, expected),
+            (EthVersion::Eth69, PeerResponse::Receipts69(r)) => {
+                assert_eq!(r.0.len(), expected.len());
+                for (got, want) in r.0.iter().flatten().zip(expected.iter().flatten()) {
+                    use alloy_consensus::TxReceipt;
+                    assert_eq!(got.tx_type, want.tx_type() as u8);
+                    assert_eq!(got.status, want.status_or_post_state());
+                    assert_eq!(got.cumulative_gas_used, want.cumulative_gas_used());
+                    assert_eq!(got.logs, want.logs());
+                }
+            }
+            (v, other) => panic!("{v:?}: {other:?}"),
+        }
+    }
 }
