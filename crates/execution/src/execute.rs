@@ -8,11 +8,12 @@ use alloy_eips::{eip7685::Requests, Encodable2718};
 use alloy_evm::{
     block::BlockExecutor,
     eth::{receipt_builder::AlloyReceiptBuilder, EthBlockExecutionCtx, EthBlockExecutor},
-    EthEvmFactory, EvmFactory,
+    EthEvmFactory, Evm, EvmFactory,
 };
+use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{Address, Bloom, B256};
 use revm::database::{
-    states::{bundle_state::BundleRetention, PlainStateReverts, StateChangeset},
+    states::{bundle_state::BundleRetention, StateChangeset},
     DatabaseRef, OriginalValuesKnown, State,
 };
 use std::{borrow::Cow, fmt::Debug};
@@ -29,8 +30,6 @@ pub struct Executed {
     pub requests: Requests,
     /// The state after the block, as changes to the state before it.
     pub changes: StateChangeset,
-    /// How to undo `changes`: the values before the block (one entry: this block).
-    pub reverts: PlainStateReverts,
 }
 
 impl Executed {
@@ -75,6 +74,13 @@ impl Executed {
     }
 }
 
+/// A state that can say what its root would be with some changes applied: receipts
+/// before Byzantium carry the state root after each transaction.
+pub trait StateRootWith {
+    /// The state root of this state with `changes` applied.
+    fn state_root_with(&self, changes: &StateChangeset) -> Result<B256, ExecutionError>;
+}
+
 /// Executes `block` on the state `db` (the state after its parent), with `senders`
 /// recovered from its transactions and `beneficiary` receiving the fees (the header's
 /// beneficiary; on Clique, the block's signer).
@@ -86,7 +92,7 @@ pub fn execute_block<DB>(
     beneficiary: Address,
 ) -> Result<Executed, ExecutionError>
 where
-    DB: DatabaseRef + Debug,
+    DB: DatabaseRef + StateRootWith + Debug,
     DB::Error: Send + Sync + 'static,
 {
     let header = &block.header;
@@ -108,22 +114,48 @@ where
         tx_count_hint: Some(txs.len()),
         slot_number: None,
     };
-    let executor = EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default());
+    let mut executor = EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default());
     let recovered = txs
         .iter()
         .zip(senders)
         .map(|(tx, sender)| alloy_consensus::transaction::Recovered::new_unchecked(tx, *sender));
-    let result = executor
-        .execute_block(recovered)
-        .map_err(|e| ExecutionError::Evm { number, reason: e.to_string() })?;
-    state.merge_transitions(BundleRetention::Reverts);
-    let (changes, reverts) =
-        state.take_bundle().to_plain_state_and_reverts(OriginalValuesKnown::Yes);
+    let evm_error = |e: alloy_evm::block::BlockExecutionError| ExecutionError::Evm {
+        number,
+        reason: e.to_string(),
+    };
+    let result = if forks.is_byzantium_active_at_block(number) {
+        executor.execute_block(recovered).map_err(evm_error)?
+    } else {
+        // Before Byzantium (EIP-658) a receipt holds the state root after its transaction.
+        executor.apply_pre_execution_changes().map_err(evm_error)?;
+        for tx in recovered {
+            executor.execute_transaction(tx).map_err(evm_error)?;
+            let db = executor.evm_mut().db_mut();
+            db.merge_transitions(BundleRetention::PlainState);
+            let so_far = db.bundle_state.to_plain_state(OriginalValuesKnown::Yes);
+            let root = db_root(db, &so_far)?;
+            if let Some(r) =
+                executor.receipts.last_mut().and_then(|r| r.as_receipt_with_bloom_mut())
+            {
+                r.receipt.status = alloy_consensus::Eip658Value::PostState(root);
+            }
+        }
+        executor.apply_post_execution_changes().map_err(evm_error)?
+    };
+    state.merge_transitions(BundleRetention::PlainState);
+    let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
     Ok(Executed {
         receipts: result.receipts,
         gas_used: result.gas_used,
         requests: result.requests,
         changes,
-        reverts,
     })
+}
+
+/// The root of the state under `state` (the block's base) with `changes` applied.
+fn db_root<DB: DatabaseRef + StateRootWith>(
+    state: &State<revm::database::WrapDatabaseRef<&DB>>,
+    changes: &StateChangeset,
+) -> Result<B256, ExecutionError> {
+    state.database.0.state_root_with(changes)
 }

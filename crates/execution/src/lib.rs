@@ -14,7 +14,7 @@ mod root;
 mod store;
 
 pub use error::ExecutionError;
-pub use execute::{execute_block, Executed};
+pub use execute::{execute_block, Executed, StateRootWith};
 pub use forks::EvmForks;
 pub use mem::{MemAccount, MemState};
 pub use revm;

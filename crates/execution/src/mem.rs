@@ -121,3 +121,11 @@ impl DatabaseRef for MemState {
         Ok(self.block_hashes.get(&number).copied().unwrap_or_default())
     }
 }
+
+impl crate::execute::StateRootWith for MemState {
+    fn state_root_with(&self, changes: &StateChangeset) -> Result<B256, crate::ExecutionError> {
+        let mut after = self.clone();
+        after.apply(changes);
+        Ok(after.state_root())
+    }
+}

@@ -62,6 +62,18 @@ impl<S: StateRead> DatabaseRef for StoreDb<'_, S> {
     }
 }
 
+impl<S: StateRead> crate::execute::StateRootWith for StoreDb<'_, S> {
+    /// Not yet: intermediate roots need the store's trie. Only blocks before Byzantium
+    /// ask (their receipts carry the state root after each transaction).
+    fn state_root_with(&self, _: &StateChangeset) -> Result<B256, ExecutionError> {
+        Err(ExecutionError::State(
+            "receipts before Byzantium (intermediate state roots) are not built from the \
+             store yet"
+                .into(),
+        ))
+    }
+}
+
 /// A verified block ready to execute: the block, its transactions' senders and the
 /// account that receives its fees (the header's beneficiary; on Clique the signer).
 #[derive(Debug, Clone)]
