@@ -1,8 +1,9 @@
 //! `tern bench sync`: a fresh fullnode (a separate `tern node` process) syncing generated
 //! chains from one and from three in-process peers over loopback, against the local
-//! serial import (`import_blocks`: the same blocks verified and committed one batch at a
-//! time, no network, no overlap — a reference point, not a floor: sync overlaps commits
-//! with download and verification and infers empty bodies, so it beats it).
+//! serial import (`import_blocks`: the same blocks verified, executed and committed one
+//! batch at a time, no network, no overlap — a reference point, not a floor: sync
+//! overlaps commits with download and verification, infers empty bodies, and does not
+//! execute yet).
 
 use eyre::Result;
 use std::{
@@ -11,7 +12,6 @@ use std::{
     time::{Duration, Instant},
 };
 use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
-use tern_consensus::chain_gen::generate_chain;
 use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
 use tern_storage::{ChainStore, SealedBlock};
@@ -34,7 +34,6 @@ fn now_secs() -> u64 {
 pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Result<()> {
     let spec = ChainSpec::dev();
     let key = tern_p2p::parse_secret_key(DEV_VALIDATOR_KEY).map_err(eyre::Report::msg)?;
-    let sender = tern_p2p::generate_secret_key();
     println!(
         "{:<24} {:>6} {:>9} {:>11} {:>9} {:>10} {:>10} {:>9}",
         "workload",
@@ -53,18 +52,21 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
         }
         let _ = std::fs::remove_dir_all(dir);
         eprintln!("generating {count} blocks with {per_block} transactions each...");
-        let blocks = generate_chain(
+        let mut state = tern_execution::chain::genesis_state(&spec);
+        let blocks = tern_execution::chain::executed_chain(
             &spec,
             &[key],
             (spec.genesis_hash, &spec.genesis_header),
+            &mut state,
             count,
             per_block,
-            (&sender, 0),
-        );
+            (&key, 0),
+        )?;
         let bytes: usize = blocks.iter().map(alloy_rlp::Encodable::length).sum();
         let mb = bytes as f64 / 1e6;
 
-        // The serial import: decode, verify and commit, no network, no overlap.
+        // The serial import: decode, verify, execute and commit, no network, no overlap
+        // (sync does not execute yet: the ratio compares unlike work).
         let encoded: Vec<u8> = blocks.iter().flat_map(alloy_rlp::encode).collect();
         let floor_store = ChainStore::init(&dir.join("floor"), &spec)?;
         let started = Instant::now();

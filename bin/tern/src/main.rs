@@ -297,15 +297,20 @@ fn run(command: Command) -> Result<()> {
             if !matches!(spec.consensus, tern_chainspec::Consensus::Clique { .. }) {
                 eyre::bail!("gen-chain needs a Clique chain; {chain} is not one");
             }
-            let sender = tern_p2p::generate_secret_key();
-            let chain_blocks = tern_consensus::chain_gen::generate_chain(
+            // The transfers come from the first signer, which the genesis must fund (the
+            // dev chain's is); every block is executed so its roots are the real ones.
+            let sender = keys[0];
+            let mut state = tern_execution::chain::genesis_state(&spec);
+            let chain_blocks = tern_execution::chain::executed_chain(
                 &spec,
                 &keys,
                 (spec.genesis_hash, &spec.genesis_header),
+                &mut state,
                 blocks,
                 txs,
                 (&sender, 0),
-            );
+            )
+            .wrap_err("generating the chain (is the first signer funded in the genesis?)")?;
             tern_consensus::chain_gen::write_chain_file(&out, &chain_blocks)?;
             println!("wrote {blocks} blocks ({txs} txs each) to {}", out.display());
             Ok(())
@@ -319,7 +324,11 @@ fn run(command: Command) -> Result<()> {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
             let imported = tern_sync::import_blocks(&spec, &store, blocks, 4096, now)?;
             let (best, hash) = store.best_block()?;
-            println!("imported {imported} of {total} blocks; best block {best} {hash}");
+            let root = store.state()?.state_root()?;
+            println!(
+                "imported {imported} of {total} blocks, each executed; best block {best} {hash}, \
+                 state root {root}"
+            );
             Ok(())
         }
         Command::Export { datadir, chain, file } => {

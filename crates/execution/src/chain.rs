@@ -2,7 +2,7 @@
 //! `tern_consensus::chain_gen`, executed on a [`MemState`], and sealed with the executed
 //! state root, receipts root, logs bloom and gas used.
 
-use crate::{execute_block, MemState};
+use crate::{execute_block, ExecutionError, MemState};
 use alloy_consensus::{Block, Header, TxEnvelope};
 use alloy_primitives::B256;
 use secp256k1::SecretKey;
@@ -22,9 +22,10 @@ pub fn genesis_state(spec: &ChainSpec) -> MemState {
 }
 
 /// `count` Clique blocks on `parent` (hash, header) whose state is `state`, each with
-/// `txs` transfers from `sender` (key, next nonce; it must be funded), sealed in turn by
-/// `signer_keys`; `state` ends at the last block. Panics where
-/// [`generate_chain`] does, or if a block does not execute: this is a test tool.
+/// `txs` transfers from `sender` (key, next nonce), sealed in turn by `signer_keys`;
+/// `state` ends at the last block. A block that does not execute (a sender without the
+/// funds, say) is an error. Panics where [`generate_chain`] does: a missing signer key or
+/// a chain that is not Clique.
 pub fn executed_chain(
     spec: &ChainSpec,
     signer_keys: &[SecretKey],
@@ -33,7 +34,7 @@ pub fn executed_chain(
     count: usize,
     txs: usize,
     sender: (&SecretKey, u64),
-) -> Vec<Block<TxEnvelope>> {
+) -> Result<Vec<Block<TxEnvelope>>, ExecutionError> {
     let (mut parent_hash, parent) = parent;
     let mut parent = parent.clone();
     let (sender, mut nonce) = sender;
@@ -47,7 +48,13 @@ pub fn executed_chain(
         let signer = tern_consensus::clique::recover_signer(&block.header).expect("sealed");
         let key = signer_keys.iter().find(|k| address_of(k) == signer).expect("signer key");
         let senders = recover_senders(&block.body.transactions).expect("signed");
-        let executed = execute_block(spec, state, &block, &senders, signer).expect("executes");
+        let executed = execute_block(spec, state, &block, &senders, signer)?;
+        if executed.receipts.iter().any(|r| !r.status()) {
+            return Err(ExecutionError::Evm {
+                number: block.header.number,
+                reason: "a generated transfer failed".into(),
+            });
+        }
         state.apply(&executed.changes);
         let header = &mut block.header;
         header.gas_used = executed.gas_used;
@@ -60,5 +67,5 @@ pub fn executed_chain(
         parent = header.clone();
         out.push(block);
     }
-    out
+    Ok(out)
 }

@@ -63,14 +63,10 @@ impl<S: StateRead> DatabaseRef for StoreDb<'_, S> {
 }
 
 impl<S: StateRead> crate::execute::StateRootWith for StoreDb<'_, S> {
-    /// Not yet: intermediate roots need the store's trie. Only blocks before Byzantium
-    /// ask (their receipts carry the state root after each transaction).
-    fn state_root_with(&self, _: &StateChangeset) -> Result<B256, ExecutionError> {
-        Err(ExecutionError::State(
-            "receipts before Byzantium (intermediate state roots) are not built from the \
-             store yet"
-                .into(),
-        ))
+    fn state_root_with(&self, changes: &StateChangeset) -> Result<B256, ExecutionError> {
+        self.0
+            .state_root_with(&state_changes(changes.clone()))
+            .map_err(|e| ExecutionError::State(e.to_string()))
     }
 }
 

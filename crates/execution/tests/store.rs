@@ -53,7 +53,8 @@ fn a_chain_with_transfers_executes_into_the_store() {
         20,
         5,
         (&key, 0),
-    );
+    )
+    .unwrap();
     let store = ChainStore::init(&tmp("chain"), &spec).unwrap();
     let executed = execute_and_store(&spec, &store, &to_execute(&blocks)).unwrap();
     assert_eq!(executed.len(), 20);
@@ -83,7 +84,8 @@ fn a_block_that_does_not_execute_to_its_header_is_refused_after_the_good_ones() 
         6,
         2,
         (&key, 0),
-    );
+    )
+    .unwrap();
     blocks[4].header.gas_used += 1;
     let store = ChainStore::init(&tmp("bad"), &spec).unwrap();
     let err = execute_and_store(&spec, &store, &to_execute(&blocks)).unwrap_err();
@@ -107,12 +109,12 @@ fn a_reorg_leaves_the_state_of_a_fresh_import_of_the_new_branch() {
     let key = dev_key();
     let genesis = (spec.genesis_hash, &spec.genesis_header);
     let mut state = genesis_state(&spec);
-    let common = executed_chain(&spec, &[key], genesis, &mut state, 10, 3, (&key, 0));
+    let common = executed_chain(&spec, &[key], genesis, &mut state, 10, 3, (&key, 0)).unwrap();
     let at_fork = state.clone();
     let fork = (common[9].header.hash_slow(), &common[9].header);
-    let a = executed_chain(&spec, &[key], fork, &mut state, 5, 4, (&key, 30));
+    let a = executed_chain(&spec, &[key], fork, &mut state, 5, 4, (&key, 30)).unwrap();
     let mut state_b = at_fork;
-    let b = executed_chain(&spec, &[key], fork, &mut state_b, 6, 1, (&key, 30));
+    let b = executed_chain(&spec, &[key], fork, &mut state_b, 6, 1, (&key, 30)).unwrap();
 
     let store = ChainStore::init(&tmp("reorg"), &spec).unwrap();
     execute_and_store(&spec, &store, &to_execute(&common)).unwrap();

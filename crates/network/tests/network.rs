@@ -636,7 +636,8 @@ async fn receipts_are_served_for_executed_blocks() {
     let key = secp256k1::SecretKey::from_byte_array(bytes.try_into().unwrap()).unwrap();
     let mut state = chain::genesis_state(&spec);
     let genesis = (spec.genesis_hash, &spec.genesis_header);
-    let blocks = chain::executed_chain(&spec, &[key], genesis, &mut state, 6, 3, (&key, 0));
+    let blocks =
+        chain::executed_chain(&spec, &[key], genesis, &mut state, 6, 3, (&key, 0)).unwrap();
     let signer = tern_consensus::address_of(&key);
     let sealed: Vec<tern_storage::SealedBlock> =
         blocks.iter().cloned().map(tern_storage::SealedBlock::seal).collect();

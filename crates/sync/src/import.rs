@@ -1,11 +1,13 @@
 //! Importing a list of blocks (an RLP chain file, or the local floor of the sync
-//! benchmark): the same verification as sync, without the network.
+//! benchmark): the same verification as sync, without the network, and every block
+//! executed before it is stored.
 
 use alloy_consensus::{Block, Header, TxEnvelope};
 use tern_chainspec::{ChainSpec, Consensus};
 use tern_consensus::{
     clique::recover_signers, validate_body, validate_header, ConsensusError, Snapshot,
 };
+use tern_execution::{execute_and_store, BlockToExecute, ExecutionError, StoreExecutionError};
 use tern_storage::{ChainStore, SealedBlock, StoreError};
 
 /// Why an import stopped.
@@ -22,6 +24,15 @@ pub enum ImportError {
         /// The rule it breaks.
         error: ConsensusError,
     },
+    /// A block does not execute to what its header says (gas used, receipts root, logs
+    /// bloom, requests hash or state root); everything before it was committed.
+    #[error("block {number} is invalid: {error}")]
+    Execution {
+        /// Its number.
+        number: u64,
+        /// What differs.
+        error: ExecutionError,
+    },
     /// The blocks do not continue the stored chain.
     #[error("block {number} does not extend the stored best block {best}")]
     Gap {
@@ -33,7 +44,9 @@ pub enum ImportError {
 }
 
 /// Verifies `blocks` (ascending; blocks at or below our head are skipped) exactly as sync
-/// does and commits them in batches of `batch`. Returns how many were imported.
+/// does, executes each on the stored state (every root checked) and commits them in
+/// batches of `batch`. Returns how many were imported; on an invalid block, the blocks
+/// before it are committed.
 pub fn import_blocks(
     spec: &ChainSpec,
     store: &ChainStore,
@@ -68,22 +81,43 @@ pub fn import_blocks(
         let chunk: Vec<Block<TxEnvelope>> = chunks.by_ref().take(batch.max(1)).collect();
         let headers: Vec<Header> = chunk.iter().map(|b| b.header.clone()).collect();
         let signers = if snapshot.is_some() { recover_signers(&headers) } else { Vec::new() };
-        let mut sealed = Vec::with_capacity(chunk.len());
+        let mut verified = Vec::with_capacity(chunk.len());
+        let mut invalid = None;
         for (i, block) in chunk.into_iter().enumerate() {
             let number = block.header.number;
-            let invalid = |error| ImportError::Invalid { number, error };
-            validate_header(spec, &block.header, &parent, parent_hash, now).map_err(invalid)?;
-            if let Some(snap) = &mut snapshot {
-                snap.verify_recovered(&block.header, signers[i].clone()).map_err(invalid)?;
-            }
-            validate_body(spec, &block.header, &block.body).map_err(invalid)?;
+            let checked = (|| {
+                validate_header(spec, &block.header, &parent, parent_hash, now)?;
+                let signer = match &mut snapshot {
+                    Some(snap) => Some(snap.verify_recovered(&block.header, signers[i].clone())?),
+                    None => None,
+                };
+                let senders = validate_body(spec, &block.header, &block.body)?;
+                Ok((signer, senders))
+            })();
+            let (signer, senders) = match checked {
+                Ok(ok) => ok,
+                Err(error) => {
+                    invalid = Some(ImportError::Invalid { number, error });
+                    break;
+                }
+            };
+            let beneficiary = signer.unwrap_or(block.header.beneficiary);
             let b = SealedBlock::seal(block);
             parent_hash = b.hash;
             parent = b.block.header.clone();
-            sealed.push(b);
+            verified.push(BlockToExecute { block: b, senders, beneficiary });
         }
-        store.insert_blocks(&sealed)?;
-        imported += sealed.len() as u64;
+        match execute_and_store(spec, store, &verified) {
+            Ok(_) => imported += verified.len() as u64,
+            Err(StoreExecutionError::Store(e)) => return Err(e.into()),
+            Err(StoreExecutionError::BadBlock { index, error, .. }) => {
+                let number = verified[index].block.block.header.number;
+                return Err(ImportError::Execution { number, error });
+            }
+        }
+        if let Some(e) = invalid {
+            return Err(e);
+        }
     }
     Ok(imported)
 }

@@ -106,6 +106,10 @@ pub trait StateRead {
     fn code(&self, code_hash: B256) -> Result<Option<Bytes>, StoreError>;
     /// The canonical hash of block `number`.
     fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError>;
+    /// The state root this state would have with `changes` applied, without writing them
+    /// (hashes the whole state: for receipts before Byzantium, which carry one per
+    /// transaction).
+    fn state_root_with(&self, changes: &StateChanges) -> Result<B256, StoreError>;
 }
 
 fn storage_key(address: Address, slot: U256) -> [u8; 52] {
@@ -162,19 +166,38 @@ impl<K: TransactionKind<Access = PtrUnsync>> View<'_, K> {
         Ok(out)
     }
 
-    /// The state root, hashing every account and slot (O(state); an incremental root from
-    /// stored trie nodes is the next step).
-    fn state_root(&self) -> Result<B256, StoreError> {
-        let mut accounts = self.txn.cursor(self.store.db(Table::PlainAccounts))?;
-        let mut leaves = Vec::new();
-        let mut next = accounts.first::<Vec<u8>, Vec<u8>>()?;
+    fn state_root_with(&self, changes: &StateChanges) -> Result<B256, StoreError> {
+        let mut accounts = std::collections::BTreeMap::new();
+        let mut cursor = self.txn.cursor(self.store.db(Table::PlainAccounts))?;
+        let mut next = cursor.first::<Vec<u8>, Vec<u8>>()?;
         while let Some((k, v)) = next {
             if k.len() != 20 {
                 return Err(corrupted(Table::PlainAccounts, "address of other than 20 bytes"));
             }
-            let address = Address::from_slice(&k);
-            let account = Account::decode(Table::PlainAccounts, &v)?;
-            let slots = self.slots(address)?;
+            accounts.insert(Address::from_slice(&k), Account::decode(Table::PlainAccounts, &v)?);
+            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
+        }
+        drop(cursor);
+        for (address, account) in &changes.accounts {
+            match account {
+                Some(a) => accounts.insert(*address, *a),
+                None => accounts.remove(address),
+            };
+        }
+        let mut leaves = Vec::with_capacity(accounts.len());
+        for (address, account) in accounts {
+            let change = changes.storage.iter().find(|c| c.address == address);
+            let mut slots: std::collections::BTreeMap<U256, U256> = match change {
+                Some(c) if c.wipe => Default::default(),
+                _ => self.slots(address)?.into_iter().collect(),
+            };
+            for (slot, value) in change.iter().flat_map(|c| &c.slots) {
+                if value.is_zero() {
+                    slots.remove(slot);
+                } else {
+                    slots.insert(*slot, *value);
+                }
+            }
             let storage_root = root::storage_root_unsorted(
                 slots.into_iter().map(|(k, v)| (keccak256(k.to_be_bytes::<32>()), v)),
             );
@@ -185,9 +208,14 @@ impl<K: TransactionKind<Access = PtrUnsync>> View<'_, K> {
                 code_hash: account.code_hash,
             };
             leaves.push((keccak256(address), leaf));
-            next = accounts.next::<Vec<u8>, Vec<u8>>()?;
         }
         Ok(root::state_root_unsorted(leaves))
+    }
+
+    /// The state root, hashing every account and slot (O(state); an incremental root from
+    /// stored trie nodes is the next step).
+    fn state_root(&self) -> Result<B256, StoreError> {
+        self.state_root_with(&StateChanges::default())
     }
 }
 
@@ -205,6 +233,9 @@ macro_rules! state_read_via_view {
             }
             fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
                 self.view().block_hash(number)
+            }
+            fn state_root_with(&self, changes: &StateChanges) -> Result<B256, StoreError> {
+                self.view().state_root_with(changes)
             }
         }
     };

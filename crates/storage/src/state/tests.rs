@@ -117,8 +117,11 @@ fn state_changes_unwind_to_exactly_the_state_before() {
             changes: changes.clone(),
             receipts: vec![receipt(block.block.header.number)],
         };
+        // The root with the changes, computed without writing them, is the root after.
+        let predicted = store.state().unwrap().state_root_with(changes).unwrap();
         store.write_state(|w| w.append(&executed)).unwrap();
         snapshots.push((dump(&store), store.state().unwrap().state_root().unwrap()));
+        assert_eq!(predicted, snapshots.last().unwrap().1);
     }
     let state = store.state().unwrap();
     assert_eq!(state.account(a).unwrap(), None);
