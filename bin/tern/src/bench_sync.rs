@@ -138,7 +138,13 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
             let store = ChainStore::open(&datadir)?;
             let mut anon = 0;
             let mut peak = 0;
-            while store.best_block()?.0 < count as u64 {
+            // The node creates the file before it writes the genesis block.
+            let best = |store: &ChainStore| match store.best_block() {
+                Ok((n, _)) => Ok(n),
+                Err(tern_storage::StoreError::NotInitialised) => Ok(0),
+                Err(e) => Err(e),
+            };
+            while best(&store)? < count as u64 {
                 anon = anon.max(status_kib(child.id(), "RssAnon:"));
                 peak = peak.max(status_kib(child.id(), "VmHWM:"));
                 tokio::time::sleep(Duration::from_millis(5)).await;
