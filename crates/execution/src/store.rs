@@ -65,7 +65,7 @@ impl<S: StateRead> DatabaseRef for StoreDb<'_, S> {
 impl<S: StateRead> crate::execute::StateRootWith for StoreDb<'_, S> {
     fn state_root_with(&self, changes: &StateChangeset) -> Result<B256, ExecutionError> {
         self.0
-            .state_root_with(&state_changes(changes.clone()))
+            .state_root_with(&state_changes(changes))
             .map_err(|e| ExecutionError::State(e.to_string()))
     }
 }
@@ -102,26 +102,24 @@ pub enum StoreExecutionError {
 }
 
 /// revm's changes in the store's terms.
-pub fn state_changes(c: StateChangeset) -> StateChanges {
-    {
-        let account = |info: AccountInfo| Account {
-            nonce: info.nonce,
-            balance: info.balance,
-            code_hash: info.code_hash,
-        };
-        StateChanges {
-            accounts: c.accounts.into_iter().map(|(a, info)| (a, info.map(account))).collect(),
-            storage: c
-                .storage
-                .into_iter()
-                .map(|s| StorageChange {
-                    address: s.address,
-                    wipe: s.wipe_storage,
-                    slots: s.storage,
-                })
-                .collect(),
-            codes: c.contracts.into_iter().map(|(h, code)| (h, code.original_bytes())).collect(),
-        }
+pub fn state_changes(c: &StateChangeset) -> StateChanges {
+    let account = |info: &AccountInfo| Account {
+        nonce: info.nonce,
+        balance: info.balance,
+        code_hash: info.code_hash,
+    };
+    StateChanges {
+        accounts: c.accounts.iter().map(|(a, info)| (*a, info.as_ref().map(account))).collect(),
+        storage: c
+            .storage
+            .iter()
+            .map(|s| StorageChange {
+                address: s.address,
+                wipe: s.wipe_storage,
+                slots: s.storage.clone(),
+            })
+            .collect(),
+        codes: c.contracts.iter().map(|(h, code)| (*h, code.original_bytes())).collect(),
     }
 }
 
@@ -148,7 +146,7 @@ pub fn execute_and_store(
                 executed.verify(header).map_err(bad)?;
                 let stored = ExecutedBlock {
                     block: b.block.clone(),
-                    changes: state_changes(executed.changes.clone()),
+                    changes: state_changes(&executed.changes),
                     receipts: executed.receipts.clone(),
                 };
                 w.append(&stored)?;

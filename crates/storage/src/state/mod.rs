@@ -20,8 +20,7 @@ use signet_libmdbx::{
 };
 
 /// keccak256 of empty bytecode: the code hash of an account without code.
-pub const EMPTY_CODE_HASH: B256 =
-    alloy_primitives::b256!("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+pub const EMPTY_CODE_HASH: B256 = alloy_primitives::KECCAK256_EMPTY;
 
 /// An account as the state holds it (its storage is separate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +125,34 @@ fn block_key(number: u64, rest: &[u8]) -> Vec<u8> {
     key
 }
 
+/// A table row: key and value.
+type Row = (Vec<u8>, Vec<u8>);
+
+/// Every (key, value) of `table` whose key is `prefix` and `rest` more bytes, in key order.
+/// A key with the prefix but another length is corruption.
+fn scan_prefix<K: TransactionKind<Access = PtrUnsync>>(
+    store: &ChainStore,
+    txn: &TxUnsync<K>,
+    table: Table,
+    prefix: &[u8],
+    rest: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut cursor = txn.cursor(store.db(table))?;
+    let mut out = Vec::new();
+    let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(prefix)?;
+    while let Some((k, v)) = next {
+        if !k.starts_with(prefix) {
+            break;
+        }
+        if k.len() != prefix.len() + rest {
+            return Err(corrupted(table, format!("key of {} bytes", k.len())));
+        }
+        out.push((k, v));
+        next = cursor.next::<Vec<u8>, Vec<u8>>()?;
+    }
+    Ok(out)
+}
+
 /// State reads inside one transaction of `store`.
 struct View<'a, K: TransactionKind<Access = PtrUnsync>> {
     store: &'a ChainStore,
@@ -153,31 +180,20 @@ impl<K: TransactionKind<Access = PtrUnsync>> View<'_, K> {
 
     /// Every slot of `address`, in key order.
     fn slots(&self, address: Address) -> Result<Vec<(U256, U256)>, StoreError> {
-        let mut cursor = self.txn.cursor(self.store.db(Table::PlainStorage))?;
-        let mut out = Vec::new();
-        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(address.as_slice())?;
-        while let Some((k, v)) = next {
-            if k.len() != 52 || k[..20] != address[..] {
-                break;
-            }
-            out.push((U256::from_be_slice(&k[20..]), U256::from_be_slice(&v)));
-            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
-        }
-        Ok(out)
+        let rows = scan_prefix(self.store, self.txn, Table::PlainStorage, address.as_slice(), 32)?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (U256::from_be_slice(&k[20..]), U256::from_be_slice(&v)))
+            .collect())
     }
 
     fn state_root_with(&self, changes: &StateChanges) -> Result<B256, StoreError> {
         let mut accounts = std::collections::BTreeMap::new();
-        let mut cursor = self.txn.cursor(self.store.db(Table::PlainAccounts))?;
-        let mut next = cursor.first::<Vec<u8>, Vec<u8>>()?;
-        while let Some((k, v)) = next {
-            if k.len() != 20 {
-                return Err(corrupted(Table::PlainAccounts, "address of other than 20 bytes"));
-            }
+        for (k, v) in scan_prefix(self.store, self.txn, Table::PlainAccounts, &[], 20)? {
             accounts.insert(Address::from_slice(&k), Account::decode(Table::PlainAccounts, &v)?);
-            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
         }
-        drop(cursor);
+        let storage: std::collections::HashMap<Address, &StorageChange> =
+            changes.storage.iter().map(|c| (c.address, c)).collect();
         for (address, account) in &changes.accounts {
             match account {
                 Some(a) => accounts.insert(*address, *a),
@@ -186,7 +202,7 @@ impl<K: TransactionKind<Access = PtrUnsync>> View<'_, K> {
         }
         let mut leaves = Vec::with_capacity(accounts.len());
         for (address, account) in accounts {
-            let change = changes.storage.iter().find(|c| c.address == address);
+            let change = storage.get(&address).copied();
             let mut slots: std::collections::BTreeMap<U256, U256> = match change {
                 Some(c) if c.wipe => Default::default(),
                 _ => self.slots(address)?.into_iter().collect(),
@@ -335,16 +351,17 @@ impl StateWriter<'_> {
         }
         for change in &changes.storage {
             let address = change.address;
-            let mut previous: Vec<(U256, U256)> = Vec::new();
+            // The value of each touched slot before the block.
+            let mut previous = std::collections::BTreeMap::new();
             if change.wipe {
                 for (slot, value) in self.view().slots(address)? {
                     txn.del(store.db(Table::PlainStorage), storage_key(address, slot), None)?;
-                    previous.push((slot, value));
+                    previous.insert(slot, value);
                 }
             }
             for (slot, value) in &change.slots {
-                if !previous.iter().any(|(s, _)| s == slot) {
-                    previous.push((*slot, self.view().storage(address, *slot)?));
+                if !previous.contains_key(slot) {
+                    previous.insert(*slot, self.view().storage(address, *slot)?);
                 }
                 let key = storage_key(address, *slot);
                 if value.is_zero() {
@@ -355,11 +372,8 @@ impl StateWriter<'_> {
             }
             for (slot, value) in previous {
                 let key = block_key(number, &storage_key(address, slot));
-                // The first value recorded for a slot in a block is the one before it.
-                if store.get(txn, Table::StorageChangeSets, &key)?.is_none() {
-                    let db = store.db(Table::StorageChangeSets);
-                    txn.put(db, key, value.to_be_bytes::<32>(), none)?;
-                }
+                let db = store.db(Table::StorageChangeSets);
+                txn.put(db, key, value.to_be_bytes::<32>(), none)?;
             }
         }
         Ok(())
@@ -414,20 +428,13 @@ impl ChainStore {
     /// The receipts of canonical block `number` (empty for a block without transactions).
     pub fn receipts(&self, number: u64) -> Result<Vec<ReceiptEnvelope>, StoreError> {
         self.ro(|txn| {
-            let mut cursor = txn.cursor(self.db(Table::Receipts))?;
-            let prefix = number.to_be_bytes();
-            let mut out = Vec::new();
-            let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
-            while let Some((k, v)) = next {
-                if k.len() != 12 || k[..8] != prefix {
-                    break;
-                }
-                let receipt = ReceiptEnvelope::decode_2718(&mut v.as_slice())
-                    .map_err(|e| corrupted(Table::Receipts, e.to_string()))?;
-                out.push(receipt);
-                next = cursor.next::<Vec<u8>, Vec<u8>>()?;
-            }
-            Ok(out)
+            let rows = scan_prefix(self, txn, Table::Receipts, &number.to_be_bytes(), 4)?;
+            rows.into_iter()
+                .map(|(_, v)| {
+                    ReceiptEnvelope::decode_2718(&mut v.as_slice())
+                        .map_err(|e| corrupted(Table::Receipts, e.to_string()))
+                })
+                .collect()
         })
     }
 
@@ -472,62 +479,27 @@ impl ChainStore {
     pub(crate) fn revert_state(&self, txn: &RwTxUnsync, number: u64) -> Result<(), StoreError> {
         let none = WriteFlags::empty();
         let prefix = number.to_be_bytes();
-        let mut cursor = txn.cursor(self.db(Table::AccountChangeSets))?;
-        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
-        let mut accounts = Vec::new();
-        while let Some((k, v)) = next {
-            if k.len() != 28 || k[..8] != prefix {
-                break;
-            }
-            accounts.push((Address::from_slice(&k[8..]), v));
-            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
-        }
-        drop(cursor);
-        for (address, before) in accounts {
+        for (key, before) in scan_prefix(self, txn, Table::AccountChangeSets, &prefix, 20)? {
+            let address = &key[8..];
             if before.is_empty() {
                 txn.del(self.db(Table::PlainAccounts), address, None)?;
             } else {
                 Account::decode(Table::AccountChangeSets, &before)?;
                 txn.put(self.db(Table::PlainAccounts), address, before, none)?;
             }
-            txn.del(
-                self.db(Table::AccountChangeSets),
-                block_key(number, address.as_slice()),
-                None,
-            )?;
+            txn.del(self.db(Table::AccountChangeSets), &key, None)?;
         }
-        let mut cursor = txn.cursor(self.db(Table::StorageChangeSets))?;
-        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
-        let mut slots = Vec::new();
-        while let Some((k, v)) = next {
-            if k.len() != 60 || k[..8] != prefix {
-                break;
-            }
-            slots.push((k[8..].to_vec(), v));
-            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
-        }
-        drop(cursor);
-        for (key, before) in slots {
+        for (key, before) in scan_prefix(self, txn, Table::StorageChangeSets, &prefix, 52)? {
+            let slot = &key[8..];
             if U256::from_be_slice(&before).is_zero() {
-                txn.del(self.db(Table::PlainStorage), &key, None)?;
+                txn.del(self.db(Table::PlainStorage), slot, None)?;
             } else {
-                txn.put(self.db(Table::PlainStorage), &key, before, none)?;
+                txn.put(self.db(Table::PlainStorage), slot, before, none)?;
             }
-            txn.del(self.db(Table::StorageChangeSets), block_key(number, &key), None)?;
+            txn.del(self.db(Table::StorageChangeSets), &key, None)?;
         }
-        let mut cursor = txn.cursor(self.db(Table::Receipts))?;
-        let mut next = cursor.set_range::<Vec<u8>, Vec<u8>>(&prefix)?;
-        let mut receipts = Vec::new();
-        while let Some((k, _)) = next {
-            if k.len() != 12 || k[..8] != prefix {
-                break;
-            }
-            receipts.push(k);
-            next = cursor.next::<Vec<u8>, Vec<u8>>()?;
-        }
-        drop(cursor);
-        for k in receipts {
-            txn.del(self.db(Table::Receipts), k, None)?;
+        for (key, _) in scan_prefix(self, txn, Table::Receipts, &prefix, 4)? {
+            txn.del(self.db(Table::Receipts), key, None)?;
         }
         Ok(())
     }
