@@ -22,7 +22,7 @@ use tern_chainspec::ChainSpec;
 use tracing::{debug, info};
 
 /// On-disk layout version; bump when a table's encoding changes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Largest size the memory map may grow to, in bytes (4 TiB of address space; disk is
 /// used only as the store grows).
@@ -478,6 +478,7 @@ impl ChainStore {
             return Err(StoreError::UnwindAboveBest { target, best });
         }
         let mut removed = Vec::with_capacity((best - target) as usize);
+        let mut dirty = crate::state::Dirty::default();
         for number in (target + 1..=best).rev() {
             let hash = self.canonical_in(&txn, number)?.ok_or_else(|| {
                 corrupted(Table::CanonicalHashes, format!("canonical {number} missing"))
@@ -488,10 +489,11 @@ impl ChainStore {
                 }
             }
             txn.del(self.db(Table::CanonicalHashes), number.to_be_bytes(), None)?;
-            self.revert_state(&txn, number)?;
+            self.revert_state(&txn, &mut dirty, number)?;
             removed.push(hash);
         }
         let state = self.state_number_in(&txn)?.min(target);
+        self.commit_reverted_trie(&txn, &mut dirty, state)?;
         txn.put(
             self.db(Table::Meta),
             meta::STATE_NUMBER,

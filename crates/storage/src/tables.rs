@@ -34,11 +34,22 @@ pub enum Table {
     StorageChangeSets,
     /// block number ‖ index (u32 BE) → receipt (EIP-2718 encoding), canonical blocks.
     Receipts,
+    /// keccak(address) → account (as in `PlainAccounts`) ‖ storage root: the account
+    /// trie's leaves.
+    HashedAccounts,
+    /// keccak(address) ‖ keccak(slot) → value (32 bytes BE, never zero): the storage
+    /// tries' leaves.
+    HashedStorage,
+    /// nibble path (one nibble per byte) → branch node (masks and child hashes) of the
+    /// account trie.
+    AccountTrie,
+    /// keccak(address) ‖ nibble path → branch node of that account's storage trie.
+    StorageTrie,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 17] = [
         Self::CanonicalHashes,
         Self::HeaderNumbers,
         Self::Headers,
@@ -52,6 +63,10 @@ impl Table {
         Self::AccountChangeSets,
         Self::StorageChangeSets,
         Self::Receipts,
+        Self::HashedAccounts,
+        Self::HashedStorage,
+        Self::AccountTrie,
+        Self::StorageTrie,
     ];
 
     /// The MDBX database name.
@@ -70,6 +85,10 @@ impl Table {
             Self::AccountChangeSets => "AccountChangeSets",
             Self::StorageChangeSets => "StorageChangeSets",
             Self::Receipts => "Receipts",
+            Self::HashedAccounts => "HashedAccounts",
+            Self::HashedStorage => "HashedStorage",
+            Self::AccountTrie => "AccountTrie",
+            Self::StorageTrie => "StorageTrie",
         }
     }
 }

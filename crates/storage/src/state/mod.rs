@@ -10,7 +10,11 @@ use crate::{
 use alloy_consensus::ReceiptEnvelope;
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy_trie::{root, TrieAccount};
+use alloy_trie::{root, TrieAccount, EMPTY_ROOT_HASH};
+use std::collections::{BTreeMap, BTreeSet};
+use trie::{delete_prefix, update_trie, PrefixSet, TrieKind};
+
+mod trie;
 use signet_libmdbx::{
     tx::{
         aliases::{RoTxUnsync, RwTxUnsync, TxUnsync},
@@ -127,6 +131,170 @@ fn block_key(number: u64, rest: &[u8]) -> Vec<u8> {
 
 /// A table row: key and value.
 type Row = (Vec<u8>, Vec<u8>);
+
+/// The keys changed since the trie was last brought up to date (in one write
+/// transaction).
+#[derive(Debug, Default)]
+pub(crate) struct Dirty {
+    /// Hashed addresses whose account leaf changed.
+    accounts: BTreeSet<B256>,
+    /// Hashed address → hashed slots changed (an entry without slots: the storage was
+    /// wiped).
+    storage: BTreeMap<B256, BTreeSet<B256>>,
+}
+
+impl Dirty {
+    fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.storage.is_empty()
+    }
+}
+
+/// The hashed account row: the plain encoding, then the storage root.
+fn hashed_account(account: &Account, storage_root: B256) -> [u8; Account::LEN + 32] {
+    let mut out = [0u8; Account::LEN + 32];
+    out[..Account::LEN].copy_from_slice(&account.encode());
+    out[Account::LEN..].copy_from_slice(storage_root.as_slice());
+    out
+}
+
+/// The account trie's leaf value (RLP of the account with its storage root) of a
+/// hashed account row.
+fn account_leaf(row: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let table = Table::HashedAccounts;
+    if row.len() != Account::LEN + 32 {
+        return Err(corrupted(table, format!("hashed account of {} bytes", row.len())));
+    }
+    let a = Account::decode(table, &row[..Account::LEN])?;
+    let leaf = TrieAccount {
+        nonce: a.nonce,
+        balance: a.balance,
+        storage_root: B256::from_slice(&row[Account::LEN..]),
+        code_hash: a.code_hash,
+    };
+    Ok(alloy_rlp::encode(leaf))
+}
+
+/// A storage trie's leaf value (RLP of the value) of a hashed storage row.
+fn slot_leaf(row: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if row.len() != 32 {
+        return Err(corrupted(Table::HashedStorage, format!("value of {} bytes", row.len())));
+    }
+    Ok(alloy_rlp::encode(U256::from_be_slice(row)))
+}
+
+/// Writes to the plain and hashed state inside one write transaction, noting what the
+/// trie must catch up with.
+struct StateTxn<'a> {
+    store: &'a ChainStore,
+    txn: &'a RwTxUnsync,
+}
+
+impl StateTxn<'_> {
+    fn view(&self) -> View<'_, signet_libmdbx::tx::Rw> {
+        View { store: self.store, txn: self.txn }
+    }
+
+    /// Sets (or, `None`, removes) an account; a removed account loses its storage.
+    fn put_account(
+        &self,
+        dirty: &mut Dirty,
+        address: Address,
+        account: Option<&Account>,
+    ) -> Result<(), StoreError> {
+        let (store, txn, none) = (self.store, self.txn, WriteFlags::empty());
+        let hashed = keccak256(address);
+        match account {
+            Some(a) => {
+                txn.put(store.db(Table::PlainAccounts), address, a.encode(), none)?;
+                let row = store.get(txn, Table::HashedAccounts, hashed.as_slice())?;
+                let storage_root = match row {
+                    Some(row) if row.len() == Account::LEN + 32 => {
+                        B256::from_slice(&row[Account::LEN..])
+                    }
+                    Some(_) => return Err(corrupted(Table::HashedAccounts, "short account")),
+                    None => EMPTY_ROOT_HASH,
+                };
+                let row = hashed_account(a, storage_root);
+                txn.put(store.db(Table::HashedAccounts), hashed, row, none)?;
+            }
+            None => {
+                txn.del(store.db(Table::PlainAccounts), address, None)?;
+                txn.del(store.db(Table::HashedAccounts), hashed, None)?;
+                self.wipe_hashed_storage(hashed)?;
+                dirty.storage.remove(&hashed);
+            }
+        }
+        dirty.accounts.insert(hashed);
+        Ok(())
+    }
+
+    /// Sets a storage slot (zero: clears it).
+    fn put_slot(
+        &self,
+        dirty: &mut Dirty,
+        address: Address,
+        slot: U256,
+        value: U256,
+    ) -> Result<(), StoreError> {
+        let (store, txn, none) = (self.store, self.txn, WriteFlags::empty());
+        let key = storage_key(address, slot);
+        let hashed = keccak256(address);
+        let hashed_slot = keccak256(slot.to_be_bytes::<32>());
+        let hashed_key = [hashed.as_slice(), hashed_slot.as_slice()].concat();
+        if value.is_zero() {
+            txn.del(store.db(Table::PlainStorage), key, None)?;
+            txn.del(store.db(Table::HashedStorage), hashed_key, None)?;
+        } else {
+            let bytes = value.to_be_bytes::<32>();
+            txn.put(store.db(Table::PlainStorage), key, bytes, none)?;
+            txn.put(store.db(Table::HashedStorage), hashed_key, bytes, none)?;
+        }
+        dirty.storage.entry(hashed).or_default().insert(hashed_slot);
+        Ok(())
+    }
+
+    /// Clears every slot of `address`; returns the values they had.
+    fn wipe_storage(
+        &self,
+        dirty: &mut Dirty,
+        address: Address,
+    ) -> Result<Vec<(U256, U256)>, StoreError> {
+        let slots = self.view().slots(address)?;
+        for (slot, _) in &slots {
+            self.txn.del(self.store.db(Table::PlainStorage), storage_key(address, *slot), None)?;
+        }
+        let hashed = keccak256(address);
+        self.wipe_hashed_storage(hashed)?;
+        dirty.storage.insert(hashed, BTreeSet::new());
+        Ok(slots)
+    }
+
+    fn wipe_hashed_storage(&self, hashed: B256) -> Result<(), StoreError> {
+        delete_prefix(self.store, self.txn, Table::HashedStorage, hashed.as_slice())?;
+        delete_prefix(self.store, self.txn, Table::StorageTrie, hashed.as_slice())
+    }
+
+    /// Brings the tries up to date with `dirty` (storage tries first, then the account
+    /// trie) and returns the state root.
+    fn commit_trie(&self, dirty: &mut Dirty) -> Result<B256, StoreError> {
+        let (store, txn) = (self.store, self.txn);
+        for (hashed, slots) in std::mem::take(&mut dirty.storage) {
+            let changed = PrefixSet::new(slots);
+            let root = update_trie(store, txn, TrieKind::Storage(hashed), &changed, &slot_leaf)?;
+            // The account may be gone (its storage was wiped with it).
+            if let Some(mut row) = store.get(txn, Table::HashedAccounts, hashed.as_slice())? {
+                if row.len() != Account::LEN + 32 {
+                    return Err(corrupted(Table::HashedAccounts, "short account"));
+                }
+                row[Account::LEN..].copy_from_slice(root.as_slice());
+                txn.put(store.db(Table::HashedAccounts), hashed, row, WriteFlags::empty())?;
+            }
+            dirty.accounts.insert(hashed);
+        }
+        let changed = PrefixSet::new(std::mem::take(&mut dirty.accounts));
+        update_trie(store, txn, TrieKind::Accounts, &changed, &account_leaf)
+    }
+}
 
 /// Every (key, value) of `table` whose key is `prefix` and `rest` more bytes, in key order.
 /// A key with the prefix but another length is corruption.
@@ -288,6 +456,7 @@ pub struct StateWriter<'a> {
     store: &'a ChainStore,
     txn: &'a RwTxUnsync,
     best: (u64, B256),
+    dirty: Dirty,
 }
 
 impl std::fmt::Debug for StateWriter<'_> {
@@ -311,9 +480,10 @@ impl StateWriter<'_> {
         self.store.header_in(self.txn, hash)
     }
 
-    /// The state root now (hashes the whole state).
-    pub fn state_root(&self) -> Result<B256, StoreError> {
-        self.view().state_root()
+    /// The state root now: the tries are brought up to date with what was appended
+    /// since the last call, reading and rebuilding only the nodes on changed paths.
+    pub fn state_root(&mut self) -> Result<B256, StoreError> {
+        StateTxn { store: self.store, txn: self.txn }.commit_trie(&mut self.dirty)
     }
 
     /// Appends `b`: the block, its receipts, its state changes and the change sets that
@@ -331,9 +501,10 @@ impl StateWriter<'_> {
     }
 
     /// Applies `changes` of block `number`, recording the previous values.
-    fn apply(&self, number: u64, changes: &StateChanges) -> Result<(), StoreError> {
+    fn apply(&mut self, number: u64, changes: &StateChanges) -> Result<(), StoreError> {
         let none = WriteFlags::empty();
         let (txn, store) = (self.txn, self.store);
+        let state = StateTxn { store, txn };
         for (hash, code) in &changes.codes {
             txn.put(store.db(Table::Bytecodes), hash, code, none)?;
         }
@@ -342,33 +513,30 @@ impl StateWriter<'_> {
             let previous = before.map(|a| a.encode().to_vec()).unwrap_or_default();
             let key = block_key(number, address.as_slice());
             txn.put(store.db(Table::AccountChangeSets), key, previous, none)?;
-            match account {
-                Some(a) => txn.put(store.db(Table::PlainAccounts), address, a.encode(), none)?,
-                None => {
-                    txn.del(store.db(Table::PlainAccounts), address, None)?;
-                }
-            }
+            state.put_account(&mut self.dirty, *address, account.as_ref())?;
         }
-        for change in &changes.storage {
+        // A removed account loses its storage: wiped (and recorded) even if the changes
+        // do not say so.
+        let wiped: BTreeSet<Address> =
+            changes.storage.iter().filter(|c| c.wipe).map(|c| c.address).collect();
+        let removed: Vec<StorageChange> = changes
+            .accounts
+            .iter()
+            .filter(|(a, account)| account.is_none() && !wiped.contains(a))
+            .map(|(address, _)| StorageChange { address: *address, wipe: true, slots: vec![] })
+            .collect();
+        for change in changes.storage.iter().chain(&removed) {
             let address = change.address;
             // The value of each touched slot before the block.
-            let mut previous = std::collections::BTreeMap::new();
+            let mut previous = BTreeMap::new();
             if change.wipe {
-                for (slot, value) in self.view().slots(address)? {
-                    txn.del(store.db(Table::PlainStorage), storage_key(address, slot), None)?;
-                    previous.insert(slot, value);
-                }
+                previous.extend(state.wipe_storage(&mut self.dirty, address)?);
             }
             for (slot, value) in &change.slots {
                 if !previous.contains_key(slot) {
                     previous.insert(*slot, self.view().storage(address, *slot)?);
                 }
-                let key = storage_key(address, *slot);
-                if value.is_zero() {
-                    txn.del(store.db(Table::PlainStorage), key, None)?;
-                } else {
-                    txn.put(store.db(Table::PlainStorage), key, value.to_be_bytes::<32>(), none)?;
-                }
+                state.put_slot(&mut self.dirty, address, *slot, *value)?;
             }
             for (slot, value) in previous {
                 let key = block_key(number, &storage_key(address, slot));
@@ -400,8 +568,11 @@ impl ChainStore {
         if at != best.0 {
             return Err(StoreError::StateOutOfOrder { got: best.0 + 1, at }.into());
         }
-        let mut writer = StateWriter { store: self, txn: &txn, best };
+        let mut writer = StateWriter { store: self, txn: &txn, best, dirty: Dirty::default() };
         let out = f(&mut writer)?;
+        if !writer.dirty.is_empty() {
+            writer.state_root()?;
+        }
         let (number, _) = writer.best;
         for key in [meta::BEST_NUMBER, meta::STATE_NUMBER] {
             txn.put(self.db(Table::Meta), key, number.to_be_bytes(), WriteFlags::empty())
@@ -445,6 +616,8 @@ impl ChainStore {
         spec: &tern_chainspec::ChainSpec,
     ) -> Result<(), StoreError> {
         let none = WriteFlags::empty();
+        let state = StateTxn { store: self, txn };
+        let mut dirty = Dirty::default();
         for (address, a) in &spec.genesis.alloc {
             let code_hash = match &a.code {
                 Some(code) if !code.is_empty() => {
@@ -456,16 +629,15 @@ impl ChainStore {
             };
             let account =
                 Account { nonce: a.nonce.unwrap_or_default(), balance: a.balance, code_hash };
-            txn.put(self.db(Table::PlainAccounts), address, account.encode(), none)?;
+            state.put_account(&mut dirty, *address, Some(&account))?;
             for (slot, value) in a.storage.iter().flatten() {
-                let value = U256::from_be_bytes(value.0);
+                let (slot, value) = (U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
                 if !value.is_zero() {
-                    let key = storage_key(*address, U256::from_be_bytes(slot.0));
-                    txn.put(self.db(Table::PlainStorage), key, value.to_be_bytes::<32>(), none)?;
+                    state.put_slot(&mut dirty, *address, slot, value)?;
                 }
             }
         }
-        let computed = View { store: self, txn }.state_root()?;
+        let computed = state.commit_trie(&mut dirty)?;
         if computed != spec.genesis_header.state_root {
             return Err(StoreError::GenesisState {
                 computed,
@@ -475,31 +647,63 @@ impl ChainStore {
         Ok(())
     }
 
-    /// Undoes the state changes and removes the receipts of block `number` (the best).
-    pub(crate) fn revert_state(&self, txn: &RwTxUnsync, number: u64) -> Result<(), StoreError> {
-        let none = WriteFlags::empty();
+    /// Undoes the state changes and removes the receipts of block `number` (the best);
+    /// what the trie must catch up with is noted in `dirty`.
+    pub(crate) fn revert_state(
+        &self,
+        txn: &RwTxUnsync,
+        dirty: &mut Dirty,
+        number: u64,
+    ) -> Result<(), StoreError> {
+        let state = StateTxn { store: self, txn };
         let prefix = number.to_be_bytes();
         for (key, before) in scan_prefix(self, txn, Table::AccountChangeSets, &prefix, 20)? {
-            let address = &key[8..];
-            if before.is_empty() {
-                txn.del(self.db(Table::PlainAccounts), address, None)?;
-            } else {
-                Account::decode(Table::AccountChangeSets, &before)?;
-                txn.put(self.db(Table::PlainAccounts), address, before, none)?;
-            }
+            let address = Address::from_slice(&key[8..]);
+            let before = match before.is_empty() {
+                true => None,
+                false => Some(Account::decode(Table::AccountChangeSets, &before)?),
+            };
+            state.put_account(dirty, address, before.as_ref())?;
             txn.del(self.db(Table::AccountChangeSets), &key, None)?;
         }
         for (key, before) in scan_prefix(self, txn, Table::StorageChangeSets, &prefix, 52)? {
-            let slot = &key[8..];
-            if U256::from_be_slice(&before).is_zero() {
-                txn.del(self.db(Table::PlainStorage), slot, None)?;
-            } else {
-                txn.put(self.db(Table::PlainStorage), slot, before, none)?;
-            }
+            let address = Address::from_slice(&key[8..28]);
+            let slot = U256::from_be_slice(&key[28..]);
+            state.put_slot(dirty, address, slot, U256::from_be_slice(&before))?;
             txn.del(self.db(Table::StorageChangeSets), &key, None)?;
         }
         for (key, _) in scan_prefix(self, txn, Table::Receipts, &prefix, 4)? {
             txn.del(self.db(Table::Receipts), key, None)?;
+        }
+        Ok(())
+    }
+
+    /// Brings the tries up to date after [`ChainStore::revert_state`] and checks the root
+    /// against the header of the block the state is now at.
+    pub(crate) fn commit_reverted_trie(
+        &self,
+        txn: &RwTxUnsync,
+        dirty: &mut Dirty,
+        number: u64,
+    ) -> Result<(), StoreError> {
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        let root = StateTxn { store: self, txn }.commit_trie(dirty)?;
+        let hash = self.canonical_in(txn, number)?.ok_or_else(|| {
+            corrupted(Table::CanonicalHashes, format!("canonical {number} missing"))
+        })?;
+        let header = self
+            .header_in(txn, hash)?
+            .ok_or_else(|| corrupted(Table::Headers, format!("header {hash} missing")))?;
+        if root != header.state_root {
+            return Err(corrupted(
+                Table::AccountTrie,
+                format!(
+                    "state root {root} after unwinding to {number}; its header says {}",
+                    header.state_root
+                ),
+            ));
         }
         Ok(())
     }

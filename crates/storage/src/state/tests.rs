@@ -19,20 +19,10 @@ fn testdata(name: &str) -> String {
 /// Every account and slot, as (table, key, value) rows. Bytecodes are left out: they are
 /// addressed by their hash and stay when a block is unwound.
 fn dump(store: &ChainStore) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
-    store
-        .ro(|txn| {
-            let mut rows = Vec::new();
-            for t in [Table::PlainAccounts, Table::PlainStorage] {
-                let mut c = txn.cursor(store.db(t))?;
-                let mut next = c.first::<Vec<u8>, Vec<u8>>()?;
-                while let Some((k, v)) = next {
-                    rows.push((t.name(), k, v));
-                    next = c.next::<Vec<u8>, Vec<u8>>()?;
-                }
-            }
-            Ok(rows)
-        })
-        .unwrap()
+    [Table::PlainAccounts, Table::PlainStorage]
+        .into_iter()
+        .flat_map(|t| dump_table(store, t).into_iter().map(move |(k, v)| (t.name(), k, v)))
+        .collect()
 }
 
 fn receipt(gas: u64) -> ReceiptEnvelope {
@@ -73,7 +63,7 @@ fn genesis_allocations_hash_to_the_genesis_root() {
 fn state_changes_unwind_to_exactly_the_state_before() {
     let spec = ChainSpec::dev();
     let store = ChainStore::init(&tmp("unwind"), &spec).unwrap();
-    let blocks = synthetic_chain((spec.genesis_hash, &spec.genesis_header), 3, 1, 7);
+    let mut blocks = synthetic_chain((spec.genesis_hash, &spec.genesis_header), 3, 1, 7);
     let (a, b) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb));
     let signer = *spec.genesis.alloc.keys().next().unwrap();
     let code = Bytes::from_static(&[0x60, 0x00, 0x55]);
@@ -111,15 +101,9 @@ fn state_changes_unwind_to_exactly_the_state_before() {
         },
     ];
     let mut snapshots = vec![(dump(&store), store.state().unwrap().state_root().unwrap())];
-    for (block, changes) in blocks.iter().zip(&changes) {
-        let executed = ExecutedBlock {
-            block: block.clone(),
-            changes: changes.clone(),
-            receipts: vec![receipt(block.block.header.number)],
-        };
-        // The root with the changes, computed without writing them, is the root after.
-        let predicted = store.state().unwrap().state_root_with(changes).unwrap();
-        store.write_state(|w| w.append(&executed)).unwrap();
+    for (i, changes) in changes.iter().enumerate() {
+        let receipts = vec![receipt(i as u64 + 1)];
+        let predicted = append_rehashed(&store, &mut blocks[i], changes, receipts);
         snapshots.push((dump(&store), store.state().unwrap().state_root().unwrap()));
         assert_eq!(predicted, snapshots.last().unwrap().1);
     }
@@ -178,4 +162,167 @@ fn state_cannot_follow_blocks_stored_without_it() {
     assert_eq!(store.best_block().unwrap().0, 1);
     let err = store.write_state(|_| Err::<(), _>(StoreError::NotInitialised)).unwrap_err();
     assert!(matches!(err, StoreError::StateOutOfOrder { .. }));
+}
+
+/// Appends `block` with `changes` after giving it the state root a full rehash predicts
+/// (unwinding checks the state against it) and the best block as parent; checks the
+/// incremental root equals it and returns it.
+fn append_rehashed(
+    store: &ChainStore,
+    block: &mut SealedBlock,
+    changes: &StateChanges,
+    receipts: Vec<ReceiptEnvelope>,
+) -> B256 {
+    let predicted = store.state().unwrap().state_root_with(changes).unwrap();
+    block.block.header.state_root = predicted;
+    block.block.header.parent_hash = store.best_block().unwrap().1;
+    *block = SealedBlock::seal(block.block.clone());
+    let executed = ExecutedBlock { block: block.clone(), changes: changes.clone(), receipts };
+    let incremental = store.write_state(|w| {
+        w.append(&executed)?;
+        w.state_root()
+    });
+    assert_eq!(incremental.unwrap(), predicted, "block {}", block.block.header.number);
+    predicted
+}
+
+/// A small deterministic generator for the randomised trie test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random blocks of changes on a state large enough for stored branch nodes at several
+/// depths (accounts and one big storage trie): after every block the incremental root
+/// equals a full rehash of the plain state, and unwinding brings the tries back (the
+/// unwind checks its root against the headers, which carry the rehashed roots).
+#[test]
+fn incremental_roots_equal_full_rehashes_through_changes_and_unwinds() {
+    let spec = ChainSpec::dev();
+    let store = ChainStore::init(&tmp("trie"), &spec).unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let address = |i: u64| Address::left_padding_from(&(i + 1000).to_be_bytes());
+    let big = address(0);
+    let account = |rng: &mut Rng| Account {
+        nonce: rng.below(5),
+        balance: U256::from(rng.below(1 << 40) + 1),
+        ..Default::default()
+    };
+    // Block 1 creates 3,000 accounts and 1,500 slots of one contract; later blocks change,
+    // delete and re-create accounts, set and clear slots, and wipe small storages.
+    let mut all_changes = Vec::new();
+    let first = StateChanges {
+        accounts: (0..3000).map(|i| (address(i), Some(account(&mut rng)))).collect(),
+        storage: vec![StorageChange {
+            address: big,
+            wipe: false,
+            slots: (0..1500).map(|s| (U256::from(s), U256::from(rng.below(1000) + 1))).collect(),
+        }],
+        codes: vec![],
+    };
+    all_changes.push(first);
+    for _ in 0..12 {
+        let mut accounts = Vec::new();
+        for _ in 0..rng.below(300) {
+            let i = rng.below(3200);
+            let a = if rng.below(6) == 0 { None } else { Some(account(&mut rng)) };
+            accounts.push((address(i), a));
+        }
+        accounts.sort_by_key(|(a, _)| *a);
+        accounts.dedup_by_key(|(a, _)| *a);
+        // The big contract stays (its storage is only changed).
+        accounts.retain(|(a, _)| *a != big);
+        let mut slots: Vec<(U256, U256)> = (0..rng.below(200))
+            .map(|_| {
+                let value = if rng.below(3) == 0 { 0 } else { rng.below(1000) + 1 };
+                (U256::from(rng.below(1700)), U256::from(value))
+            })
+            .collect();
+        slots.sort_by_key(|(s, _)| *s);
+        slots.dedup_by_key(|(s, _)| *s);
+        let mut storage = vec![StorageChange { address: big, wipe: false, slots }];
+        // A small contract's storage, sometimes wiped.
+        let small = address(1 + rng.below(5));
+        if accounts.iter().all(|(a, acc)| *a != small || acc.is_some()) {
+            let slots = (0..rng.below(4)).map(|s| (U256::from(s), U256::from(7))).collect();
+            storage.push(StorageChange { address: small, wipe: rng.below(2) == 0, slots });
+        }
+        all_changes.push(StateChanges { accounts, storage, codes: vec![] });
+    }
+    // Most accounts go (branches collapse into leaves), then new ones fill the gaps.
+    let gone = (1..3200).filter(|i| i % 30 != 0).map(|i| (address(i), None)).collect();
+    all_changes.push(StateChanges { accounts: gone, ..Default::default() });
+    let new = (0..1000).map(|i| (address(5000 + i), Some(account(&mut rng)))).collect();
+    all_changes.push(StateChanges { accounts: new, ..Default::default() });
+    let mut blocks =
+        synthetic_chain((spec.genesis_hash, &spec.genesis_header), all_changes.len(), 0, 3);
+    let mut roots = vec![spec.genesis_header.state_root];
+    for (i, changes) in all_changes.iter().enumerate() {
+        roots.push(append_rehashed(&store, &mut blocks[i], changes, vec![]));
+    }
+    assert_eq!(roots.iter().collect::<BTreeSet<_>>().len(), roots.len(), "every block changes");
+    // Unwind in steps (each checks its root), then replay: the same roots again.
+    for target in [14u64, 13, 10, 9, 4, 1] {
+        store.unwind_to(target).unwrap();
+        assert_eq!(store.state().unwrap().state_root().unwrap(), roots[target as usize]);
+    }
+    for (i, changes) in all_changes.iter().enumerate().skip(1) {
+        let replayed = append_rehashed(&store, &mut blocks[i], changes, vec![]);
+        assert_eq!(replayed, roots[i + 1], "replayed block {}", i + 1);
+    }
+    // The trie kept incrementally is the one built at once from the final state: no
+    // node is stale, none missing.
+    let fresh = ChainStore::init(&tmp("trie-fresh"), &spec).unwrap();
+    let state = store.state().unwrap();
+    let mut everything = StateChanges::default();
+    for (k, v) in dump_table(&store, Table::PlainAccounts) {
+        let account = Account::decode(Table::PlainAccounts, &v).unwrap();
+        everything.accounts.push((Address::from_slice(&k), Some(account)));
+    }
+    let slots = dump_table(&store, Table::PlainStorage);
+    everything.storage.push(StorageChange {
+        address: big,
+        wipe: false,
+        slots: slots
+            .iter()
+            .map(|(k, v)| (U256::from_be_slice(&k[20..]), U256::from_be_slice(v)))
+            .collect(),
+    });
+    assert!(
+        slots.iter().all(|(k, _)| k[..20] == big[..]),
+        "only the big contract has storage left"
+    );
+    let mut block = blocks[0].clone();
+    block.block.header.state_root = state.state_root().unwrap();
+    let block = SealedBlock::seal(block.block);
+    let executed = ExecutedBlock { block, changes: everything, receipts: vec![] };
+    fresh.write_state(|w| w.append(&executed)).unwrap();
+    for t in [Table::HashedAccounts, Table::HashedStorage, Table::AccountTrie, Table::StorageTrie] {
+        assert_eq!(dump_table(&store, t), dump_table(&fresh, t), "{}", t.name());
+    }
+}
+
+fn dump_table(store: &ChainStore, table: Table) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store
+        .ro(|txn| {
+            let mut rows = Vec::new();
+            let mut c = txn.cursor(store.db(table))?;
+            let mut next = c.first::<Vec<u8>, Vec<u8>>()?;
+            while let Some(row) = next {
+                rows.push(row);
+                next = c.next::<Vec<u8>, Vec<u8>>()?;
+            }
+            Ok(rows)
+        })
+        .unwrap()
 }
