@@ -21,7 +21,7 @@ fn dir(name: &str) -> PathBuf {
 }
 
 fn prefill(datadir: &Path, n: usize) {
-    tern_node::testing::prefill_dev_chain(datadir, n, 1, 4).unwrap();
+    tern_node::testing::prefill_dev_chain(datadir, n, 1).unwrap();
 }
 
 /// A child process killed when dropped (so a failing test leaves nothing running).

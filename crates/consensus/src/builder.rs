@@ -1,7 +1,9 @@
-//! The validator's block builder: when to seal, and the sealed block itself.
+//! The validator's block builder: when to seal, the block's header and its seal.
 //!
-//! Transactions are not executed yet, so blocks carry no transactions: the state root is
-//! the parent's and the receipts root is the empty trie's.
+//! Blocks carry no transactions yet (the pool comes later). [`Sealer::template`] gives
+//! the unsealed block with the parent's state root; the node executes it, fills in the
+//! execution fields and seals it with [`Sealer::seal`]. [`Sealer::build`] seals the
+//! template as it is (right when executing an empty block changes no state).
 
 use crate::{
     address_of,
@@ -69,8 +71,29 @@ impl Sealer {
         Some(SealPlan { number, timestamp: parent.timestamp + period, in_turn, delay_ms })
     }
 
-    /// Builds and seals the (empty) block after `parent` with `timestamp`.
+    /// Builds and seals the (empty) block after `parent` with `timestamp`, with the
+    /// parent's state root.
     pub fn build(
+        &self,
+        spec: &ChainSpec,
+        snapshot: &Snapshot,
+        parent: &Header,
+        parent_hash: B256,
+        timestamp: u64,
+    ) -> Block<TxEnvelope> {
+        let mut block = self.template(spec, snapshot, parent, parent_hash, timestamp);
+        self.seal(&mut block.header).expect("extra_data_for leaves room for the seal");
+        block
+    }
+
+    /// Signs `header` (its extra data must have room for the seal).
+    pub fn seal(&self, header: &mut Header) -> Result<(), crate::ConsensusError> {
+        seal_header(header, &self.key)
+    }
+
+    /// The unsealed (empty) block after `parent` with `timestamp`: the parent's state
+    /// root, the empty receipts root, no gas used.
+    pub fn template(
         &self,
         spec: &ChainSpec,
         snapshot: &Snapshot,
@@ -101,7 +124,6 @@ impl Sealer {
             ..Default::default()
         };
         header.base_fee_per_gas = expected_base_fee(spec, &header, parent);
-        seal_header(&mut header, &self.key).expect("extra_data_for leaves room for the seal");
         Block { header, body: BlockBody::default() }
     }
 }

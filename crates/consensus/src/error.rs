@@ -15,6 +15,10 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConsensusError {
     // ---- header ----
+    /// The block failed execution before (its state root, receipts or gas used disagree
+    /// with what it holds): it is refused without executing it again.
+    #[error("block is known to be invalid (it did not execute to its header)")]
+    KnownBad,
     /// `parent_hash` is not the parent's hash.
     #[error("parent hash {got} is not the parent's hash {expected}")]
     ParentHash {

@@ -20,7 +20,8 @@ pub use mem::{MemAccount, MemState};
 pub use revm;
 pub use root::{state_root_of, RootAccount};
 pub use store::{
-    execute_and_store, state_changes, BlockToExecute, StateReadError, StoreDb, StoreExecutionError,
+    build_and_store, execute_and_store, state_changes, BlockToExecute, BuildError, StateReadError,
+    StoreDb, StoreExecutionError,
 };
 
 #[cfg(test)]

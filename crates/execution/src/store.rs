@@ -72,7 +72,7 @@ impl<S: StateRead> crate::execute::StateRootWith for StoreDb<'_, S> {
 
 /// A verified block ready to execute: the block, its transactions' senders and the
 /// account that receives its fees (the header's beneficiary; on Clique the signer).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockToExecute {
     /// The block.
     pub block: SealedBlock,
@@ -173,4 +173,48 @@ pub fn execute_and_store(
         }
         other => other,
     }
+}
+
+/// Why [`build_and_store`] failed; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The store failed (or the best block moved: [`StoreError::NotExtending`]).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The block does not execute.
+    #[error(transparent)]
+    Execution(#[from] ExecutionError),
+    /// Sealing failed.
+    #[error("sealing failed: {0}")]
+    Seal(#[from] tern_consensus::ConsensusError),
+}
+
+/// Builds a block on the store's best block: executes `block` (its parent must be the
+/// best block) with `senders` and fees to `beneficiary`, fills in the header's gas used,
+/// receipts root, logs bloom, requests hash (where the header has one) and state root,
+/// lets `seal` finish the header (a Clique signature) and stores the block with its
+/// state, in one transaction. Returns the stored block and its execution.
+pub fn build_and_store(
+    spec: &ChainSpec,
+    store: &ChainStore,
+    mut block: alloy_consensus::Block<alloy_consensus::TxEnvelope>,
+    senders: &[Address],
+    beneficiary: Address,
+    seal: impl FnOnce(&mut alloy_consensus::Header) -> Result<(), tern_consensus::ConsensusError>,
+) -> Result<(SealedBlock, Executed), BuildError> {
+    store.write_state(|w| {
+        let executed = execute_block(spec, &StoreDb(&*w), &block, senders, beneficiary)?;
+        let header = &mut block.header;
+        header.gas_used = executed.gas_used;
+        header.receipts_root = executed.receipts_root();
+        header.logs_bloom = executed.logs_bloom();
+        if header.requests_hash.is_some() {
+            header.requests_hash = Some(executed.requests.requests_hash());
+        }
+        header.state_root = w.stage(&state_changes(&executed.changes))?;
+        seal(header)?;
+        let sealed = SealedBlock::seal(block);
+        w.finish(&sealed, &executed.receipts)?;
+        Ok((sealed, executed))
+    })
 }

@@ -3,8 +3,9 @@
 use alloy_consensus::{Block, TxEnvelope};
 use std::path::Path;
 use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
-use tern_consensus::chain_gen::generate_chain;
-use tern_storage::{ChainStore, SealedBlock, StoreError};
+use tern_execution::chain::{executed_chain, genesis_state};
+use tern_storage::ChainStore;
+use tern_sync::{import_blocks, ImportError};
 
 /// The secret key of the built-in dev chain's signer.
 pub fn dev_key() -> secp256k1::SecretKey {
@@ -12,38 +13,29 @@ pub fn dev_key() -> secp256k1::SecretKey {
     secp256k1::SecretKey::from_byte_array(bytes.try_into().expect("32 bytes")).expect("valid key")
 }
 
-/// `blocks` sealed dev-chain blocks with `txs` signed transfers each, as the dev
-/// validator would produce them (sender key derived from `seed`).
-pub fn dev_chain(blocks: usize, txs: usize, seed: u8) -> Vec<Block<TxEnvelope>> {
+/// `blocks` sealed dev-chain blocks with `txs` signed transfers each from the dev key,
+/// executed: their state roots, receipts roots and gas used are the executed ones.
+pub fn dev_chain(blocks: usize, txs: usize) -> Vec<Block<TxEnvelope>> {
     let spec = ChainSpec::dev();
-    let sender = secp256k1::SecretKey::from_byte_array([seed.max(1); 32]).expect("valid key");
-    generate_chain(
-        &spec,
-        &[dev_key()],
-        (spec.genesis_hash, &spec.genesis_header),
-        blocks,
-        txs,
-        (&sender, 0),
-    )
+    let key = dev_key();
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let mut state = genesis_state(&spec);
+    executed_chain(&spec, &[key], genesis, &mut state, blocks, txs, (&key, 0))
+        .expect("the dev key is funded for the dev chain's transfers")
 }
 
-/// Initialises a dev-chain store in `datadir` holding `blocks`.
-pub fn store_dev_chain(datadir: &Path, blocks: &[Block<TxEnvelope>]) -> Result<(), StoreError> {
-    let store = ChainStore::init(datadir, &ChainSpec::dev())?;
-    let sealed: Vec<SealedBlock> = blocks.iter().cloned().map(SealedBlock::seal).collect();
-    for c in sealed.chunks(1000) {
-        store.insert_blocks(c)?;
-    }
+/// Initialises a dev-chain store in `datadir` and imports `blocks` into it (verified and
+/// executed, as sync would store them).
+pub fn store_dev_chain(datadir: &Path, blocks: &[Block<TxEnvelope>]) -> Result<(), ImportError> {
+    let spec = ChainSpec::dev();
+    let store = ChainStore::init(datadir, &spec)?;
+    // Headers are checked against a clock; these are made-up times, possibly ahead.
+    import_blocks(&spec, &store, blocks.to_vec(), 1000, u64::MAX / 2)?;
     Ok(())
 }
 
-/// Stores `blocks` sealed dev-chain blocks with `txs` signed transfers each in `datadir`
-/// (see [`dev_chain`]).
-pub fn prefill_dev_chain(
-    datadir: &Path,
-    blocks: usize,
-    txs: usize,
-    seed: u8,
-) -> Result<(), StoreError> {
-    store_dev_chain(datadir, &dev_chain(blocks, txs, seed))
+/// Stores `blocks` executed dev-chain blocks with `txs` signed transfers each in
+/// `datadir` (see [`dev_chain`]).
+pub fn prefill_dev_chain(datadir: &Path, blocks: usize, txs: usize) -> Result<(), ImportError> {
+    store_dev_chain(datadir, &dev_chain(blocks, txs))
 }

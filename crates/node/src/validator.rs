@@ -3,7 +3,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tern_chainspec::{ChainSpec, Consensus};
 use tern_consensus::{validate_header, ConsensusError, Sealer, Snapshot};
-use tern_storage::{ChainStore, SealedBlock, StoreError};
+use tern_execution::{build_and_store, BuildError};
+use tern_storage::{ChainStore, StoreError};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -27,6 +28,10 @@ pub enum ValidatorError {
     /// A block we built failed our own validation (a bug; nothing was stored).
     #[error("built an invalid block: {0}")]
     Invalid(#[from] ConsensusError),
+    /// Executing the block we built failed (a bug or a broken store; nothing was
+    /// stored).
+    #[error("could not execute the block we built: {0}")]
+    Execution(#[from] tern_execution::ExecutionError),
 }
 
 fn now_ms() -> u64 {
@@ -96,21 +101,27 @@ pub async fn run_validator(
             continue; // another signer's block arrived meanwhile
         }
         let timestamp = plan.timestamp.max(now_ms() / 1000);
-        let block = sealer.build(spec, &snapshot, &parent, hash, timestamp);
-        validate_header(spec, &block.header, &parent, hash, now_ms() / 1000)?;
-        snapshot.clone().verify(&block.header)?;
-        let sealed_block = SealedBlock::seal(block);
-        let new = (sealed_block.block.header.number, sealed_block.hash);
-        match store.insert_blocks(std::slice::from_ref(&sealed_block)) {
-            Ok(()) => {
+        let template = sealer.template(spec, &snapshot, &parent, hash, timestamp);
+        // Executed on the stored state, sealed with the executed roots, stored with its
+        // state in one transaction.
+        let built = build_and_store(spec, &store, template, &[], sealer.address(), |header| {
+            sealer.seal(header)?;
+            validate_header(spec, header, &parent, hash, now_ms() / 1000)?;
+            snapshot.clone().verify(header).map(|_| ())
+        });
+        match built {
+            Ok((block, _)) => {
+                let new = (block.block.header.number, block.hash);
                 info!(number = new.0, hash = %new.1, in_turn = plan.in_turn, "sealed block");
                 let _ = sealed.send(new);
             }
             // Lost a race with an imported block: try again on the new head.
-            Err(StoreError::NotExtending { .. }) => {
-                warn!(number = new.0, "head moved while sealing")
+            Err(BuildError::Store(StoreError::NotExtending { number, .. })) => {
+                warn!(number, "head moved while sealing")
             }
-            Err(e) => return Err(e.into()),
+            Err(BuildError::Store(e)) => return Err(e.into()),
+            Err(BuildError::Seal(e)) => return Err(e.into()),
+            Err(BuildError::Execution(e)) => return Err(e.into()),
         }
     }
 }
@@ -162,6 +173,10 @@ mod tests {
         task.await.unwrap().unwrap();
         let (best, _) = store.best_block().unwrap();
         assert!(best >= 3);
+        // Each block was executed and stored with its state.
+        assert_eq!(store.state_number().unwrap(), best);
+        let head = store.block_by_number(best).unwrap().unwrap();
+        assert_eq!(store.state().unwrap().state_root().unwrap(), head.header().state_root);
         let mut snap = Snapshot::new(vec![address_of(&dev_key())], 30_000);
         let mut parent = spec.genesis_header.clone();
         for n in 1..=best {

@@ -23,7 +23,7 @@ fn dir(name: &str) -> PathBuf {
 
 fn prefilled(name: &str, n: usize) -> PathBuf {
     let d = dir(name);
-    tern_node::testing::prefill_dev_chain(&d, n, 1, 8).unwrap();
+    tern_node::testing::prefill_dev_chain(&d, n, 1).unwrap();
     d
 }
 
@@ -209,7 +209,7 @@ async fn every_adversary_meets_its_fate_and_the_honest_tip_is_reached() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let blocks = tern_node::testing::dev_chain(HEAD, 2, 8);
+    let blocks = tern_node::testing::dev_chain(HEAD, 2);
     let honest_dir = dir("adv-honest");
     tern_node::testing::store_dev_chain(&honest_dir, &blocks).unwrap();
     // Small batches spread the work over every peer, so each adversary gets asked.
@@ -313,7 +313,7 @@ async fn every_adversary_meets_its_fate_and_the_honest_tip_is_reached() {
 /// second or more late would carry a later timestamp) and an honest fullnode keeps up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_under_a_request_flood_keeps_sealing_and_serving() {
-    let blocks = tern_node::testing::dev_chain(2000, 1, 9);
+    let blocks = tern_node::testing::dev_chain(2000, 1);
     let validator_dir = dir("flooded-validator");
     tern_node::testing::store_dev_chain(&validator_dir, &blocks).unwrap();
     let mut cfg = default_timeouts(config(validator_dir, vec![]));

@@ -17,7 +17,7 @@ fn dir(name: &str) -> PathBuf {
 /// A datadir whose store already holds `n` dev blocks (as if the validator had run).
 fn prefilled(name: &str, n: usize) -> PathBuf {
     let d = dir(name);
-    tern_node::testing::prefill_dev_chain(&d, n, 1, 3).unwrap();
+    tern_node::testing::prefill_dev_chain(&d, n, 1).unwrap();
     d
 }
 
@@ -118,4 +118,87 @@ async fn a_restarted_fullnode_resumes_without_downloading_again() {
     assert_eq!(hashes(&full.store, 5000), hashes(&server.store, 5000));
     full.stop().await.unwrap();
     server.stop().await.unwrap();
+}
+
+/// `honest` with block `bad` given a wrong state root (its seal still the signer's) and
+/// every block above it re-linked and re-sealed: headers, seals and bodies all verify;
+/// only executing block `bad` shows the lie.
+fn with_wrong_state_root(
+    honest: &[alloy_consensus::Block<alloy_consensus::TxEnvelope>],
+    bad: usize,
+) -> Vec<tern_storage::SealedBlock> {
+    let key = tern_node::testing::dev_key();
+    let mut out: Vec<tern_storage::SealedBlock> = Vec::new();
+    for (i, block) in honest.iter().enumerate() {
+        let mut block = block.clone();
+        let number = i + 1;
+        if number == bad {
+            block.header.state_root = alloy_primitives::keccak256(block.header.state_root);
+        }
+        if number >= bad {
+            block.header.parent_hash = out[i - 1].hash;
+            tern_consensus::clique::seal_header(&mut block.header, &key).unwrap();
+        }
+        out.push(tern_storage::SealedBlock::seal(block));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_that_does_not_execute_to_its_header_is_refused_and_its_peer_banned() {
+    let spec = ChainSpec::dev();
+    let honest = tern_node::testing::dev_chain(40, 2);
+    let lies = with_wrong_state_root(&honest, 20);
+    let liar_dir = dir("liar");
+    ChainStore::init(&liar_dir, &spec).unwrap().insert_blocks(&lies).unwrap();
+
+    // The liar dials the fullnode; the fullnode stores 1..19, refuses 20 and bans the
+    // liar when it serves block 20 again.
+    let full = Node::start(config(dir("refuses"), vec![], false)).await.unwrap();
+    let mut events = full.network.subscribe().await;
+    let liar =
+        Node::start(config(liar_dir, vec![full.network.local_enode()], false)).await.unwrap();
+    let liar_id = liar.network.local_enode().id;
+    let disconnected = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(event) = events.recv().await {
+            if let tern_network::NetworkEvent::PeerDisconnected { id, .. } = event {
+                if id == liar_id {
+                    return;
+                }
+            }
+        }
+    });
+    disconnected.await.expect("the liar is disconnected");
+    let standing = full.network.standing(liar_id).await;
+    assert!(standing.banned, "{standing:?}");
+    assert!(standing.penalties.get(tern_network::Penalty::BadBlock) >= 1, "{standing:?}");
+    let (best, hash) = full.store.best_block().unwrap();
+    assert_eq!(best, 19, "the blocks below the lie are stored, the lie and above are not");
+    assert_eq!(hash, lies[18].hash);
+    let header = full.store.block_by_number(19).unwrap().unwrap().block.header;
+    assert_eq!(full.store.state().unwrap().state_root().unwrap(), header.state_root);
+
+    // An honest peer then brings the fullnode to the honest head.
+    let server = Node::start(config(
+        prefilled_with("honest", &honest),
+        vec![full.network.local_enode()],
+        false,
+    ))
+    .await
+    .unwrap();
+    let mut full = full;
+    wait_head(&mut full, 40).await;
+    assert_eq!(hashes(&full.store, 40), hashes(&server.store, 40));
+    server.stop().await.unwrap();
+    liar.stop().await.unwrap();
+    full.stop().await.unwrap();
+}
+
+fn prefilled_with(
+    name: &str,
+    blocks: &[alloy_consensus::Block<alloy_consensus::TxEnvelope>],
+) -> PathBuf {
+    let d = dir(name);
+    tern_node::testing::store_dev_chain(&d, blocks).unwrap();
+    d
 }

@@ -45,6 +45,10 @@ pub enum StoreError {
         /// Expected.
         expected: u64,
     },
+    /// [`crate::StateWriter::stage`] and [`crate::StateWriter::finish`] were not called in
+    /// pairs (a bug in the caller; nothing was written).
+    #[error("state writer misused: {0}")]
+    Staged(&'static str),
     /// The store is not initialised (no genesis).
     #[error("chain store is not initialised; run `tern init` or start the node with --chain")]
     NotInitialised,

@@ -1,12 +1,13 @@
 //! [`BlockSyncManager`]: runs the [`SyncMachine`] against the network and the store.
 
-use crate::{Action, Failure, SyncConfig, SyncMachine, SyncStatus, WallClock};
+use crate::{Action, Failure, ReadyBlock, SyncConfig, SyncMachine, SyncStatus, WallClock};
 use alloy_primitives::B256;
 use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
 use std::time::{Duration, Instant};
 use tern_chainspec::ChainSpec;
+use tern_execution::{execute_and_store, BlockToExecute, StoreExecutionError};
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
-use tern_storage::{ChainStore, SealedBlock, StoreError};
+use tern_storage::{ChainStore, StoreError};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -42,20 +43,57 @@ impl SyncHandle {
     }
 }
 
-/// A store write, done on the writer thread so commits overlap with download and
-/// verification.
+/// A store write, done on the writer thread so execution and commits overlap with
+/// download and verification.
 enum Job {
-    Commit(Vec<SealedBlock>),
-    Reorg(u64, Vec<SealedBlock>),
+    Commit(Vec<ReadyBlock>),
+    Reorg(u64, Vec<ReadyBlock>),
 }
 
 /// Batches queued for the writer at most (bounds memory: the machine waits).
 const WRITE_QUEUE: usize = 2;
 
+/// Why the writer could not store a batch.
+#[derive(Debug)]
+enum WriteError {
+    /// The store failed, or the batch no longer extends the stored head.
+    Store(StoreError),
+    /// A block does not execute to its header; the blocks before it were stored.
+    BadBlock {
+        /// Its number.
+        number: u64,
+        /// Its hash.
+        hash: B256,
+        /// Who served its header.
+        peer: tern_p2p::PeerId,
+        /// What differs.
+        error: Box<tern_execution::ExecutionError>,
+    },
+}
+
 /// What the writer reports per batch: the stored head, or why it failed.
-type Written = Result<(u64, B256), StoreError>;
+type Written = Result<(u64, B256), WriteError>;
+
+/// Executes `blocks` on the stored state and stores them (every root checked).
+fn execute_batch(spec: &ChainSpec, store: &ChainStore, blocks: &[ReadyBlock]) -> Written {
+    let to_execute: Vec<BlockToExecute> = blocks.iter().map(|b| b.block.clone()).collect();
+    match execute_and_store(spec, store, &to_execute) {
+        Ok(_) => {
+            let last = blocks.last().map(|b| &b.block.block);
+            Ok(last.map(|l| (l.block.header.number, l.hash)).unwrap_or_default())
+        }
+        Err(StoreExecutionError::Store(e)) => Err(WriteError::Store(e)),
+        Err(StoreExecutionError::BadBlock { index, hash, error }) => Err(WriteError::BadBlock {
+            number: blocks[index].block.block.block.header.number,
+            hash,
+            peer: blocks[index].peer,
+            error: Box::new(error),
+        }),
+    }
+}
 
 fn spawn_writer(
+    spec: ChainSpec,
     store: ChainStore,
 ) -> (std::sync::mpsc::SyncSender<Job>, mpsc::UnboundedReceiver<Written>) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
@@ -64,15 +102,13 @@ fn spawn_writer(
         .name("tern-sync-writer".into())
         .spawn(move || {
             for job in rx {
-                let result = match job {
-                    Job::Commit(blocks) => store.insert_blocks(&blocks).map(|()| blocks),
-                    Job::Reorg(ancestor, blocks) => store
-                        .unwind_to(ancestor)
-                        .and_then(|_| store.insert_blocks(&blocks))
-                        .map(|()| blocks),
+                let head = match job {
+                    Job::Commit(blocks) => execute_batch(&spec, &store, &blocks),
+                    Job::Reorg(ancestor, blocks) => match store.unwind_to(ancestor) {
+                        Ok(_) => execute_batch(&spec, &store, &blocks),
+                        Err(e) => Err(WriteError::Store(e)),
+                    },
                 };
-                let head = result
-                    .map(|b| b.last().map(|l| (l.block.header.number, l.hash)).unwrap_or_default());
                 if done_tx.send(head).is_err() {
                     break;
                 }
@@ -143,7 +179,7 @@ impl BlockSyncManager {
         });
         info!(best, "sync resumes from the stored best block");
         let requests = FuturesUnordered::new();
-        let (writer, written) = spawn_writer(store.clone());
+        let (writer, written) = spawn_writer(spec.clone(), store.clone());
         let stored_head = store.best_block()?;
         let manager = Self {
             machine,
@@ -218,11 +254,17 @@ impl BlockSyncManager {
                             self.network.announce_block(head.0, head.1).await;
                         }
                         // Our validator sealed on the head meanwhile: start over from the store.
-                        Err(StoreError::NotExtending { .. }) => {
+                        Err(WriteError::Store(StoreError::NotExtending { .. })) => {
                             self.drain_writes().await?;
                             self.reload()?;
                         }
-                        Err(e) => return Err(e),
+                        Err(WriteError::BadBlock { number, hash, peer, error }) => {
+                            warn!(number, %hash, %peer, %error, "block does not execute to its header; blocks before it are stored");
+                            self.machine.bad_block(peer, hash);
+                            self.drain_writes().await?;
+                            self.reload()?;
+                        }
+                        Err(WriteError::Store(e)) => return Err(e),
                     }
                 }
                 _ = tick.tick() => {
@@ -320,7 +362,7 @@ impl BlockSyncManager {
                 Action::Penalize { peer, penalty } => self.network.penalize(peer, penalty).await,
                 Action::Commit { blocks } => self.write(Job::Commit(blocks)),
                 Action::Reorg { ancestor, blocks } => {
-                    info!(ancestor, new_head = ?blocks.last().map(|b| b.block.header.number), "reorg");
+                    info!(ancestor, new_head = ?blocks.last().map(|b| b.block.block.block.header.number), "reorg");
                     self.write(Job::Reorg(ancestor, blocks));
                 }
             }

@@ -9,5 +9,5 @@ mod machine;
 pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
 pub use import::{import_blocks, ImportError};
 pub use machine::{
-    Action, Failure, SyncConfig, SyncMachine, SyncStatus, WallClock, MAX_FUTURE_RETRY,
+    Action, Failure, ReadyBlock, SyncConfig, SyncMachine, SyncStatus, WallClock, MAX_FUTURE_RETRY,
 };

@@ -8,17 +8,18 @@
 
 use alloy_consensus::{BlockBody, Header, TxEnvelope, EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH};
 use alloy_eips::eip1898::HashOrNumber;
-use alloy_primitives::{B256, U256};
+use alloy_primitives::{Address, B256, U256};
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     time::{Duration, Instant},
 };
 use tern_chainspec::{ChainSpec, Consensus};
 use tern_consensus::{
-    clique::recover_signers, should_switch, validate_body, validate_header, ChainTip, ErrorKind,
-    Snapshot,
+    clique::recover_signers, should_switch, validate_body, validate_header, ChainTip,
+    ConsensusError, ErrorKind, Snapshot,
 };
 use tern_eth_wire::GetBlockHeaders;
+use tern_execution::BlockToExecute;
 use tern_network::Penalty;
 use tern_p2p::PeerId;
 use tern_storage::SealedBlock;
@@ -127,19 +128,32 @@ pub enum Action {
         /// Why.
         penalty: Penalty,
     },
-    /// Append verified blocks to the store (they extend the head).
+    /// Execute verified blocks and append them to the store (they extend the head).
     Commit {
         /// The blocks, ascending.
-        blocks: Vec<SealedBlock>,
+        blocks: Vec<ReadyBlock>,
     },
-    /// Unwind the store to `ancestor`, then append `blocks` (a heavier fork).
+    /// Unwind the store to `ancestor`, then execute and append `blocks` (a heavier fork).
     Reorg {
         /// The common ancestor's number.
         ancestor: u64,
         /// The new branch, ascending from ancestor + 1.
-        blocks: Vec<SealedBlock>,
+        blocks: Vec<ReadyBlock>,
     },
 }
+
+/// A verified block ready to execute and store, with the peer that served its header
+/// (blamed if it does not execute to what the header says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyBlock {
+    /// The block, its senders and its fee recipient.
+    pub block: BlockToExecute,
+    /// Who served the header.
+    pub peer: PeerId,
+}
+
+/// Most hashes of blocks that failed execution kept to refuse them again.
+const MAX_BAD_BLOCKS: usize = 1024;
 
 /// How far we are from the best known head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +258,12 @@ struct Verified {
     hash: B256,
     header: Header,
     body: Option<BlockBody<TxEnvelope>>,
+    /// The transactions' senders (recovered with the body).
+    senders: Vec<Address>,
+    /// Who receives the fees: the Clique signer, else the header's beneficiary.
+    beneficiary: Address,
+    /// Who served the header.
+    peer: PeerId,
     /// Its gas is counted in the body budget (its body was requested).
     gas_counted: bool,
 }
@@ -290,6 +310,8 @@ pub struct SyncMachine {
     deferred: Option<(u64, Instant)>,
     /// Blocks committed since start (for progress logs).
     pub committed: u64,
+    /// Blocks that did not execute to their headers: never verified again.
+    bad_blocks: HashSet<B256>,
 }
 
 fn empty_body(h: &Header) -> Option<BlockBody<TxEnvelope>> {
@@ -344,6 +366,7 @@ impl SyncMachine {
             now: clock.at,
             deferred: None,
             committed: 0,
+            bad_blocks: HashSet::new(),
         }
     }
 
@@ -413,6 +436,17 @@ impl SyncMachine {
         self.verified_tip = (head.header.number, head.hash);
         self.deferred = None;
         self.schedule(now);
+    }
+
+    /// Block `hash`, served by `peer`, did not execute to its header (the driver found
+    /// out when storing it): the peer is penalised and the block is never verified again.
+    /// The driver then tells the machine the stored head ([`SyncMachine::reset_head`]).
+    pub fn bad_block(&mut self, peer: PeerId, hash: B256) {
+        if self.bad_blocks.len() >= MAX_BAD_BLOCKS {
+            self.bad_blocks.clear();
+        }
+        self.bad_blocks.insert(hash);
+        self.penalize(peer, Penalty::BadBlock);
     }
 
     /// Points the wall clock at another reading (the system clock was adjusted).
@@ -924,33 +958,40 @@ impl SyncMachine {
                     validate_header(&self.spec, &header, &parent, self.verified_tip.1, now_unix)
                         .and_then(|()| match (&mut self.snapshot, signers.get(i)) {
                             (Some(snap), Some(signer)) => {
-                                snap.verify_recovered(&header, signer.clone()).map(|_| ())
+                                snap.verify_recovered(&header, signer.clone())
                             }
-                            _ => Ok(()),
+                            _ => Ok(header.beneficiary),
+                        })
+                        .and_then(|beneficiary| match self.bad_blocks.contains(&hash) {
+                            true => Err(ConsensusError::KnownBad),
+                            false => Ok(beneficiary),
                         });
-                if let Err(e) = checked {
-                    let number = header.number;
-                    if e.kind() == ErrorKind::NotYetValid {
-                        // Ask again once it may be valid; commit what came before it.
-                        let ahead = header.timestamp.saturating_sub(now_unix);
-                        let wait = Duration::from_secs(
-                            ahead.saturating_sub(tern_consensus::MAX_FUTURE_SECS),
-                        )
-                        .clamp(Duration::from_secs(1), MAX_FUTURE_RETRY);
-                        if self.deferred.is_none() {
-                            warn!(%peer, number, ahead_secs = ahead, rule = %e, retry_in = ?wait, "header from the future; storing the blocks before it and waiting");
+                let beneficiary = match checked {
+                    Ok(beneficiary) => beneficiary,
+                    Err(e) => {
+                        let number = header.number;
+                        if e.kind() == ErrorKind::NotYetValid {
+                            // Ask again once it may be valid; commit what came before it.
+                            let ahead = header.timestamp.saturating_sub(now_unix);
+                            let wait = Duration::from_secs(
+                                ahead.saturating_sub(tern_consensus::MAX_FUTURE_SECS),
+                            )
+                            .clamp(Duration::from_secs(1), MAX_FUTURE_RETRY);
+                            if self.deferred.is_none() {
+                                warn!(%peer, number, ahead_secs = ahead, rule = %e, retry_in = ?wait, "header from the future; storing the blocks before it and waiting");
+                            }
+                            self.deferred = Some((number, self.now + wait));
+                        } else {
+                            warn!(%peer, number, error = %e, "invalid header");
+                            self.penalize(peer, Penalty::BadBlock);
                         }
-                        self.deferred = Some((number, self.now + wait));
-                    } else {
-                        warn!(%peer, number, error = %e, "invalid header");
-                        self.penalize(peer, Penalty::BadBlock);
+                        // Re-request from the failing header on (the valid prefix stays).
+                        self.header_queue.push_front((number, end - number + 1));
+                        // Headers buffered beyond may have been verified against this bad
+                        // one by no one yet; they stay buffered.
+                        return;
                     }
-                    // Re-request from the failing header on (the valid prefix stays).
-                    self.header_queue.push_front((number, end - number + 1));
-                    // Headers buffered beyond may have been verified against this bad
-                    // one by no one yet; they stay buffered.
-                    return;
-                }
+                };
                 let body = empty_body(&header);
                 if body.is_none() {
                     self.body_queue.push_back(header.number);
@@ -960,6 +1001,9 @@ impl SyncMachine {
                     hash,
                     header: header.clone(),
                     body,
+                    senders: Vec::new(),
+                    beneficiary,
+                    peer,
                     gas_counted: false,
                 });
                 parent = header;
@@ -1001,9 +1045,11 @@ impl SyncMachine {
             };
             let Some(v) = self.verified_at(number) else { continue };
             match validate_body(&self.spec, &v.header, &body) {
-                Ok(_) => {
+                Ok(senders) => {
                     let first = self.verified.front().expect("found").header.number;
-                    self.verified[(number - first) as usize].body = Some(body);
+                    let v = &mut self.verified[(number - first) as usize];
+                    v.body = Some(body);
+                    v.senders = senders;
                 }
                 Err(e) => {
                     first_error.get_or_insert((number, e));
@@ -1050,7 +1096,7 @@ impl SyncMachine {
         let take = ready.min(self.cfg.commit_batch.max(1));
         let released: u64 = self.verified.iter().take(take).map(counted_gas).sum();
         self.body_gas = self.body_gas.saturating_sub(released);
-        let blocks: Vec<SealedBlock> = self.verified.drain(..take).map(seal).collect();
+        let blocks: Vec<ReadyBlock> = self.verified.drain(..take).map(into_ready).collect();
         self.push_recent(&blocks);
         self.committed += blocks.len() as u64;
         self.actions.push_back(Action::Commit { blocks });
@@ -1059,8 +1105,8 @@ impl SyncMachine {
         }
     }
 
-    fn push_recent(&mut self, blocks: &[SealedBlock]) {
-        for b in blocks {
+    fn push_recent(&mut self, blocks: &[ReadyBlock]) {
+        for b in blocks.iter().map(|b| &b.block.block) {
             let td = self.recent.back().expect("non-empty").td + b.block.header.difficulty;
             self.recent.push_back(Recent { hash: b.hash, header: b.block.header.clone(), td });
             while self.recent.len() as u64 > self.cfg.max_reorg_depth + 1 {
@@ -1158,12 +1204,13 @@ impl SyncMachine {
 
     fn decide_fork(&mut self) {
         let base = self.base.clone().expect("branch has a base");
-        let blocks: Vec<SealedBlock> = self.verified.drain(..).map(seal).collect();
-        let Some(tip) = blocks.last() else {
+        let blocks: Vec<ReadyBlock> = self.verified.drain(..).map(into_ready).collect();
+        let Some(tip) = blocks.last().map(|b| &b.block.block) else {
             self.end_round("empty branch");
             return;
         };
-        let td = base.td + blocks.iter().map(|b| b.block.header.difficulty).sum::<U256>();
+        let td =
+            base.td + blocks.iter().map(|b| b.block.block.block.header.difficulty).sum::<U256>();
         let ours = self.recent.back().expect("non-empty");
         let current =
             ChainTip { number: ours.header.number, hash: ours.hash, total_difficulty: ours.td };
@@ -1200,9 +1247,13 @@ fn chain_hashes(start: u64, limit: u64, headers: &[Header]) -> Option<Vec<B256>>
     shaped.then_some(hashes)
 }
 
-fn seal(v: Verified) -> SealedBlock {
-    SealedBlock {
+fn into_ready(v: Verified) -> ReadyBlock {
+    let block = SealedBlock {
         hash: v.hash,
         block: alloy_consensus::Block { header: v.header, body: v.body.expect("ready") },
+    };
+    ReadyBlock {
+        block: BlockToExecute { block, senders: v.senders, beneficiary: v.beneficiary },
+        peer: v.peer,
     }
 }

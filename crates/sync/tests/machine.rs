@@ -232,7 +232,7 @@ impl Sim {
                     }
                 }
                 Action::Commit { blocks } => {
-                    for b in blocks {
+                    for b in blocks.into_iter().map(|b| b.block.block) {
                         let parent = self.store.last().map_or(self.spec.genesis_hash, |p| p.hash);
                         assert_eq!(b.block.header.parent_hash, parent, "commit extends the head");
                         self.store.push(b);
@@ -241,7 +241,7 @@ impl Sim {
                 Action::Reorg { ancestor, blocks } => {
                     self.reorgs += 1;
                     self.store.truncate(ancestor as usize);
-                    self.store.extend(blocks);
+                    self.store.extend(blocks.into_iter().map(|b| b.block.block));
                 }
             }
         }

@@ -457,6 +457,9 @@ pub struct StateWriter<'a> {
     txn: &'a RwTxUnsync,
     best: (u64, B256),
     dirty: Dirty,
+    /// The changes of the next block were applied ([`StateWriter::stage`]); its block is
+    /// not stored yet.
+    staged: bool,
 }
 
 impl std::fmt::Debug for StateWriter<'_> {
@@ -489,14 +492,50 @@ impl StateWriter<'_> {
     /// Appends `b`: the block, its receipts, its state changes and the change sets that
     /// undo them. It must extend the best block.
     pub fn append(&mut self, b: &ExecutedBlock) -> Result<(), StoreError> {
-        let number = self.store.append_block(self.txn, &b.block, self.best)?;
-        self.apply(number, &b.changes)?;
-        for (index, receipt) in b.receipts.iter().enumerate() {
+        self.check_extends(&b.block)?;
+        self.apply(b.block.block.header.number, &b.changes)?;
+        self.staged = true;
+        self.finish(&b.block, &b.receipts)
+    }
+
+    /// Applies the state changes of the next block (best + 1) before the block exists
+    /// (a block being built needs its state root to be sealed) and returns the state root
+    /// with them. [`StateWriter::finish`] must store the block before anything else.
+    pub fn stage(&mut self, changes: &StateChanges) -> Result<B256, StoreError> {
+        if self.staged {
+            return Err(StoreError::Staged("a block's changes are already staged"));
+        }
+        self.apply(self.best.0 + 1, changes)?;
+        self.staged = true;
+        self.state_root()
+    }
+
+    /// Stores the block whose changes were staged, with its receipts.
+    pub fn finish(
+        &mut self,
+        block: &SealedBlock,
+        receipts: &[ReceiptEnvelope],
+    ) -> Result<(), StoreError> {
+        if !self.staged {
+            return Err(StoreError::Staged("no changes were staged for this block"));
+        }
+        let number = self.store.append_block(self.txn, block, self.best)?;
+        for (index, receipt) in receipts.iter().enumerate() {
             let key = block_key(number, &(index as u32).to_be_bytes());
             let db = self.store.db(Table::Receipts);
             self.txn.put(db, key, receipt.encoded_2718(), WriteFlags::empty())?;
         }
-        self.best = (number, b.block.hash);
+        self.best = (number, block.hash);
+        self.staged = false;
+        Ok(())
+    }
+
+    fn check_extends(&self, block: &SealedBlock) -> Result<(), StoreError> {
+        let h = &block.block.header;
+        if h.parent_hash != self.best.1 || h.number != self.best.0 + 1 {
+            let reason = "not the child of the best block";
+            return Err(StoreError::NotExtending { number: h.number, hash: block.hash, reason });
+        }
         Ok(())
     }
 
@@ -568,8 +607,12 @@ impl ChainStore {
         if at != best.0 {
             return Err(StoreError::StateOutOfOrder { got: best.0 + 1, at }.into());
         }
-        let mut writer = StateWriter { store: self, txn: &txn, best, dirty: Dirty::default() };
+        let mut writer =
+            StateWriter { store: self, txn: &txn, best, dirty: Dirty::default(), staged: false };
         let out = f(&mut writer)?;
+        if writer.staged {
+            return Err(StoreError::Staged("changes were staged without their block").into());
+        }
         if !writer.dirty.is_empty() {
             writer.state_root()?;
         }
