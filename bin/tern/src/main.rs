@@ -1,6 +1,7 @@
 //! `tern`: the command-line entry point. Parses flags and wires the libraries together;
 //! protocol logic lives in the crates.
 
+mod bench_exec;
 mod bench_sync;
 mod devnet;
 
@@ -205,6 +206,34 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         txs: usize,
     },
+    /// Importing executed chains (ether transfers, ERC-20 transfers) and the state root
+    /// after many changes on a large state.
+    Exec {
+        /// Scratch directory (removed afterwards); default: the system temp dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Blocks of ether transfers (0: skip).
+        #[arg(long, default_value_t = 10_000)]
+        blocks: usize,
+        /// Ether transfers per block.
+        #[arg(long, default_value_t = 200)]
+        txs: usize,
+        /// Accounts sending and receiving them (and holding the token).
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Blocks of ERC-20 transfers after the token's deployment (0: skip).
+        #[arg(long, default_value_t = 2_000)]
+        token_blocks: usize,
+        /// ERC-20 transfers per block.
+        #[arg(long, default_value_t = 100)]
+        token_txs: usize,
+        /// Accounts in the state-root measurement (0: skip).
+        #[arg(long, default_value_t = 1_000_000)]
+        state_accounts: usize,
+        /// Accounts changed before the measured root.
+        #[arg(long, default_value_t = 10_000)]
+        state_changes: usize,
+    },
     /// Chain store insert throughput vs. raw MDBX puts of the same bytes.
     Store {
         /// Scratch directory (removed afterwards); default: the system temp dir.
@@ -322,7 +351,7 @@ fn run(command: Command) -> Result<()> {
             let blocks = tern_consensus::chain_gen::read_chain_file(&file)?;
             let total = blocks.len();
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-            let imported = tern_sync::import_blocks(&spec, &store, blocks, 4096, now)?;
+            let imported = tern_sync::import_blocks(&spec, &store, blocks, 4096, now)?.blocks;
             let (best, hash) = store.best_block()?;
             let root = store.state()?.state_root()?;
             println!(
@@ -379,6 +408,31 @@ fn run(command: Command) -> Result<()> {
             let (number, hash) = store.best_block()?;
             println!("genesis {} best block {number} {hash}", spec.genesis_hash);
             Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Exec {
+                    dir,
+                    blocks,
+                    txs,
+                    accounts,
+                    token_blocks,
+                    token_txs,
+                    state_accounts,
+                    state_changes,
+                },
+        } => {
+            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-exec"));
+            bench_exec::run(
+                &dir,
+                blocks,
+                txs,
+                accounts,
+                token_blocks,
+                token_txs,
+                state_accounts,
+                state_changes,
+            )
         }
         Command::Bench { command: BenchCommand::Sync { dir, empty_blocks, full_blocks, txs } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-sync"));

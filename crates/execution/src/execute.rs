@@ -30,6 +30,8 @@ pub struct Executed {
     pub requests: Requests,
     /// The state after the block, as changes to the state before it.
     pub changes: StateChangeset,
+    /// Time spent computing the state root after the block (zero until a store does).
+    pub state_root_time: std::time::Duration,
 }
 
 impl Executed {
@@ -149,6 +151,7 @@ where
         gas_used: result.gas_used,
         requests: result.requests,
         changes,
+        state_root_time: std::time::Duration::ZERO,
     })
 }
 

@@ -140,7 +140,7 @@ pub fn execute_and_store(
                 let bad =
                     |error| StoreExecutionError::BadBlock { index, hash: b.block.hash, error };
                 let header = &b.block.block.header;
-                let executed =
+                let mut executed =
                     execute_block(spec, &StoreDb(&*w), &b.block.block, &b.senders, b.beneficiary)
                         .map_err(bad)?;
                 executed.verify(header).map_err(bad)?;
@@ -150,7 +150,9 @@ pub fn execute_and_store(
                     receipts: executed.receipts.clone(),
                 };
                 w.append(&stored)?;
+                let started = std::time::Instant::now();
                 let root = w.state_root()?;
+                executed.state_root_time = started.elapsed();
                 if root != header.state_root {
                     let error = ExecutionError::Mismatch {
                         number: header.number,

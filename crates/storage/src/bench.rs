@@ -173,3 +173,63 @@ pub fn store_benchmark(dir: &Path) -> Result<StoreBenchReport, StoreError> {
         ],
     })
 }
+
+/// What [`state_root_benchmark`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct StateRootBench {
+    /// Accounts in the state.
+    pub accounts: usize,
+    /// Accounts changed by the measured block.
+    pub changed: usize,
+    /// Time to write the accounts and build the trie from nothing.
+    pub build: Duration,
+    /// Time to compute the root after the change (the tries brought up to date).
+    pub root: Duration,
+}
+
+/// The state root after `changed` account changes on a state of `accounts` accounts:
+/// block 1 creates the accounts (the trie built from nothing), block 2 changes the
+/// balance of every `accounts / changed`-th one; only block 2's root is timed.
+pub fn state_root_benchmark(
+    dir: &Path,
+    accounts: usize,
+    changed: usize,
+) -> Result<StateRootBench, StoreError> {
+    use crate::{Account, ExecutedBlock, StateChanges};
+    let _ = std::fs::remove_dir_all(dir);
+    let spec = ChainSpec::dev();
+    let store = ChainStore::init(dir, &spec)?;
+    let address =
+        |i: usize| alloy_primitives::Address::left_padding_from(&(i as u64).to_be_bytes());
+    let account =
+        |balance: u64| Some(Account { balance: U256::from(balance), ..Default::default() });
+    let blocks = synthetic_chain((spec.genesis_hash, &spec.genesis_header), 2, 0, 1);
+    let first = StateChanges {
+        accounts: (0..accounts).map(|i| (address(i + 1), account(1))).collect(),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    store.write_state(|w| {
+        w.append(&ExecutedBlock { block: blocks[0].clone(), changes: first, receipts: vec![] })?;
+        w.state_root()
+    })?;
+    let build = started.elapsed();
+    let step = (accounts / changed.max(1)).max(1);
+    let second = StateChanges {
+        accounts: (0..accounts)
+            .step_by(step)
+            .take(changed)
+            .map(|i| (address(i + 1), account(2)))
+            .collect(),
+        ..Default::default()
+    };
+    let root = store.write_state(|w| {
+        w.append(&ExecutedBlock { block: blocks[1].clone(), changes: second, receipts: vec![] })?;
+        let started = Instant::now();
+        w.state_root()?;
+        Ok::<_, StoreError>(started.elapsed())
+    })?;
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(StateRootBench { accounts, changed, build, root })
+}

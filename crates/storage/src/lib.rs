@@ -12,7 +12,9 @@ mod store;
 mod tables;
 pub mod testing;
 
-pub use bench::{store_benchmark, StoreBenchCase, StoreBenchReport};
+pub use bench::{
+    state_root_benchmark, store_benchmark, StateRootBench, StoreBenchCase, StoreBenchReport,
+};
 pub use error::StoreError;
 pub use state::{
     Account, ExecutedBlock, StateChanges, StateRead, StateReader, StateWriter, StorageChange,

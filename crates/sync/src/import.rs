@@ -43,17 +43,30 @@ pub enum ImportError {
     },
 }
 
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Blocks imported.
+    pub blocks: u64,
+    /// Their transactions.
+    pub transactions: u64,
+    /// Their gas used.
+    pub gas: u64,
+    /// Time spent computing state roots.
+    pub state_root_time: std::time::Duration,
+}
+
 /// Verifies `blocks` (ascending; blocks at or below our head are skipped) exactly as sync
 /// does, executes each on the stored state (every root checked) and commits them in
-/// batches of `batch`. Returns how many were imported; on an invalid block, the blocks
-/// before it are committed.
+/// batches of `batch`. Returns what was imported; on an invalid block, the blocks before
+/// it are committed.
 pub fn import_blocks(
     spec: &ChainSpec,
     store: &ChainStore,
     blocks: Vec<Block<TxEnvelope>>,
     batch: usize,
     now: u64,
-) -> Result<u64, ImportError> {
+) -> Result<ImportStats, ImportError> {
     let (best, best_hash) = store.best_block()?;
     let mut parent: Header = store.header(best_hash)?.ok_or(StoreError::NotInitialised)?;
     let mut parent_hash = best_hash;
@@ -75,7 +88,7 @@ pub fn import_blocks(
             return Err(ImportError::Gap { number: first.header.number, best });
         }
     }
-    let mut imported = 0;
+    let mut imported = ImportStats::default();
     let mut chunks = blocks.into_iter().peekable();
     while chunks.peek().is_some() {
         let chunk: Vec<Block<TxEnvelope>> = chunks.by_ref().take(batch.max(1)).collect();
@@ -108,7 +121,14 @@ pub fn import_blocks(
             verified.push(BlockToExecute { block: b, senders, beneficiary });
         }
         match execute_and_store(spec, store, &verified) {
-            Ok(_) => imported += verified.len() as u64,
+            Ok(executed) => {
+                imported.blocks += verified.len() as u64;
+                for (b, e) in verified.iter().zip(&executed) {
+                    imported.transactions += b.block.block.body.transactions.len() as u64;
+                    imported.gas += e.gas_used;
+                    imported.state_root_time += e.state_root_time;
+                }
+            }
             Err(StoreExecutionError::Store(e)) => return Err(e.into()),
             Err(StoreExecutionError::BadBlock { index, error, .. }) => {
                 let number = verified[index].block.block.header.number;

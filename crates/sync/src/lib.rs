@@ -7,7 +7,7 @@ mod import;
 mod machine;
 
 pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
-pub use import::{import_blocks, ImportError};
+pub use import::{import_blocks, ImportError, ImportStats};
 pub use machine::{
     Action, Failure, ReadyBlock, SyncConfig, SyncMachine, SyncStatus, WallClock, MAX_FUTURE_RETRY,
 };

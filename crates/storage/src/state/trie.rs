@@ -170,6 +170,20 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// Feeds the builder the leaves of a run of children that began at `start` and ends
+    /// before `end`.
+    fn flush(
+        &mut self,
+        under: &Nibbles,
+        start: Option<Nibbles>,
+        end: &Nibbles,
+    ) -> Result<(), StoreError> {
+        match start {
+            Some(start) => self.leaves(under, &start, Some(end)),
+            None => Ok(()),
+        }
+    }
+
     /// The topmost stored node under `path` (one must exist: a tree mask says so).
     fn stored_under(&mut self, path: &Nibbles) -> Result<(Nibbles, BranchNodeCompact), StoreError> {
         let table = self.kind.nodes();
@@ -202,6 +216,9 @@ impl Walk<'_> {
             self.leaves(&path, &path, Some(&node_path))?;
         }
         let mut hashes = node.hashes.iter();
+        // Children fed from the leaf table are read in runs: one seek for each run of
+        // neighbours, not one per child.
+        let mut run: Option<Nibbles> = None;
         for nibble in 0..16u8 {
             let mut child = node_path;
             child.push(nibble);
@@ -210,11 +227,25 @@ impl Walk<'_> {
             let hash = if node.hash_mask.is_bit_set(nibble) { hashes.next() } else { None };
             let changed = self.changed.contains_prefix(&child);
             match (exists, hash) {
-                (true, Some(hash)) if !changed => self.builder.add_branch(child, *hash, in_db),
-                (true, _) => self.cover(child, in_db)?,
-                (false, _) if changed => self.leaves(&child, &child, None)?,
+                (true, Some(hash)) if !changed => {
+                    self.flush(&node_path, run.take(), &child)?;
+                    self.builder.add_branch(child, *hash, in_db);
+                }
+                (true, _) if in_db => {
+                    self.flush(&node_path, run.take(), &child)?;
+                    self.cover(child, true)?;
+                }
+                (true, _) => {
+                    run.get_or_insert(child);
+                }
+                (false, _) if changed => {
+                    run.get_or_insert(child);
+                }
                 (false, _) => {}
             }
+        }
+        if let Some(start) = run {
+            self.leaves(&node_path, &start, None)?;
         }
         if node_path != path {
             if let Some(after) = node_path.next_without_prefix() {
