@@ -329,13 +329,21 @@ pub(crate) fn run(
         token(dir, token_blocks, token_txs, accounts)?;
     }
     if state_accounts > 0 {
-        let r =
-            tern_storage::state_root_benchmark(&dir.join("root"), state_accounts, state_changes)?;
+        let r = tern_storage::state_root_benchmark(
+            &dir.join("root"),
+            state_accounts,
+            state_changes,
+            7,
+        )?;
+        let each: Vec<String> =
+            r.roots.iter().map(|d| format!("{:.0}", d.as_secs_f64() * 1e3)).collect();
         println!(
-            "state root after {} account changes on {} accounts: {:.1} ms (building the trie from nothing: {:.1} s)",
+            "state root after {} account changes on {} accounts: median {:.1} ms of {} blocks ({} ms); building the trie from nothing: {:.1} s",
             r.changed,
             r.accounts,
-            r.root.as_secs_f64() * 1e3,
+            r.median().as_secs_f64() * 1e3,
+            r.roots.len(),
+            each.join(", "),
             r.build.as_secs_f64()
         );
     }

@@ -175,25 +175,37 @@ pub fn store_benchmark(dir: &Path) -> Result<StoreBenchReport, StoreError> {
 }
 
 /// What [`state_root_benchmark`] measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StateRootBench {
     /// Accounts in the state.
     pub accounts: usize,
-    /// Accounts changed by the measured block.
+    /// Accounts changed by each measured block.
     pub changed: usize,
     /// Time to write the accounts and build the trie from nothing.
     pub build: Duration,
-    /// Time to compute the root after the change (the tries brought up to date).
-    pub root: Duration,
+    /// Time to compute the root after each measured block (the tries brought up to
+    /// date), in order.
+    pub roots: Vec<Duration>,
+}
+
+impl StateRootBench {
+    /// The median of [`StateRootBench::roots`].
+    pub fn median(&self) -> Duration {
+        let mut sorted = self.roots.clone();
+        sorted.sort();
+        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+    }
 }
 
 /// The state root after `changed` account changes on a state of `accounts` accounts:
-/// block 1 creates the accounts (the trie built from nothing), block 2 changes the
-/// balance of every `accounts / changed`-th one; only block 2's root is timed.
+/// block 1 creates the accounts (the trie built from nothing); each of `rounds` more
+/// blocks changes the balance of `changed` accounts spread over the state; only their
+/// roots are timed.
 pub fn state_root_benchmark(
     dir: &Path,
     accounts: usize,
     changed: usize,
+    rounds: usize,
 ) -> Result<StateRootBench, StoreError> {
     use crate::{Account, ExecutedBlock, StateChanges};
     let _ = std::fs::remove_dir_all(dir);
@@ -203,7 +215,7 @@ pub fn state_root_benchmark(
         |i: usize| alloy_primitives::Address::left_padding_from(&(i as u64).to_be_bytes());
     let account =
         |balance: u64| Some(Account { balance: U256::from(balance), ..Default::default() });
-    let blocks = synthetic_chain((spec.genesis_hash, &spec.genesis_header), 2, 0, 1);
+    let blocks = synthetic_chain((spec.genesis_hash, &spec.genesis_header), rounds + 1, 0, 1);
     let first = StateChanges {
         accounts: (0..accounts).map(|i| (address(i + 1), account(1))).collect(),
         ..Default::default()
@@ -215,21 +227,24 @@ pub fn state_root_benchmark(
     })?;
     let build = started.elapsed();
     let step = (accounts / changed.max(1)).max(1);
-    let second = StateChanges {
-        accounts: (0..accounts)
-            .step_by(step)
-            .take(changed)
-            .map(|i| (address(i + 1), account(2)))
-            .collect(),
-        ..Default::default()
-    };
-    let root = store.write_state(|w| {
-        w.append(&ExecutedBlock { block: blocks[1].clone(), changes: second, receipts: vec![] })?;
-        let started = Instant::now();
-        w.state_root()?;
-        Ok::<_, StoreError>(started.elapsed())
-    })?;
+    let mut roots = Vec::with_capacity(rounds);
+    for (round, block) in blocks[1..].iter().enumerate() {
+        let changes = StateChanges {
+            accounts: (round % step..accounts)
+                .step_by(step)
+                .take(changed)
+                .map(|i| (address(i + 1), account(2 + round as u64)))
+                .collect(),
+            ..Default::default()
+        };
+        roots.push(store.write_state(|w| {
+            w.append(&ExecutedBlock { block: block.clone(), changes, receipts: vec![] })?;
+            let started = Instant::now();
+            w.state_root()?;
+            Ok::<_, StoreError>(started.elapsed())
+        })?);
+    }
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
-    Ok(StateRootBench { accounts, changed, build, root })
+    Ok(StateRootBench { accounts, changed, build, roots })
 }

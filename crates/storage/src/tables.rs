@@ -34,11 +34,11 @@ pub enum Table {
     StorageChangeSets,
     /// block number ‖ index (u32 BE) → receipt (EIP-2718 encoding), canonical blocks.
     Receipts,
-    /// keccak(address) → account (as in `PlainAccounts`) ‖ storage root: the account
-    /// trie's leaves.
+    /// keccak(address) → RLP of (nonce, balance, storage root, code hash): the account
+    /// trie's leaves, as the trie holds them.
     HashedAccounts,
-    /// keccak(address) ‖ keccak(slot) → value (32 bytes BE, never zero): the storage
-    /// tries' leaves.
+    /// keccak(address) ‖ keccak(slot) → RLP of the value (never zero): the storage tries'
+    /// leaves, as the tries hold them.
     HashedStorage,
     /// nibble path (one nibble per byte) → branch node (masks and child hashes) of the
     /// account trie.

@@ -149,37 +149,22 @@ impl Dirty {
     }
 }
 
-/// The hashed account row: the plain encoding, then the storage root.
-fn hashed_account(account: &Account, storage_root: B256) -> [u8; Account::LEN + 32] {
-    let mut out = [0u8; Account::LEN + 32];
-    out[..Account::LEN].copy_from_slice(&account.encode());
-    out[Account::LEN..].copy_from_slice(storage_root.as_slice());
-    out
+/// The hashed account row: the account trie's leaf value (RLP of the account with its
+/// storage root), so the trie walk feeds rows as they are.
+fn hashed_account(account: &Account, storage_root: B256) -> Vec<u8> {
+    alloy_rlp::encode(TrieAccount {
+        nonce: account.nonce,
+        balance: account.balance,
+        storage_root,
+        code_hash: account.code_hash,
+    })
 }
 
-/// The account trie's leaf value (RLP of the account with its storage root) of a
-/// hashed account row.
-fn account_leaf(row: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let table = Table::HashedAccounts;
-    if row.len() != Account::LEN + 32 {
-        return Err(corrupted(table, format!("hashed account of {} bytes", row.len())));
-    }
-    let a = Account::decode(table, &row[..Account::LEN])?;
-    let leaf = TrieAccount {
-        nonce: a.nonce,
-        balance: a.balance,
-        storage_root: B256::from_slice(&row[Account::LEN..]),
-        code_hash: a.code_hash,
-    };
-    Ok(alloy_rlp::encode(leaf))
-}
-
-/// A storage trie's leaf value (RLP of the value) of a hashed storage row.
-fn slot_leaf(row: &[u8]) -> Result<Vec<u8>, StoreError> {
-    if row.len() != 32 {
-        return Err(corrupted(Table::HashedStorage, format!("value of {} bytes", row.len())));
-    }
-    Ok(alloy_rlp::encode(U256::from_be_slice(row)))
+/// The storage root in a hashed account row.
+fn storage_root_of(row: &[u8]) -> Result<B256, StoreError> {
+    let account = <TrieAccount as alloy_rlp::Decodable>::decode(&mut &row[..])
+        .map_err(|e| corrupted(Table::HashedAccounts, e.to_string()))?;
+    Ok(account.storage_root)
 }
 
 /// Writes to the plain and hashed state inside one write transaction, noting what the
@@ -208,10 +193,7 @@ impl StateTxn<'_> {
                 txn.put(store.db(Table::PlainAccounts), address, a.encode(), none)?;
                 let row = store.get(txn, Table::HashedAccounts, hashed.as_slice())?;
                 let storage_root = match row {
-                    Some(row) if row.len() == Account::LEN + 32 => {
-                        B256::from_slice(&row[Account::LEN..])
-                    }
-                    Some(_) => return Err(corrupted(Table::HashedAccounts, "short account")),
+                    Some(row) => storage_root_of(&row)?,
                     None => EMPTY_ROOT_HASH,
                 };
                 let row = hashed_account(a, storage_root);
@@ -245,9 +227,8 @@ impl StateTxn<'_> {
             txn.del(store.db(Table::PlainStorage), key, None)?;
             txn.del(store.db(Table::HashedStorage), hashed_key, None)?;
         } else {
-            let bytes = value.to_be_bytes::<32>();
-            txn.put(store.db(Table::PlainStorage), key, bytes, none)?;
-            txn.put(store.db(Table::HashedStorage), hashed_key, bytes, none)?;
+            txn.put(store.db(Table::PlainStorage), key, value.to_be_bytes::<32>(), none)?;
+            txn.put(store.db(Table::HashedStorage), hashed_key, alloy_rlp::encode(value), none)?;
         }
         dirty.storage.entry(hashed).or_default().insert(hashed_slot);
         Ok(())
@@ -279,20 +260,20 @@ impl StateTxn<'_> {
     fn commit_trie(&self, dirty: &mut Dirty) -> Result<B256, StoreError> {
         let (store, txn) = (self.store, self.txn);
         for (hashed, slots) in std::mem::take(&mut dirty.storage) {
-            let changed = PrefixSet::new(slots);
-            let root = update_trie(store, txn, TrieKind::Storage(hashed), &changed, &slot_leaf)?;
+            let mut changed = PrefixSet::new(slots);
+            let root = update_trie(store, txn, TrieKind::Storage(hashed), &mut changed)?;
             // The account may be gone (its storage was wiped with it).
-            if let Some(mut row) = store.get(txn, Table::HashedAccounts, hashed.as_slice())? {
-                if row.len() != Account::LEN + 32 {
-                    return Err(corrupted(Table::HashedAccounts, "short account"));
-                }
-                row[Account::LEN..].copy_from_slice(root.as_slice());
+            if let Some(row) = store.get(txn, Table::HashedAccounts, hashed.as_slice())? {
+                let mut account = <TrieAccount as alloy_rlp::Decodable>::decode(&mut &row[..])
+                    .map_err(|e| corrupted(Table::HashedAccounts, e.to_string()))?;
+                account.storage_root = root;
+                let row = alloy_rlp::encode(account);
                 txn.put(store.db(Table::HashedAccounts), hashed, row, WriteFlags::empty())?;
             }
             dirty.accounts.insert(hashed);
         }
-        let changed = PrefixSet::new(std::mem::take(&mut dirty.accounts));
-        update_trie(store, txn, TrieKind::Accounts, &changed, &account_leaf)
+        let mut changed = PrefixSet::new(std::mem::take(&mut dirty.accounts));
+        update_trie(store, txn, TrieKind::Accounts, &mut changed)
     }
 }
 

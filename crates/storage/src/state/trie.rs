@@ -28,10 +28,12 @@ use signet_libmdbx::{
 };
 
 /// The changed keys of one trie, sorted: answers "does a changed key lie under this
-/// path?" in O(log n).
+/// path?". The walk asks in increasing path order, so the answer comes from a cursor
+/// that only moves forward (amortised O(1); a path out of order moves it back).
 #[derive(Debug, Default)]
 pub(crate) struct PrefixSet {
     keys: Vec<Nibbles>,
+    index: usize,
 }
 
 impl PrefixSet {
@@ -40,13 +42,18 @@ impl PrefixSet {
         let mut keys: Vec<Nibbles> = keys.into_iter().map(|k| Nibbles::unpack(k)).collect();
         keys.sort_unstable();
         keys.dedup();
-        Self { keys }
+        Self { keys, index: 0 }
     }
 
     /// Whether a changed key starts with `path`.
-    pub(crate) fn contains_prefix(&self, path: &Nibbles) -> bool {
-        let i = self.keys.partition_point(|k| k < path);
-        self.keys.get(i).is_some_and(|k| k.starts_with(path))
+    pub(crate) fn contains_prefix(&mut self, path: &Nibbles) -> bool {
+        while self.index > 0 && self.keys[self.index - 1] >= *path {
+            self.index -= 1;
+        }
+        while self.keys.get(self.index).is_some_and(|k| k < path) {
+            self.index += 1;
+        }
+        self.keys.get(self.index).is_some_and(|k| k.starts_with(path))
     }
 }
 
@@ -127,17 +134,12 @@ fn decode_node(table: Table, bytes: &[u8]) -> Result<BranchNodeCompact, StoreErr
     Ok(BranchNodeCompact::new(state, tree, hash, hashes, None))
 }
 
-/// Turns a stored leaf row into the trie's leaf value.
-pub(crate) type LeafValue<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<u8>, StoreError>;
-
-/// What the walk needs from the store: cursors over one trie's nodes and leaves, and how
-/// a stored leaf becomes the trie's leaf value.
+/// What the walk needs from the store: cursors over one trie's nodes and leaves.
 struct Walk<'a> {
     kind: TrieKind,
-    changed: &'a PrefixSet,
+    changed: &'a mut PrefixSet,
     nodes: RwCursorUnsync<'a>,
     leaves: RwCursorUnsync<'a>,
-    leaf_value: LeafValue<'a>,
     builder: HashBuilder,
     /// Stored nodes on changed paths: rewritten if the builder reports them, else deleted.
     visited: Vec<Nibbles>,
@@ -163,8 +165,7 @@ impl Walk<'_> {
             if !key.starts_with(under) || before.is_some_and(|b| key >= *b) {
                 break;
             }
-            let value = (self.leaf_value)(&v)?;
-            self.builder.add_leaf(key, &value);
+            self.builder.add_leaf(key, &v);
             next = self.leaves.next::<Vec<u8>, Vec<u8>>()?;
         }
         Ok(())
@@ -257,14 +258,13 @@ impl Walk<'_> {
 }
 
 /// Recomputes the root of trie `kind` after the keys in `changed` were written to its
-/// leaf table, and stores the branch nodes that changed. `leaf_value` turns a stored
-/// leaf row into the trie's leaf value.
+/// leaf table (whose values are the trie's leaf values), and stores the branch nodes that
+/// changed.
 pub(crate) fn update_trie(
     store: &ChainStore,
     txn: &RwTxUnsync,
     kind: TrieKind,
-    changed: &PrefixSet,
-    leaf_value: LeafValue<'_>,
+    changed: &mut PrefixSet,
 ) -> Result<B256, StoreError> {
     let nodes_db = store.db(kind.nodes());
     let mut walk = Walk {
@@ -272,7 +272,6 @@ pub(crate) fn update_trie(
         changed,
         nodes: txn.cursor(nodes_db)?,
         leaves: txn.cursor(store.db(kind.leaves()))?,
-        leaf_value,
         builder: HashBuilder::default().with_updates(true),
         visited: Vec::new(),
     };
