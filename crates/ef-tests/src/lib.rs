@@ -1,21 +1,24 @@
 //! The Ethereum consensus `BlockchainTests` (ethereum/tests, format in
-//! `testdata/ethereum-tests/README.md`) run through Tern's block rules and executor.
+//! `testdata/ethereum-tests/README.md`) run through Tern's import path.
 //!
-//! Each case starts from its `pre` state and genesis block; each block is decoded from
-//! its wire RLP, checked by `tern_consensus` (header and body rules), executed by
-//! `tern_execution` and its gas, receipts root, logs bloom, requests hash and state root
-//! compared with the header. A case passes when every valid block imports, every block
-//! with `expectException` is refused, the head is `lastblockhash` and the state there has
-//! the root of `postState` (or `postStateHash`).
+//! Each case initialises a chain store with its genesis block and `pre` state (whose root
+//! must be the genesis header's), then imports each block as `tern import` does: decoded
+//! from its wire RLP, header and body rules (`tern_consensus`), senders recovered,
+//! executed (`tern_execution`), gas, receipts root, logs bloom, requests hash and state
+//! root compared with the header, stored with its state in MDBX. A case passes when every
+//! valid block imports, every block with `expectException` is refused, the head is
+//! `lastblockhash` and the state there, rehashed from the plain state, has the root of
+//! `postState` (or `postStateHash`).
 
-use alloy_consensus::{Block, Header, TxEnvelope};
-use alloy_genesis::{ChainConfig, Genesis};
+use alloy_consensus::{Block, TxEnvelope};
+use alloy_genesis::{ChainConfig, Genesis, GenesisAccount};
 use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_rlp::Decodable;
 use serde_json::Value;
-use std::{collections::HashMap, path::Path};
+use std::path::Path;
 use tern_chainspec::ChainSpec;
 use tern_execution::MemState;
+use tern_storage::ChainStore;
 
 /// Files skipped, with the reason.
 ///
@@ -87,12 +90,29 @@ fn failed(name: String, why: String) -> CaseReport {
 }
 
 /// A block imported in a case: its header and the state after it.
-struct Imported {
-    header: Header,
-    state: MemState,
+/// A scratch directory per case (removed when dropped).
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tern-ef-case-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
 }
 
-/// Runs one case.
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs one case (a JSON object of the fixture format) through Tern's import path: a
+/// chain store initialised with the case's genesis and `pre` state (whose root must be
+/// the genesis header's), then each block imported as `tern import` does — decoded,
+/// header and body rules, senders, execution, every root checked, stored with its state.
 pub fn run_case(case: &Value) -> Result<(), String> {
     let network = case["network"].as_str().ok_or("no network")?;
     let mut spec = chain_spec(network)?;
@@ -104,37 +124,27 @@ pub fn run_case(case: &Value) -> Result<(), String> {
     }
     spec.genesis_header = genesis.header.clone();
     spec.genesis_hash = genesis_hash;
-    let pre = state(&case["pre"])?;
-    if pre.state_root() != genesis.header.state_root {
-        return Err(format!(
-            "pre state root {}, genesis header {}",
-            pre.state_root(),
-            genesis.header.state_root
-        ));
-    }
-    let mut chain = HashMap::new();
-    chain.insert(genesis_hash, Imported { header: genesis.header, state: pre });
-    let mut head = genesis_hash;
+    spec.genesis.alloc = alloc(&case["pre"])?;
+    let scratch = Scratch::new();
+    let store = ChainStore::init(&scratch.0, &spec).map_err(|e| format!("pre state: {e}"))?;
     for (i, b) in case["blocks"].as_array().ok_or("no blocks")?.iter().enumerate() {
         let expect = b.get("expectException").and_then(Value::as_str);
-        let result = str_field(b, "rlp").and_then(|rlp| import(&spec, &chain, rlp));
+        let result = str_field(b, "rlp").and_then(|rlp| import(&spec, &store, rlp));
         match (result, expect) {
-            (Ok((hash, imported)), None) => {
-                chain.insert(hash, imported);
-                head = hash;
-            }
-            (Err(_), Some(_)) => {}
-            (Ok((hash, _)), Some(e)) => {
+            (Ok(_), None) | (Err(_), Some(_)) => {}
+            (Ok(hash), Some(e)) => {
                 return Err(format!("block {i} ({hash}) imported; expected {e}"))
             }
             (Err(e), None) => return Err(format!("block {i}: {e}")),
         }
     }
+    let (_, head) = store.best_block().map_err(|e| e.to_string())?;
     let last = b256(&case["lastblockhash"])?;
     if head != last {
         return Err(format!("head {head}, fixture {last}"));
     }
-    let root = chain[&head].state.state_root();
+    // Rehashed from the plain state: independent of the trie the import kept.
+    let root = store.state().and_then(|s| s.state_root()).map_err(|e| e.to_string())?;
     let expected = match case.get("postState") {
         Some(post) => state(post)?.state_root(),
         None => b256(&case["postStateHash"])?,
@@ -145,36 +155,52 @@ pub fn run_case(case: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Decodes, checks and executes one block on top of the block it names as parent.
-fn import(
-    spec: &ChainSpec,
-    chain: &HashMap<B256, Imported>,
-    rlp: &str,
-) -> Result<(B256, Imported), String> {
+/// Imports one block; returns its hash. A block whose parent is a canonical block below
+/// the head becomes the head if it is valid (the fixtures' fork choice after the merge:
+/// the newest valid block): the store unwinds to the parent first, and if the block is
+/// refused the unwound blocks are imported again.
+fn import(spec: &ChainSpec, store: &ChainStore, rlp: &str) -> Result<B256, String> {
     let block = decode_block(rlp)?;
-    let header = &block.header;
-    let hash = header.hash_slow();
-    let parent = chain.get(&header.parent_hash).ok_or("unknown parent")?;
-    tern_consensus::validate_header(spec, header, &parent.header, header.parent_hash, u64::MAX)
-        .map_err(|e| e.to_string())?;
-    let senders =
-        tern_consensus::validate_body(spec, header, &block.body).map_err(|e| e.to_string())?;
-    let mut state = parent.state.clone();
-    state.block_hashes.insert(parent.header.number, header.parent_hash);
-    let executed =
-        tern_execution::execute_block(spec, &state, &block, &senders, header.beneficiary)
-            .map_err(|e| e.to_string())?;
-    executed.verify(header).map_err(|e| e.to_string())?;
-    state.apply(&executed.changes);
-    let root = state.state_root();
-    if root != header.state_root {
-        return Err(format!("state root {root}, header {}", header.state_root));
+    let hash = block.header.hash_slow();
+    let (_, head) = store.best_block().map_err(|e| e.to_string())?;
+    let mut unwound = Vec::new();
+    if block.header.parent_hash != head {
+        let parent = block.header.parent_hash;
+        let number = store.block_number(parent).map_err(|e| e.to_string())?;
+        let canonical = match number {
+            Some(n) => store.canonical_hash(n).map_err(|e| e.to_string())? == Some(parent),
+            None => false,
+        };
+        let Some(number) = number.filter(|_| canonical) else {
+            return Err(format!("unknown parent {parent}"));
+        };
+        unwound = store.unwind_to(number).map_err(|e| e.to_string())?;
     }
-    Ok((hash, Imported { header: block.header, state }))
+    let imported = import_one(spec, store, block);
+    if imported.is_err() && !unwound.is_empty() {
+        for hash in unwound.into_iter().rev() {
+            let b = store.block(hash).map_err(|e| e.to_string())?.ok_or("unwound block lost")?;
+            import_one(spec, store, b.block).map_err(|e| format!("restoring {hash}: {e}"))?;
+        }
+    }
+    imported.map(|()| hash)
 }
 
-/// The chain a fixture's `network` names: every fork through it active at genesis, chain
-/// id 1, post-merge.
+/// `tern import` of one block, which must be stored (not skipped as known).
+fn import_one(
+    spec: &ChainSpec,
+    store: &ChainStore,
+    block: Block<TxEnvelope>,
+) -> Result<(), String> {
+    let number = block.header.number;
+    let stats = tern_sync::import_blocks(spec, store, vec![block], 1, u64::MAX / 2)
+        .map_err(|e| e.to_string())?;
+    match stats.blocks {
+        1 => Ok(()),
+        _ => Err(format!("block {number} is at or below the head: not imported")),
+    }
+}
+
 fn chain_spec(network: &str) -> Result<ChainSpec, String> {
     let mut config = ChainConfig {
         chain_id: 1,
@@ -248,6 +274,33 @@ fn state(v: &Value) -> Result<MemState, String> {
             storage.push((u256(&Value::String(k.clone()))?, u256(v)?));
         }
         out.insert(address, nonce, u256(&account["balance"])?, &code, storage);
+    }
+    Ok(out)
+}
+
+/// A fixture state as genesis allocations.
+fn alloc(v: &Value) -> Result<std::collections::BTreeMap<Address, GenesisAccount>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (address, account) in v.as_object().ok_or("state is not an object")? {
+        let address: Address = address.parse().map_err(|e| format!("{address}: {e}"))?;
+        let nonce = u256(&account["nonce"])?;
+        let nonce = u64::try_from(nonce).map_err(|_| format!("nonce {nonce} over 64 bits"))?;
+        let code: Bytes = hex_bytes(str_field(account, "code")?)?.into();
+        let mut storage = std::collections::BTreeMap::new();
+        for (k, v) in account["storage"].as_object().ok_or("storage is not an object")? {
+            let value = u256(v)?;
+            if !value.is_zero() {
+                storage.insert(u256(&Value::String(k.clone()))?.into(), value.into());
+            }
+        }
+        let account = GenesisAccount {
+            nonce: Some(nonce),
+            balance: u256(&account["balance"])?,
+            code: (!code.is_empty()).then_some(code),
+            storage: Some(storage),
+            private_key: None,
+        };
+        out.insert(address, account);
     }
     Ok(out)
 }
