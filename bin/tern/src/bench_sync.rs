@@ -66,7 +66,8 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
         let mb = bytes as f64 / 1e6;
 
         // The serial import: decode, verify, execute and commit, no network, no overlap
-        // (sync does not execute yet: the ratio compares unlike work).
+        // (sync does the same work, with download, verification and execution
+        // overlapping).
         let encoded: Vec<u8> = blocks.iter().flat_map(alloy_rlp::encode).collect();
         let floor_store = ChainStore::init(&dir.join("floor"), &spec)?;
         let started = Instant::now();
