@@ -202,3 +202,81 @@ fn prefilled_with(
     tern_node::testing::store_dev_chain(&d, blocks).unwrap();
     d
 }
+
+/// The dev chain's first `common` blocks of `a`, then `extra` blocks of its own with
+/// `txs` transfers each (other transfers than `a`'s: the branches' states differ).
+fn fork_of(
+    a: &[alloy_consensus::Block<alloy_consensus::TxEnvelope>],
+    common: usize,
+    extra: usize,
+    txs: usize,
+) -> Vec<alloy_consensus::Block<alloy_consensus::TxEnvelope>> {
+    let spec = ChainSpec::dev();
+    let key = tern_node::testing::dev_key();
+    let signer = tern_consensus::address_of(&key);
+    let mut state = tern_execution::chain::genesis_state(&spec);
+    let mut nonce = 0;
+    for b in &a[..common] {
+        let senders = tern_consensus::recover_senders(&b.body.transactions).unwrap();
+        let executed = tern_execution::execute_block(&spec, &state, b, &senders, signer).unwrap();
+        state.apply(&executed.changes);
+        state.block_hashes.insert(b.header.number, b.header.hash_slow());
+        nonce += b.body.transactions.len() as u64;
+    }
+    let parent = &a[common - 1].header;
+    let branch = tern_execution::chain::executed_chain(
+        &spec,
+        &[key],
+        (parent.hash_slow(), parent),
+        &mut state,
+        extra,
+        txs,
+        (&key, nonce),
+    )
+    .unwrap();
+    a[..common].iter().cloned().chain(branch).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_across_blocks_with_transactions_leaves_the_state_of_a_fresh_sync() {
+    // A: 20 blocks of 2 transfers. B: A's first 10, then 15 blocks of 5 transfers
+    // (heavier: 25 in-turn blocks against 20).
+    let a = tern_node::testing::dev_chain(20, 2);
+    let b = fork_of(&a, 10, 15, 5);
+    let server_a = Node::start(config(prefilled_with("reorg-a", &a), vec![], false)).await.unwrap();
+    let mut full =
+        Node::start(config(dir("reorg-full"), vec![server_a.network.local_enode()], false))
+            .await
+            .unwrap();
+    wait_head(&mut full, 20).await;
+    assert_eq!(full.store.best_block().unwrap().1, a[19].header.hash_slow());
+    // B's server dials the fullnode, which switches to the heavier branch.
+    let b_dir = prefilled_with("reorg-b", &b);
+    let server_b =
+        Node::start(config(b_dir, vec![full.network.local_enode()], false)).await.unwrap();
+    wait_head(&mut full, 25).await;
+    let (best, hash) = full.store.best_block().unwrap();
+    assert_eq!((best, hash), (25, b[24].header.hash_slow()), "on branch B");
+    // A fresh fullnode that only ever saw B.
+    let mut fresh =
+        Node::start(config(dir("reorg-fresh"), vec![server_b.network.local_enode()], false))
+            .await
+            .unwrap();
+    wait_head(&mut fresh, 25).await;
+    let (x, y) = (full.store.state().unwrap(), fresh.store.state().unwrap());
+    assert_eq!(x.state_root().unwrap(), b[24].header.state_root, "rehashed from scratch");
+    assert_eq!(x.state_root().unwrap(), y.state_root().unwrap());
+    use tern_storage::StateRead;
+    let signer = tern_consensus::address_of(&tern_node::testing::dev_key());
+    for address in (0..5).map(tern_consensus::chain_gen::transfer_recipient).chain([signer]) {
+        assert_eq!(x.account(address).unwrap(), y.account(address).unwrap(), "{address}");
+    }
+    for n in 11..=25 {
+        assert_eq!(full.store.receipts(n).unwrap(), fresh.store.receipts(n).unwrap(), "{n}");
+    }
+    drop((x, y));
+    fresh.stop().await.unwrap();
+    server_b.stop().await.unwrap();
+    server_a.stop().await.unwrap();
+    full.stop().await.unwrap();
+}
