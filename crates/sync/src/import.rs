@@ -43,6 +43,11 @@ pub enum ImportError {
     },
 }
 
+/// Gas per import transaction at most (about; the block that crosses it is included): a
+/// transaction's changes stay in memory until it commits, so heavy blocks commit in
+/// smaller batches (≈ 4 s of execution at 250 Mgas/s).
+pub const IMPORT_BATCH_GAS: u64 = 1_000_000_000;
+
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportStats {
@@ -58,7 +63,7 @@ pub struct ImportStats {
 
 /// Verifies `blocks` (ascending; blocks at or below our head are skipped) exactly as sync
 /// does, executes each on the stored state (every root checked) and commits them in
-/// batches of `batch`. Returns what was imported; on an invalid block, the blocks before
+/// batches of `batch` blocks (fewer when they reach [`IMPORT_BATCH_GAS`]). Returns what was imported; on an invalid block, the blocks before
 /// it are committed.
 pub fn import_blocks(
     spec: &ChainSpec,
@@ -91,7 +96,15 @@ pub fn import_blocks(
     let mut imported = ImportStats::default();
     let mut chunks = blocks.into_iter().peekable();
     while chunks.peek().is_some() {
-        let chunk: Vec<Block<TxEnvelope>> = chunks.by_ref().take(batch.max(1)).collect();
+        // At most `batch` blocks and about IMPORT_BATCH_GAS gas per transaction: a batch's
+        // changes stay in memory until it commits.
+        let mut chunk: Vec<Block<TxEnvelope>> = Vec::new();
+        let mut gas = 0u64;
+        while chunk.len() < batch.max(1) && gas < IMPORT_BATCH_GAS {
+            let Some(block) = chunks.next() else { break };
+            gas += block.header.gas_used;
+            chunk.push(block);
+        }
         let headers: Vec<Header> = chunk.iter().map(|b| b.header.clone()).collect();
         let signers = if snapshot.is_some() { recover_signers(&headers) } else { Vec::new() };
         let mut verified = Vec::with_capacity(chunk.len());

@@ -7,7 +7,7 @@ mod import;
 mod machine;
 
 pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
-pub use import::{import_blocks, ImportError, ImportStats};
+pub use import::{import_blocks, ImportError, ImportStats, IMPORT_BATCH_GAS};
 pub use machine::{
     Action, Failure, ReadyBlock, SyncConfig, SyncMachine, SyncStatus, WallClock, MAX_FUTURE_RETRY,
 };
