@@ -82,6 +82,12 @@ pub struct BlockToExecute {
     pub beneficiary: Address,
 }
 
+impl AsRef<BlockToExecute> for BlockToExecute {
+    fn as_ref(&self) -> &BlockToExecute {
+        self
+    }
+}
+
 /// Why [`execute_and_store`] stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreExecutionError {
@@ -128,15 +134,15 @@ pub fn state_changes(c: &StateChangeset) -> StateChanges {
 /// transaction. Each block's gas used, receipts root, logs bloom, requests hash and state
 /// root are checked; at the first that differs, the blocks before it are stored and the
 /// error names the block and the field. Returns the executions, in order.
-pub fn execute_and_store(
+pub fn execute_and_store<B: AsRef<BlockToExecute>>(
     spec: &ChainSpec,
     store: &ChainStore,
-    blocks: &[BlockToExecute],
+    blocks: &[B],
 ) -> Result<Vec<Executed>, StoreExecutionError> {
-    let run = |blocks: &[BlockToExecute]| {
+    let run = |blocks: &[B]| {
         store.write_state(|w| {
             let mut out = Vec::with_capacity(blocks.len());
-            for (index, b) in blocks.iter().enumerate() {
+            for (index, b) in blocks.iter().map(AsRef::as_ref).enumerate() {
                 let bad =
                     |error| StoreExecutionError::BadBlock { index, hash: b.block.hash, error };
                 let header = &b.block.block.header;

@@ -28,6 +28,9 @@ pub enum ValidatorError {
     /// A block we built failed our own validation (a bug; nothing was stored).
     #[error("built an invalid block: {0}")]
     Invalid(#[from] ConsensusError),
+    /// The task building the block failed (it panicked: a bug).
+    #[error("building the block failed: {0}")]
+    Task(String),
     /// Executing the block we built failed (a bug or a broken store; nothing was
     /// stored).
     #[error("could not execute the block we built: {0}")]
@@ -103,12 +106,21 @@ pub async fn run_validator(
         let timestamp = plan.timestamp.max(now_ms() / 1000);
         let template = sealer.template(spec, &snapshot, &parent, hash, timestamp);
         // Executed on the stored state, sealed with the executed roots, stored with its
-        // state in one transaction.
-        let built = build_and_store(spec, &store, template, &[], sealer.address(), |header| {
-            sealer.seal(header)?;
-            validate_header(spec, header, &parent, hash, now_ms() / 1000)?;
-            snapshot.clone().verify(header).map(|_| ())
-        });
+        // state in one transaction, off the async workers (execution is CPU work).
+        let built = {
+            let (spec, store, sealer) = (spec.clone(), store.clone(), sealer.clone());
+            let mut snapshot = snapshot;
+            tokio::task::spawn_blocking(move || {
+                let signer = sealer.address();
+                build_and_store(&spec, &store, template, &[], signer, |header| {
+                    sealer.seal(header)?;
+                    validate_header(&spec, header, &parent, hash, now_ms() / 1000)?;
+                    snapshot.verify(header).map(|_| ())
+                })
+            })
+            .await
+            .map_err(|e| ValidatorError::Task(e.to_string()))?
+        };
         match built {
             Ok((block, _)) => {
                 let new = (block.block.header.number, block.hash);

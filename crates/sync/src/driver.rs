@@ -5,7 +5,7 @@ use alloy_primitives::B256;
 use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
 use std::time::{Duration, Instant};
 use tern_chainspec::ChainSpec;
-use tern_execution::{execute_and_store, BlockToExecute, StoreExecutionError};
+use tern_execution::{execute_and_store, StoreExecutionError};
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
 use tern_storage::{ChainStore, StoreError};
 use tokio::sync::{mpsc, watch};
@@ -76,8 +76,7 @@ type Written = Result<(u64, B256), WriteError>;
 
 /// Executes `blocks` on the stored state and stores them (every root checked).
 fn execute_batch(spec: &ChainSpec, store: &ChainStore, blocks: &[ReadyBlock]) -> Written {
-    let to_execute: Vec<BlockToExecute> = blocks.iter().map(|b| b.block.clone()).collect();
-    match execute_and_store(spec, store, &to_execute) {
+    match execute_and_store(spec, store, blocks) {
         Ok(_) => {
             let last = blocks.last().map(|b| &b.block.block);
             Ok(last.map(|l| (l.block.header.number, l.hash)).unwrap_or_default())

@@ -152,6 +152,12 @@ pub struct ReadyBlock {
     pub peer: PeerId,
 }
 
+impl AsRef<BlockToExecute> for ReadyBlock {
+    fn as_ref(&self) -> &BlockToExecute {
+        &self.block
+    }
+}
+
 /// Most hashes of blocks that failed execution kept to refuse them again.
 const MAX_BAD_BLOCKS: usize = 1024;
 
