@@ -130,7 +130,8 @@ pub fn state_changes(c: &StateChangeset) -> StateChanges {
 }
 
 /// Executes `blocks` in order on the store's state (which must be at the best block, the
-/// first block's parent) and stores each with its state changes and receipts, in one
+/// first block's parent: otherwise [`StoreError::NotExtending`], before anything is
+/// executed) and stores each with its state changes and receipts, in one
 /// transaction. Each block's gas used, receipts root, logs bloom, requests hash and state
 /// root are checked; at the first that differs, the blocks before it are stored and the
 /// error names the block and the field. Returns the executions, in order.
@@ -146,6 +147,15 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
                 let bad =
                     |error| StoreExecutionError::BadBlock { index, hash: b.block.hash, error };
                 let header = &b.block.block.header;
+                // Executed on another head's state, a good block would look bad.
+                let best = w.best();
+                if header.parent_hash != best.1 || header.number != best.0 + 1 {
+                    let reason = "not the child of the best block";
+                    let hash = b.block.hash;
+                    return Err(
+                        StoreError::NotExtending { number: header.number, hash, reason }.into()
+                    );
+                }
                 let mut executed =
                     execute_block(spec, &StoreDb(&*w), &b.block.block, &b.senders, b.beneficiary)
                         .map_err(bad)?;

@@ -134,3 +134,25 @@ fn a_reorg_leaves_the_state_of_a_fresh_import_of_the_new_branch() {
     }
     assert_eq!(store.receipts(11).unwrap(), fresh.receipts(11).unwrap());
 }
+
+/// A batch that no longer extends the stored head (a local validator sealed on it
+/// meanwhile) is refused as not extending, before it is executed on the wrong state: its
+/// good blocks must not be reported as bad.
+#[test]
+fn a_batch_on_another_head_is_not_extending_not_bad() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let mut state = genesis_state(&spec);
+    let ours = executed_chain(&spec, &[key], genesis, &mut state, 2, 1, (&key, 0)).unwrap();
+    let mut state = genesis_state(&spec);
+    let theirs = executed_chain(&spec, &[key], genesis, &mut state, 3, 2, (&key, 0)).unwrap();
+    let store = ChainStore::init(&tmp("not-extending"), &spec).unwrap();
+    execute_and_store(&spec, &store, &to_execute(&ours[..1])).unwrap();
+    let err = execute_and_store(&spec, &store, &to_execute(&theirs[1..])).unwrap_err();
+    assert!(
+        matches!(err, StoreExecutionError::Store(tern_storage::StoreError::NotExtending { .. })),
+        "{err}"
+    );
+    assert_eq!(store.best_block().unwrap(), (1, ours[0].header.hash_slow()));
+}
