@@ -59,6 +59,14 @@ fn spec_with_accounts(accounts: &[Address]) -> Result<ChainSpec> {
     Ok(ChainSpec::from_genesis(genesis)?)
 }
 
+/// The next value of a xorshift64 generator (deterministic workloads).
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 /// Signs `txs` on every core.
 fn sign_all(txs: Vec<(TxEip1559, SecretKey)>) -> Vec<TxEnvelope> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -175,10 +183,7 @@ fn transfers(dir: &Path, blocks: usize, txs: usize, accounts: usize) -> Result<(
         (0..txs)
             .map(|j| {
                 let from = (b * txs + j) % accounts;
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let to = addresses[(rng % accounts as u64) as usize];
+                let to = addresses[(next_random(&mut rng) % accounts as u64) as usize];
                 nonces[from] += 1;
                 let tx = transfer(spec.chain_id, nonces[from] - 1, to, 21_000, Bytes::new(), 1);
                 (tx, keys[from])
@@ -279,13 +284,11 @@ fn token(dir: &Path, blocks: usize, txs: usize, accounts: usize) -> Result<()> {
         }
         (0..txs)
             .map(|_| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let to = holders[(rng % accounts as u64) as usize];
+                let r = next_random(&mut rng);
+                let to = holders[(r % accounts as u64) as usize];
                 let mut input = vec![0xa9, 0x05, 0x9c, 0xbb];
                 input.extend_from_slice(B256::left_padding_from(to.as_slice()).as_slice());
-                input.extend_from_slice(&U256::from(1 + rng % 1000).to_be_bytes::<32>());
+                input.extend_from_slice(&U256::from(1 + r % 1000).to_be_bytes::<32>());
                 nonce += 1;
                 let tx =
                     transfer(spec.chain_id, nonce - 1, token, TOKEN_TRANSFER_GAS, input.into(), 0);
@@ -309,18 +312,49 @@ fn token(dir: &Path, blocks: usize, txs: usize, accounts: usize) -> Result<()> {
     )
 }
 
-/// Everything `tern bench exec` measures.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run(
-    dir: &Path,
+/// What `tern bench exec` runs.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExecArgs {
+    /// Scratch directory (removed afterwards); default: the system temp dir.
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Blocks of ether transfers (0: skip).
+    #[arg(long, default_value_t = 10_000)]
     blocks: usize,
+    /// Ether transfers per block.
+    #[arg(long, default_value_t = 200)]
     txs: usize,
+    /// Accounts sending and receiving them (and holding the token).
+    #[arg(long, default_value_t = 10_000)]
     accounts: usize,
+    /// Blocks of ERC-20 transfers after the token's deployment (0: skip).
+    #[arg(long, default_value_t = 2_000)]
     token_blocks: usize,
+    /// ERC-20 transfers per block.
+    #[arg(long, default_value_t = 100)]
     token_txs: usize,
+    /// Accounts in the state-root measurement (0: skip).
+    #[arg(long, default_value_t = 1_000_000)]
     state_accounts: usize,
+    /// Accounts changed before the measured root.
+    #[arg(long, default_value_t = 10_000)]
     state_changes: usize,
-) -> Result<()> {
+}
+
+/// Everything `tern bench exec` measures.
+pub(crate) fn run(args: &ExecArgs) -> Result<()> {
+    let default_dir = std::env::temp_dir().join("tern-bench-exec");
+    let dir = args.dir.as_deref().unwrap_or(&default_dir);
+    let ExecArgs {
+        blocks,
+        txs,
+        accounts,
+        token_blocks,
+        token_txs,
+        state_accounts,
+        state_changes,
+        ..
+    } = *args;
     std::fs::create_dir_all(dir)?;
     if blocks > 0 {
         transfers(dir, blocks, txs, accounts)?;

@@ -473,7 +473,6 @@ impl StateWriter<'_> {
     /// Appends `b`: the block, its receipts, its state changes and the change sets that
     /// undo them. It must extend the best block.
     pub fn append(&mut self, b: &ExecutedBlock) -> Result<(), StoreError> {
-        self.check_extends(&b.block)?;
         self.apply(b.block.block.header.number, &b.changes)?;
         self.staged = true;
         self.finish(&b.block, &b.receipts)
@@ -508,15 +507,6 @@ impl StateWriter<'_> {
         }
         self.best = (number, block.hash);
         self.staged = false;
-        Ok(())
-    }
-
-    fn check_extends(&self, block: &SealedBlock) -> Result<(), StoreError> {
-        let h = &block.block.header;
-        if h.parent_hash != self.best.1 || h.number != self.best.0 + 1 {
-            let reason = "not the child of the best block";
-            return Err(StoreError::NotExtending { number: h.number, hash: block.hash, reason });
-        }
         Ok(())
     }
 
