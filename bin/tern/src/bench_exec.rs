@@ -6,7 +6,7 @@
 //! `tern import`'s path: headers, seals and bodies verified, senders recovered, every
 //! block executed and every root checked. Only the import is timed.
 
-use alloy_consensus::{proofs::calculate_transaction_root, Block, TxEip1559, TxEnvelope};
+use alloy_consensus::{Block, TxEip1559, TxEnvelope};
 use alloy_genesis::GenesisAccount;
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use eyre::Result;
@@ -14,7 +14,7 @@ use secp256k1::SecretKey;
 use std::{path::Path, time::Instant};
 use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
 use tern_consensus::{address_of, chain_gen::sign_tx, Sealer, Snapshot};
-use tern_execution::build_and_store;
+use tern_execution::{build_and_store, ListedCandidates};
 use tern_storage::{ChainStore, StateRead, EMPTY_CODE_HASH};
 
 /// Gas limit of one ERC-20 transfer (it uses about 30,000–50,000).
@@ -102,13 +102,16 @@ fn build_chain(
         let parent = store.header(hash)?.ok_or_else(|| eyre::eyre!("parent missing"))?;
         let unsigned = txs_for(i);
         let senders: Vec<Address> = unsigned.iter().map(|(_, k)| address_of(k)).collect();
-        let transactions = sign_all(unsigned);
-        let mut block = sealer.template(spec, &snapshot, &parent, hash, parent.timestamp + 2);
-        block.header.transactions_root = calculate_transaction_root(&transactions);
-        block.body.transactions = transactions;
-        let (sealed, executed) =
-            build_and_store(spec, store, block, &senders, sealer.address(), |h| sealer.seal(h))?;
-        if let Some(i) = executed.receipts.iter().position(|r| !r.status()) {
+        let mut txs = ListedCandidates::new(sign_all(unsigned).into_iter().zip(senders));
+        let block = sealer.template(spec, &snapshot, &parent, hash, parent.timestamp + 2);
+        let no_deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let seal = |h: &mut alloy_consensus::Header| sealer.seal(h);
+        let (sealed, built) =
+            build_and_store(spec, store, block, &mut txs, sealer.address(), no_deadline, seal)?;
+        if let Some((hash, why)) = built.failed.first() {
+            eyre::bail!("transaction {hash} did not execute: {why}");
+        }
+        if let Some(i) = built.executed.receipts.iter().position(|r| !r.status()) {
             eyre::bail!("transaction {i} of block {} failed", sealed.block.header.number);
         }
         out.push(sealed.block);

@@ -111,6 +111,7 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
                 sync: Default::default(),
                 http: None,
                 metrics: None,
+                txpool: Default::default(),
             };
             servers.push(Node::start(config).await?);
         }

@@ -13,6 +13,7 @@ use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
 use tern_p2p::Enode;
 use tern_storage::ChainStore;
+use tern_txpool::PoolConfig;
 use tracing::info;
 
 #[derive(Parser)]
@@ -186,6 +187,34 @@ struct NodeArgs {
     /// The validator's signing key (64 hex digits); must be a signer of the chain.
     #[arg(long = "validator-key")]
     validator_key: Option<PathBuf>,
+    /// Most transactions of one sender in the pool.
+    #[arg(long = "txpool.max-account-slots", default_value_t = PoolConfig::default().max_account_slots)]
+    txpool_max_account_slots: usize,
+    /// Most pending (executable) transactions in the pool.
+    #[arg(long = "txpool.pending-max-count", default_value_t = PoolConfig::default().max_pending)]
+    txpool_pending_max_count: usize,
+    /// Most queued (not yet executable) transactions in the pool.
+    #[arg(long = "txpool.queued-max-count", default_value_t = PoolConfig::default().max_queued)]
+    txpool_queued_max_count: usize,
+    /// Most memory of transactions in the pool, in MiB.
+    #[arg(long = "txpool.max-size", default_value_t = PoolConfig::default().max_bytes / (1024 * 1024))]
+    txpool_max_size: usize,
+    /// Percent a replacement must raise both fee caps by.
+    #[arg(long = "txpool.pricebump", default_value_t = PoolConfig::default().price_bump)]
+    txpool_pricebump: u128,
+}
+
+impl NodeArgs {
+    fn txpool(&self) -> PoolConfig {
+        PoolConfig {
+            max_account_slots: self.txpool_max_account_slots,
+            max_pending: self.txpool_pending_max_count,
+            max_queued: self.txpool_queued_max_count,
+            max_bytes: self.txpool_max_size * 1024 * 1024,
+            price_bump: self.txpool_pricebump,
+            ..PoolConfig::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -514,6 +543,7 @@ async fn node(args: NodeArgs) -> Result<()> {
         sync: Default::default(),
         http: args.http.then(|| SocketAddr::new(args.http_addr, args.http_port)),
         metrics: args.metrics,
+        txpool: args.txpool(),
     };
     let mut node = Node::start(config).await.map_err(|e| match e {
         tern_node::NodeError::Network(_) => eyre::Report::new(e).wrap_err("--addr/--port"),

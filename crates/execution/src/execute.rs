@@ -83,6 +83,69 @@ pub trait StateRootWith {
     fn state_root_with(&self, changes: &StateChangeset) -> Result<B256, ExecutionError>;
 }
 
+/// alloy-evm's Ethereum block executor on revm's cached state over `DB`.
+type Exec<'a, 'd, DB> = EthBlockExecutor<
+    'a,
+    alloy_evm::eth::EthEvm<
+        &'a mut State<revm::database::WrapDatabaseRef<&'d DB>>,
+        revm::inspector::NoOpInspector,
+        alloy_evm::precompiles::PrecompilesMap,
+    >,
+    &'a EvmForks<'a>,
+    AlloyReceiptBuilder,
+>;
+
+type BlockResult = alloy_evm::block::BlockExecutionResult<ReceiptEnvelope>;
+
+/// What runs a block's transactions on a prepared executor and finishes the block.
+trait RunTransactions<DB>
+where
+    DB: DatabaseRef + StateRootWith + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    /// What it reports besides the block result.
+    type Output;
+    fn run(self, executor: Exec<'_, '_, DB>)
+        -> Result<(Self::Output, BlockResult), ExecutionError>;
+}
+
+/// Sets up the block executor for the block with `header` and `body` on the state `db`,
+/// fees to `beneficiary`, lets `txs` run it, and returns what `txs` reported, the block
+/// result and the state changes.
+fn with_executor<DB, R>(
+    spec: &ChainSpec,
+    db: &DB,
+    header: &Header,
+    body: &alloy_consensus::BlockBody<TxEnvelope>,
+    beneficiary: Address,
+    txs: R,
+) -> Result<(R::Output, BlockResult, StateChangeset), ExecutionError>
+where
+    DB: DatabaseRef + StateRootWith + Debug,
+    DB::Error: Send + Sync + 'static,
+    R: RunTransactions<DB>,
+{
+    let forks = EvmForks::at(spec, header);
+    let env = forks.evm_env(header, beneficiary);
+    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+    let (out, result) = {
+        let evm = EthEvmFactory::default().create_evm(&mut state, env);
+        let ctx = EthBlockExecutionCtx {
+            parent_hash: header.parent_hash,
+            parent_beacon_block_root: header.parent_beacon_block_root,
+            ommers: &body.ommers,
+            withdrawals: body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+            extra_data: header.extra_data.clone(),
+            tx_count_hint: Some(body.transactions.len()),
+            slot_number: None,
+        };
+        txs.run(EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default()))?
+    };
+    state.merge_transitions(BundleRetention::PlainState);
+    let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+    Ok((out, result, changes))
+}
+
 /// Executes `block` on the state `db` (the state after its parent), with `senders`
 /// recovered from its transactions and `beneficiary` receiving the fees (the header's
 /// beneficiary; on Clique, the block's signer).
@@ -103,35 +166,55 @@ where
     if txs.len() != senders.len() {
         return Err(ExecutionError::Senders { number, txs: txs.len(), senders: senders.len() });
     }
-    let forks = EvmForks::at(spec, header);
-    let env = forks.evm_env(header, beneficiary);
-    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
-    let evm = EthEvmFactory::default().create_evm(&mut state, env);
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: header.parent_hash,
-        parent_beacon_block_root: header.parent_beacon_block_root,
-        ommers: &block.body.ommers,
-        withdrawals: block.body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
-        extra_data: header.extra_data.clone(),
-        tx_count_hint: Some(txs.len()),
-        slot_number: None,
-    };
-    let mut executor = EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default());
-    let recovered = txs
-        .iter()
-        .zip(senders)
-        .map(|(tx, sender)| alloy_consensus::transaction::Recovered::new_unchecked(tx, *sender));
-    let evm_error = |e: alloy_evm::block::BlockExecutionError| ExecutionError::Evm {
-        number,
-        reason: e.to_string(),
-    };
-    let result = if forks.is_byzantium_active_at_block(number) {
-        executor.execute_block(recovered).map_err(evm_error)?
-    } else {
+    let byzantium = EvmForks::at(spec, header).is_byzantium_active_at_block(number);
+    let run = Listed { number, txs, senders, byzantium };
+    let ((), result, changes) = with_executor(spec, db, header, &block.body, beneficiary, run)?;
+    Ok(Executed::new(result, changes))
+}
+
+impl Executed {
+    fn new(result: BlockResult, changes: StateChangeset) -> Self {
+        Self {
+            receipts: result.receipts,
+            gas_used: result.gas_used,
+            requests: result.requests,
+            changes,
+            state_root_time: std::time::Duration::ZERO,
+        }
+    }
+}
+
+fn evm_error(number: u64) -> impl Fn(alloy_evm::block::BlockExecutionError) -> ExecutionError {
+    move |e| ExecutionError::Evm { number, reason: e.to_string() }
+}
+
+/// A block's own transactions, each of which must execute.
+struct Listed<'a> {
+    number: u64,
+    txs: &'a [TxEnvelope],
+    senders: &'a [Address],
+    byzantium: bool,
+}
+
+impl<DB> RunTransactions<DB> for Listed<'_>
+where
+    DB: DatabaseRef + StateRootWith + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    type Output = ();
+
+    fn run(self, mut executor: Exec<'_, '_, DB>) -> Result<((), BlockResult), ExecutionError> {
+        let recovered = self.txs.iter().zip(self.senders).map(|(tx, sender)| {
+            alloy_consensus::transaction::Recovered::new_unchecked(tx, *sender)
+        });
+        let evm_error = evm_error(self.number);
+        if self.byzantium {
+            return Ok(((), executor.execute_block(recovered).map_err(evm_error)?));
+        }
         // Before Byzantium (EIP-658) a receipt holds the state root after its transaction.
-        executor.apply_pre_execution_changes().map_err(evm_error)?;
+        executor.apply_pre_execution_changes().map_err(&evm_error)?;
         for tx in recovered {
-            executor.execute_transaction(tx).map_err(evm_error)?;
+            executor.execute_transaction(tx).map_err(&evm_error)?;
             let db = executor.evm_mut().db_mut();
             db.merge_transitions(BundleRetention::PlainState);
             let so_far = db.bundle_state.to_plain_state(OriginalValuesKnown::Yes);
@@ -142,17 +225,150 @@ where
                 r.receipt.status = alloy_consensus::Eip658Value::PostState(root);
             }
         }
-        executor.apply_post_execution_changes().map_err(evm_error)?
-    };
-    state.merge_transitions(BundleRetention::PlainState);
-    let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
-    Ok(Executed {
-        receipts: result.receipts,
-        gas_used: result.gas_used,
-        requests: result.requests,
-        changes,
-        state_root_time: std::time::Duration::ZERO,
-    })
+        Ok(((), executor.apply_post_execution_changes().map_err(evm_error)?))
+    }
+}
+
+/// Where a block being built takes its transactions from (the pool's best first).
+pub trait BlockCandidates {
+    /// The next transaction to try, with its sender; none when there are no more.
+    fn next_candidate(&mut self) -> Option<(std::sync::Arc<TxEnvelope>, Address)>;
+    /// The candidate last returned was not included: skip its sender's later ones (they
+    /// cannot run without it).
+    fn skip_sender(&mut self);
+}
+
+/// A fixed list of candidates, tried in order (a sender's later transactions are skipped
+/// once one of its fails).
+#[derive(Debug, Default)]
+pub struct ListedCandidates {
+    txs: std::collections::VecDeque<(std::sync::Arc<TxEnvelope>, Address)>,
+    skip: Option<Address>,
+    last: Option<Address>,
+}
+
+impl ListedCandidates {
+    /// The candidates `txs` with their senders.
+    pub fn new(txs: impl IntoIterator<Item = (TxEnvelope, Address)>) -> Self {
+        let txs = txs.into_iter().map(|(tx, a)| (std::sync::Arc::new(tx), a)).collect();
+        Self { txs, skip: None, last: None }
+    }
+}
+
+impl BlockCandidates for ListedCandidates {
+    fn next_candidate(&mut self) -> Option<(std::sync::Arc<TxEnvelope>, Address)> {
+        loop {
+            let (tx, sender) = self.txs.pop_front()?;
+            if self.skip != Some(sender) {
+                self.last = Some(sender);
+                return Some((tx, sender));
+            }
+        }
+    }
+
+    fn skip_sender(&mut self) {
+        self.skip = self.last;
+    }
+}
+
+/// How a block was filled from [`BlockCandidates`].
+#[derive(Debug)]
+pub struct Built {
+    /// The included transactions' senders, in block order.
+    pub senders: Vec<Address>,
+    /// Candidates the EVM refused (nonce, funds, fee below the base fee...), with why:
+    /// they should leave the pool.
+    pub failed: Vec<(B256, String)>,
+    /// Whether filling stopped at the deadline.
+    pub timed_out: bool,
+    /// The execution.
+    pub executed: Executed,
+}
+
+/// Fills candidates into the block with `header` (its gas limit, base fee, timestamp...
+/// and an empty body) on the state `db` until the block is full, the candidates run out
+/// or `deadline` passes. Returns the included transactions, in block order, and how.
+pub fn execute_candidates<DB>(
+    spec: &ChainSpec,
+    db: &DB,
+    header: &Header,
+    candidates: &mut dyn BlockCandidates,
+    beneficiary: Address,
+    deadline: std::time::Instant,
+) -> Result<(Vec<TxEnvelope>, Built), ExecutionError>
+where
+    DB: DatabaseRef + StateRootWith + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    let number = header.number;
+    if !EvmForks::at(spec, header).is_byzantium_active_at_block(number) {
+        let reason = "building blocks before Byzantium is not supported".to_string();
+        return Err(ExecutionError::Evm { number, reason });
+    }
+    let body = alloy_consensus::BlockBody::default();
+    let run = Candidates { number, gas_limit: header.gas_limit, candidates, deadline };
+    let (filled, result, changes) = with_executor(spec, db, header, &body, beneficiary, run)?;
+    let (transactions, senders, failed, timed_out) = filled;
+    let executed = Executed::new(result, changes);
+    Ok((transactions, Built { senders, failed, timed_out, executed }))
+}
+
+/// Smallest gas a transaction can use: with less left, a block is full.
+const MIN_TX_GAS: u64 = 21_000;
+
+struct Candidates<'c> {
+    number: u64,
+    gas_limit: u64,
+    candidates: &'c mut dyn BlockCandidates,
+    deadline: std::time::Instant,
+}
+
+type Filled = (Vec<TxEnvelope>, Vec<Address>, Vec<(B256, String)>, bool);
+
+impl<DB> RunTransactions<DB> for Candidates<'_>
+where
+    DB: DatabaseRef + StateRootWith + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    type Output = Filled;
+
+    fn run(self, mut executor: Exec<'_, '_, DB>) -> Result<(Filled, BlockResult), ExecutionError> {
+        let evm_error = evm_error(self.number);
+        executor.apply_pre_execution_changes().map_err(&evm_error)?;
+        let (mut txs, mut senders, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        let mut timed_out = false;
+        loop {
+            let used = executor.receipts.last().map_or(0, |r| r.cumulative_gas_used());
+            let left = self.gas_limit.saturating_sub(used);
+            if left < MIN_TX_GAS {
+                break;
+            }
+            if std::time::Instant::now() >= self.deadline {
+                timed_out = true;
+                break;
+            }
+            let Some((tx, sender)) = self.candidates.next_candidate() else { break };
+            if alloy_consensus::Transaction::gas_limit(&*tx) > left {
+                self.candidates.skip_sender();
+                continue;
+            }
+            let recovered = alloy_consensus::transaction::Recovered::new_unchecked(&*tx, sender);
+            match executor.execute_transaction(recovered) {
+                Ok(_) => {
+                    txs.push(TxEnvelope::clone(&tx));
+                    senders.push(sender);
+                }
+                // The transaction cannot be in a block on this state; the block goes on.
+                Err(e) if e.as_validation().is_some() => {
+                    failed.push((*tx.tx_hash(), e.to_string()));
+                    self.candidates.skip_sender();
+                }
+                Err(e) => return Err(evm_error(e)),
+            }
+        }
+        let result = executor.apply_post_execution_changes().map_err(evm_error)?;
+        Ok(((txs, senders, failed, timed_out), result))
+    }
 }
 
 /// The root of the state under `state` (the block's base) with `changes` applied.

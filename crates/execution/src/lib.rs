@@ -14,7 +14,10 @@ mod root;
 mod store;
 
 pub use error::ExecutionError;
-pub use execute::{execute_block, Executed, StateRootWith};
+pub use execute::{
+    execute_block, execute_candidates, BlockCandidates, Built, Executed, ListedCandidates,
+    StateRootWith,
+};
 pub use forks::EvmForks;
 pub use mem::{MemAccount, MemState};
 pub use revm;

@@ -1,6 +1,6 @@
 //! Executing blocks on the chain store's state and storing them with it.
 
-use crate::{execute_block, Executed, ExecutionError};
+use crate::{execute_block, execute_candidates, BlockCandidates, Built, Executed, ExecutionError};
 use alloy_primitives::{Address, B256, U256};
 use revm::{
     bytecode::Bytecode,
@@ -207,22 +207,28 @@ pub enum BuildError {
     Seal(#[from] tern_consensus::ConsensusError),
 }
 
-/// Builds a block on the store's best block: executes `block` (its parent must be the
-/// best block) with `senders` and fees to `beneficiary`, fills in the header's gas used,
-/// receipts root, logs bloom, requests hash (where the header has one) and state root,
-/// lets `seal` finish the header (a Clique signature) and stores the block with its
-/// state, in one transaction. Returns the stored block and its execution.
+/// Builds a block on the store's best block: fills `block` (a template with an empty
+/// body whose parent is the best block) from `candidates` until it is full, they run out
+/// or `deadline` passes, fees to `beneficiary`; fills in the header's transactions root,
+/// gas used, receipts root, logs bloom, requests hash (where the header has one) and
+/// state root, lets `seal` finish the header (a Clique signature) and stores the block
+/// with its state, in one transaction. Returns the stored block and how it was filled.
 pub fn build_and_store(
     spec: &ChainSpec,
     store: &ChainStore,
     mut block: alloy_consensus::Block<alloy_consensus::TxEnvelope>,
-    senders: &[Address],
+    candidates: &mut dyn BlockCandidates,
     beneficiary: Address,
+    deadline: std::time::Instant,
     seal: impl FnOnce(&mut alloy_consensus::Header) -> Result<(), tern_consensus::ConsensusError>,
-) -> Result<(SealedBlock, Executed), BuildError> {
+) -> Result<(SealedBlock, Built), BuildError> {
     store.write_state(|w| {
-        let executed = execute_block(spec, &StoreDb(&*w), &block, senders, beneficiary)?;
+        let db = StoreDb(&*w);
+        let (txs, built) =
+            execute_candidates(spec, &db, &block.header, candidates, beneficiary, deadline)?;
+        let executed = &built.executed;
         let header = &mut block.header;
+        header.transactions_root = alloy_consensus::proofs::calculate_transaction_root(&txs);
         header.gas_used = executed.gas_used;
         header.receipts_root = executed.receipts_root();
         header.logs_bloom = executed.logs_bloom();
@@ -231,8 +237,9 @@ pub fn build_and_store(
         }
         header.state_root = w.stage(&state_changes(&executed.changes))?;
         seal(header)?;
+        block.body.transactions = txs;
         let sealed = SealedBlock::seal(block);
-        w.finish(&sealed, &executed.receipts)?;
-        Ok((sealed, executed))
+        w.finish(&sealed, &built.executed.receipts)?;
+        Ok((sealed, built))
     })
 }

@@ -9,8 +9,8 @@ use std::sync::{
 };
 use tokio::sync::mpsc;
 
-/// Announcements (NewBlockHashes, NewBlock, BlockRangeUpdate) a subscriber may leave
-/// unread before newer ones are dropped for it.
+/// Announcements (NewBlockHashes, NewBlock, BlockRangeUpdate, transaction gossip) a
+/// subscriber may leave unread before newer ones are dropped for it.
 pub const MAX_ANNOUNCEMENT_BACKLOG: usize = 4096;
 
 fn is_announcement(e: &NetworkEvent) -> bool {
@@ -51,13 +51,17 @@ impl NetworkEvents {
 pub(crate) struct Subscriber {
     tx: mpsc::UnboundedSender<NetworkEvent>,
     backlog: Arc<AtomicUsize>,
+    /// Whether it gets transaction gossip (and only that, besides peer events).
+    transactions: bool,
 }
 
-/// A new subscription: the manager's end and the subscriber's.
-pub(crate) fn subscription() -> (Subscriber, NetworkEvents) {
+/// A new subscription: the manager's end and the subscriber's. A `transactions`
+/// subscriber gets peer events and transaction gossip; the others peer events and block
+/// announcements.
+pub(crate) fn subscription(transactions: bool) -> (Subscriber, NetworkEvents) {
     let (tx, rx) = mpsc::unbounded_channel();
     let backlog = Arc::new(AtomicUsize::new(0));
-    (Subscriber { tx, backlog: backlog.clone() }, NetworkEvents { rx, backlog })
+    (Subscriber { tx, backlog: backlog.clone(), transactions }, NetworkEvents { rx, backlog })
 }
 
 /// What became of an event sent to a subscriber.
@@ -71,6 +75,11 @@ pub(crate) enum Sent {
 }
 
 impl Subscriber {
+    /// Whether `event` is for this subscriber.
+    pub(crate) fn wants(&self, event: &NetworkEvent) -> bool {
+        !is_announcement(event) || event.is_transaction_gossip() == self.transactions
+    }
+
     pub(crate) fn send(&self, event: NetworkEvent) -> Sent {
         let announcement = is_announcement(&event);
         if announcement {
@@ -102,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn state_changes_survive_an_announcement_flood() {
-        let (sub, mut events) = subscription();
+        let (sub, mut events) = subscription(false);
         for _ in 0..MAX_ANNOUNCEMENT_BACKLOG {
             assert_eq!(sub.send(announcement()), Sent::Delivered);
         }

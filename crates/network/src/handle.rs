@@ -35,6 +35,7 @@ pub struct NetworkHandle {
     counters: std::sync::Arc<crate::Counters>,
     /// Why the manager task ended, once it has.
     stopped: watch::Receiver<Option<String>>,
+    transactions: crate::session::TxSourceSlot,
 }
 
 /// Starts the network: binds the listener, dials bootnodes, trusted and known peers,
@@ -50,6 +51,7 @@ pub async fn start(
         .await
         .map_err(|error| NetworkError::Bind { addr, error })?;
     let counters = manager.counters();
+    let transactions = manager.transaction_source();
     let task = tokio::spawn(manager.run());
     let (stopped_tx, stopped) = watch::channel(None);
     tokio::spawn(async move {
@@ -68,7 +70,7 @@ pub async fn start(
     } else {
         local
     };
-    Ok(NetworkHandle { tx, local_enode: Enode::new(id, shown), counters, stopped })
+    Ok(NetworkHandle { tx, local_enode: Enode::new(id, shown), counters, stopped, transactions })
 }
 
 impl NetworkHandle {
@@ -80,6 +82,17 @@ impl NetworkHandle {
     /// Outbound dials that failed so far (each ended before a session began).
     pub fn failed_dials(&self) -> u64 {
         self.counters.failed_dials.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Serves `GetPooledTransactions` from `source` from now on (until then, peers get
+    /// empty answers). Returns false if a source was already set.
+    pub fn serve_transactions(&self, source: std::sync::Arc<dyn crate::TransactionSource>) -> bool {
+        self.transactions.set(source).is_ok()
+    }
+
+    /// Sends transaction gossip to `peer` (dropped if its session is busy).
+    pub async fn gossip(&self, peer: PeerId, gossip: crate::Gossip) {
+        let _ = self.tx.send(ManagerMsg::Gossip { peer, gossip }).await;
     }
 
     /// Our enode URL (loopback when listening on all interfaces).
@@ -165,7 +178,15 @@ impl NetworkHandle {
     /// disconnections are never dropped; a subscriber that leaves [`crate::MAX_ANNOUNCEMENT_BACKLOG`] announcements
     /// unread misses newer announcements until it catches up.
     pub async fn subscribe(&self) -> NetworkEvents {
-        let (sub, events) = crate::events::subscription();
+        let (sub, events) = crate::events::subscription(false);
+        let _ = self.tx.send(ManagerMsg::Subscribe(sub)).await;
+        events
+    }
+
+    /// Subscribes to peer events and transaction gossip (`Transactions`,
+    /// `NewPooledTransactionHashes`), on the same terms as [`Self::subscribe`].
+    pub async fn subscribe_transactions(&self) -> NetworkEvents {
+        let (sub, events) = crate::events::subscription(true);
         let _ = self.tx.send(ManagerMsg::Subscribe(sub)).await;
         events
     }

@@ -53,6 +53,11 @@ pub(crate) enum ManagerMsg {
         blocks: Vec<BlockHashNumber>,
         latest: (u64, B256),
     },
+    /// Transaction gossip for one peer (dropped if its queue is full: gossip is lossy).
+    Gossip {
+        peer: PeerId,
+        gossip: crate::session::Gossip,
+    },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Standing {
         peer: PeerId,
@@ -108,6 +113,7 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<crate::Counters>,
     pub(crate) serve_rate: u64,
     pub(crate) serve_burst: u64,
+    pub(crate) transactions: crate::session::TxSourceSlot,
 }
 
 struct SessionEntry {
@@ -221,6 +227,7 @@ pub(crate) async fn build(
         counters: Arc::default(),
         serve_rate: config.serve_rate,
         serve_burst: config.serve_burst,
+        transactions: Arc::default(),
     });
     let manager = Manager {
         shared,
@@ -250,6 +257,11 @@ impl Manager {
     pub(crate) fn counters(&self) -> Arc<crate::Counters> {
         self.shared.counters.clone()
     }
+
+    /// Where sessions look for pooled transactions to serve.
+    pub(crate) fn transaction_source(&self) -> crate::session::TxSourceSlot {
+        self.shared.transactions.clone()
+    }
 }
 
 impl Manager {
@@ -259,14 +271,16 @@ impl Manager {
     }
 
     fn emit(&mut self, event: NetworkEvent) {
-        self.subscribers.retain(|s| match s.send(event.clone()) {
-            Sent::Delivered => true,
-            Sent::Dropped => {
-                metrics::counter!("tern_announcements_dropped_total").increment(1);
-                debug!("network event subscriber is lagging; announcement dropped");
-                true
+        self.subscribers.retain(|s| {
+            match if s.wants(&event) { s.send(event.clone()) } else { Sent::Delivered } {
+                Sent::Delivered => true,
+                Sent::Dropped => {
+                    metrics::counter!("tern_announcements_dropped_total").increment(1);
+                    debug!("network event subscriber is lagging; announcement dropped");
+                    true
+                }
+                Sent::Closed => false,
             }
-            Sent::Closed => false,
         });
     }
 
@@ -473,6 +487,13 @@ impl Manager {
                     let _ = s
                         .commands
                         .try_send(SessionCommand::Announce { blocks: blocks.clone(), latest });
+                }
+            }
+            ManagerMsg::Gossip { peer, gossip } => {
+                if let Some(s) = self.sessions.get(&peer) {
+                    if s.commands.try_send(SessionCommand::Gossip(gossip)).is_err() {
+                        metrics::counter!("tern_tx_gossip_dropped_total").increment(1);
+                    }
                 }
             }
             ManagerMsg::Peers(tx) => {
@@ -770,6 +791,7 @@ async fn connection(shared: &Shared, conn: Conn) {
         counters: shared.counters.clone(),
         serve_rate: shared.serve_rate,
         serve_burst: shared.serve_burst,
+        transactions: shared.transactions.clone(),
     }
     .run()
     .await;

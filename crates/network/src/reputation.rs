@@ -41,16 +41,21 @@ pub enum Penalty {
     /// An announcement that is absurd (too many entries) or for blocks that turn out
     /// not to exist: -20.
     BadAnnouncement,
+    /// A transaction the peer could have known is invalid (bad signature, wrong chain,
+    /// intrinsic gas...), a blob transaction broadcast whole, or a pooled transaction
+    /// whose type or size differs from its announcement: -15.
+    BadTransaction,
 }
 
 impl Penalty {
     /// Every penalty, in declaration order.
-    pub const ALL: [Penalty; 5] = [
+    pub const ALL: [Penalty; 6] = [
         Self::ProtocolBreach,
         Self::BadBlock,
         Self::UnsolicitedResponse,
         Self::Timeout,
         Self::BadAnnouncement,
+        Self::BadTransaction,
     ];
 
     /// Points subtracted.
@@ -61,6 +66,7 @@ impl Penalty {
             Self::UnsolicitedResponse => 25,
             Self::Timeout => 10,
             Self::BadAnnouncement => 20,
+            Self::BadTransaction => 15,
         }
     }
 
@@ -72,6 +78,7 @@ impl Penalty {
             Self::UnsolicitedResponse => "unsolicited_response",
             Self::Timeout => "timeout",
             Self::BadAnnouncement => "bad_announcement",
+            Self::BadTransaction => "bad_transaction",
         }
     }
 }

@@ -17,7 +17,8 @@ use std::{
 use tern_eth_wire::{
     BlockBodies, BlockHashNumber, BlockHeaders, BlockRangeUpdate, EthError, EthMessage, EthStream,
     EthVersion, GetBlockBodies, GetPooledTransactions, GetReceipts, NewBlockHashes,
-    PooledTransactions, Receipts68, Receipts69, RequestPair,
+    NewPooledTransactionHashes, PooledTransactions, Receipts68, Receipts69, RequestPair,
+    Transactions,
 };
 use tern_p2p::{DisconnectReason, EciesStream, PeerId};
 use tern_storage::ChainStore;
@@ -47,11 +48,36 @@ pub const MAX_QUEUED_PEER_REQUESTS: usize = 16;
 /// (as the timeout), not again as unsolicited.
 const TIMED_OUT_IDS: usize = 64;
 
+/// Most hashes we accept in one NewPooledTransactionHashes (reth's and geth's limit);
+/// more is a bad announcement.
+///
+/// Spec: <https://github.com/ethereum/devp2p/blob/master/caps/eth.md#newpooledtransactionhashes-0x08>
+pub const MAX_ANNOUNCED_TRANSACTIONS: usize = 4096;
+/// Soft limit of a served PooledTransactions message, in bytes (the eth spec's
+/// recommended 2 MiB).
+pub const POOLED_TRANSACTIONS_SOFT_LIMIT: usize = 2 * 1024 * 1024;
+/// Most hashes in one GetPooledTransactions we answer (reth's and geth's 256).
+pub const MAX_POOLED_TRANSACTIONS_SERVE: usize = 256;
+
+/// Where sessions find pooled transactions to serve; empty until the node sets one.
+pub(crate) type TxSourceSlot =
+    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn crate::TransactionSource>>>;
+
+/// Transaction gossip to send to one peer.
+#[derive(Debug, Clone)]
+pub enum Gossip {
+    /// Whole transactions (`Transactions`).
+    Transactions(Vec<alloy_consensus::TxEnvelope>),
+    /// Announcements (`NewPooledTransactionHashes`): (hash, type, size) of each.
+    Hashes(Vec<(B256, u8, u32)>),
+}
+
 /// A command for a session.
 #[derive(Debug)]
 pub(crate) enum SessionCommand {
     Request { req: PeerRequest, tx: oneshot::Sender<Result<PeerResponse, RequestError>> },
     Announce { blocks: Vec<BlockHashNumber>, latest: (u64, B256) },
+    Gossip(Gossip),
     Disconnect(DisconnectReason),
 }
 
@@ -79,6 +105,8 @@ pub(crate) struct Session {
     /// Serving budget: bytes per second and burst.
     pub(crate) serve_rate: u64,
     pub(crate) serve_burst: u64,
+    /// The pool's transactions, for GetPooledTransactions.
+    pub(crate) transactions: TxSourceSlot,
 }
 
 struct State {
@@ -237,6 +265,20 @@ impl Session {
                 }
                 Ok(())
             }
+            SessionCommand::Gossip(Gossip::Transactions(txs)) => {
+                self.send(EthMessage::Transactions(Transactions(txs))).await
+            }
+            SessionCommand::Gossip(Gossip::Hashes(announced)) => {
+                let mut msg = NewPooledTransactionHashes::default();
+                let mut types = Vec::with_capacity(announced.len());
+                for (hash, ty, size) in announced {
+                    types.push(ty);
+                    msg.sizes.push(size);
+                    msg.hashes.push(hash);
+                }
+                msg.types = types.into();
+                self.send(EthMessage::NewPooledTransactionHashes(msg)).await
+            }
             SessionCommand::Disconnect(_) => unreachable!("handled by run"),
         }
     }
@@ -284,11 +326,16 @@ impl Session {
                 (reply, bytes)
             }
             EthMessage::GetPooledTransactions(r) => {
-                let reply = RequestPair {
-                    request_id: r.request_id,
-                    message: PooledTransactions::default(),
-                };
-                (EthMessage::PooledTransactions(reply), 0)
+                let hashes = &r.message.0[..r.message.0.len().min(MAX_POOLED_TRANSACTIONS_SERVE)];
+                let txs = self
+                    .transactions
+                    .get()
+                    .map(|src| src.pooled_transactions(hashes, POOLED_TRANSACTIONS_SOFT_LIMIT))
+                    .unwrap_or_default();
+                let bytes = txs.iter().map(alloy_eips::Encodable2718::encode_2718_len).sum();
+                let reply =
+                    RequestPair { request_id: r.request_id, message: PooledTransactions(txs) };
+                (EthMessage::PooledTransactions(reply), bytes)
             }
             _ => unreachable!("only requests are queued"),
         };
@@ -347,9 +394,31 @@ impl Session {
                 .await;
                 return Ok(());
             }
-            // No transaction pool yet: transaction gossip is ignored.
-            EthMessage::Transactions(_) | EthMessage::NewPooledTransactionHashes(_) => {
-                return Ok(())
+            EthMessage::Transactions(m) => {
+                // Blob transactions are announced, never broadcast whole (EIP-4844).
+                if m.0.iter().any(|t| t.is_eip4844()) {
+                    self.penalize(Penalty::BadTransaction).await;
+                    return Ok(());
+                }
+                let event = crate::NetworkEvent::Transactions { peer: self.id, txs: m.0 };
+                self.report(ManagerMsg::Event(event)).await;
+                return Ok(());
+            }
+            EthMessage::NewPooledTransactionHashes(m) => {
+                if !m.is_valid() || m.hashes.len() > MAX_ANNOUNCED_TRANSACTIONS {
+                    self.penalize(Penalty::BadAnnouncement).await;
+                    return Ok(());
+                }
+                let announced = m
+                    .hashes
+                    .iter()
+                    .zip(m.types.iter())
+                    .zip(&m.sizes)
+                    .map(|((h, t), s)| (*h, *t, *s))
+                    .collect();
+                let event = crate::NetworkEvent::TransactionHashes { peer: self.id, announced };
+                self.report(ManagerMsg::Event(event)).await;
+                return Ok(());
             }
             EthMessage::Status(_) => unreachable!("EthStream rejects a second Status"),
         };

@@ -183,6 +183,22 @@ pub enum NetworkEvent {
         /// The block and its total difficulty.
         block: Box<NewBlock>,
     },
+    /// A peer sent whole transactions (`Transactions`). Delivered only to
+    /// [`crate::NetworkHandle::subscribe_transactions`] subscribers.
+    Transactions {
+        /// The peer.
+        peer: PeerId,
+        /// The transactions (no blob transaction: those are refused in the session).
+        txs: Vec<TxEnvelope>,
+    },
+    /// A peer announced transactions by hash (`NewPooledTransactionHashes`, lists of equal
+    /// length). Delivered only to transaction subscribers.
+    TransactionHashes {
+        /// The peer.
+        peer: PeerId,
+        /// (hash, type, size) of each.
+        announced: Vec<(B256, u8, u32)>,
+    },
     /// An eth/69 peer's available range changed.
     BlockRange {
         /// The peer.
@@ -226,6 +242,20 @@ pub struct NetworkConfig {
     /// Whether loopback addresses are exempt from the per-IP limits and IP bans (so a
     /// local devnet or test can run many nodes on 127.0.0.1).
     pub exempt_loopback: bool,
+}
+
+impl NetworkEvent {
+    /// Whether this is transaction gossip (for transaction subscribers only).
+    pub fn is_transaction_gossip(&self) -> bool {
+        matches!(self, Self::Transactions { .. } | Self::TransactionHashes { .. })
+    }
+}
+
+/// Where sessions find the transactions peers ask for with `GetPooledTransactions`.
+pub trait TransactionSource: Send + Sync + std::fmt::Debug {
+    /// The transactions of `hashes` we hold, in request order, in their network form,
+    /// until about `soft_limit` bytes.
+    fn pooled_transactions(&self, hashes: &[B256], soft_limit: usize) -> Vec<PooledTransaction>;
 }
 
 impl NetworkConfig {

@@ -1,12 +1,15 @@
 //! Assembles a Tern node from its parts: the chain store, the network and the
 //! validator's sealing loop (sync joins here as it lands).
 
+mod gossip;
 mod metrics;
 mod node;
+mod pool;
 mod rpc;
 pub mod testing;
 mod validator;
 
 pub use node::{Node, NodeConfig, NodeError, STOP_TIMEOUT};
+pub use pool::{NodePool, MAX_REORG_DEPTH, PROPAGATE_QUEUE};
 pub use rpc::{rpc_module, start_rpc, RpcContext};
-pub use validator::{run_validator, ValidatorError};
+pub use validator::{build_budget, run_validator, ValidatorError, MAX_BUILD_TIME};

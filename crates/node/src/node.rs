@@ -27,6 +27,8 @@ pub struct NodeConfig {
     pub http: Option<std::net::SocketAddr>,
     /// Where to serve Prometheus metrics (`/metrics`; none: no metrics).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Transaction pool limits.
+    pub txpool: tern_txpool::PoolConfig,
 }
 
 /// Why a node stopped with an error.
@@ -131,6 +133,8 @@ pub struct Node {
     pub store: ChainStore,
     /// Sync progress.
     pub sync: SyncHandle,
+    /// The transaction pool.
+    pub pool: std::sync::Arc<crate::NodePool>,
     /// The JSON-RPC address, if serving.
     pub rpc_addr: Option<std::net::SocketAddr>,
     rpc: Option<jsonrpsee::server::ServerHandle>,
@@ -160,6 +164,16 @@ impl Node {
         )
         .await?;
         let sync_task = tokio::spawn(sync_manager.run(shutdown_rx.clone()));
+        let (pool, promoted) =
+            crate::NodePool::new(config.spec.clone(), store.clone(), config.txpool)?;
+        tokio::spawn(pool.clone().maintain(shutdown_rx.clone()));
+        tokio::spawn(crate::gossip::run_gossip(
+            network.clone(),
+            pool.clone(),
+            sync.clone(),
+            promoted,
+            shutdown_rx.clone(),
+        ));
         let (rpc, rpc_addr) = match config.http {
             None => (None, None),
             Some(addr) => {
@@ -168,6 +182,7 @@ impl Node {
                     store: store.clone(),
                     network: network.clone(),
                     sync: sync.clone(),
+                    pool: pool.clone(),
                     client_id: config.network.client_id.clone().unwrap_or_else(tern_p2p::client_id),
                 };
                 let (handle, local) = crate::start_rpc(addr, ctx)
@@ -189,15 +204,15 @@ impl Node {
                         announcer.announce_block(number, hash).await;
                     }
                 });
-                let (spec, store) = (config.spec.clone(), store.clone());
+                let (spec, store, pool) = (config.spec.clone(), store.clone(), pool.clone());
                 Some(tokio::spawn(async move {
-                    run_validator(&spec, store, sealer, sealed_tx, shutdown_rx).await
+                    run_validator(&spec, store, pool, sealer, sealed_tx, shutdown_rx).await
                 }))
             }
         };
         info!(enode = %network.local_enode(), validator = validator.is_some(), "node running");
         let sync_task = Some(sync_task);
-        Ok(Self { network, store, sync, rpc_addr, rpc, shutdown, sync_task, validator })
+        Ok(Self { network, store, sync, pool, rpc_addr, rpc, shutdown, sync_task, validator })
     }
 
     /// Waits until the validator, sync or the network ends: with its error, or

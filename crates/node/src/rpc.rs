@@ -26,6 +26,8 @@ pub struct RpcContext {
     pub network: NetworkHandle,
     /// Sync progress.
     pub sync: SyncHandle,
+    /// The transaction pool.
+    pub pool: std::sync::Arc<crate::NodePool>,
     /// Our client id.
     pub client_id: String,
 }
@@ -65,6 +67,19 @@ fn parse_quantity(s: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(digits, 16).ok()
+}
+
+/// A raw transaction as `eth_sendRawTransaction` takes it: EIP-2718 bytes (a blob
+/// transaction in its network form, with the sidecar).
+fn decode_raw_transaction(raw: &[u8]) -> Result<TxEnvelope, ErrorObjectOwned> {
+    use alloy_eips::Decodable2718;
+    let mut buf = raw;
+    let tx = tern_eth_wire::PooledTransaction::decode_2718(&mut buf)
+        .map_err(|e| err(-32602, format!("invalid raw transaction: {e}")))?;
+    if !buf.is_empty() {
+        return Err(err(-32602, "invalid raw transaction: trailing bytes"));
+    }
+    tern_txpool::from_pooled(tx).map_err(|e| err(-32000, e.to_string()))
 }
 
 fn tx_json(tx: &TxEnvelope, block: Option<(&B256, u64, usize)>) -> Value {
@@ -259,7 +274,8 @@ pub fn rpc_module(
     m.register_method("eth_getTransactionByHash", |p, c, _| {
         let (hash,): (B256,) = p.parse()?;
         let Some((tx, loc)) = c.store.transaction(hash).map_err(internal)? else {
-            return Ok(Value::Null);
+            // A pending one: in the pool, in no block yet.
+            return Ok(c.pool.get(&hash).map_or(Value::Null, |(t, _)| tx_json(&t.tx, None)));
         };
         let block_hash =
             c.store.canonical_hash(loc.block_number).map_err(internal)?.unwrap_or_default();
@@ -267,6 +283,36 @@ pub fn rpc_module(
             &tx,
             Some((&block_hash, loc.block_number, loc.index as usize)),
         ))
+    })?;
+    m.register_method("eth_sendRawTransaction", |p, c, _| {
+        let (raw,): (alloy_primitives::Bytes,) = p.parse()?;
+        let tx = decode_raw_transaction(&raw)?;
+        match c.pool.add(vec![tx]).pop().expect("one result per transaction") {
+            Ok(hash) => Ok::<_, ErrorObjectOwned>(hash.to_string()),
+            Err(e) => Err(err(-32000, e.to_string())),
+        }
+    })?;
+    m.register_method("txpool_status", |_, c, _| {
+        let st = c.pool.status();
+        Ok::<_, ErrorObjectOwned>(json!({"pending": qty(st.pending), "queued": qty(st.queued)}))
+    })?;
+    m.register_method("txpool_content", |_, c, _| {
+        let (pending, queued) = c.pool.content();
+        let side = |txs: std::collections::BTreeMap<
+            alloy_primitives::Address,
+            Vec<tern_txpool::ValidTx>,
+        >| {
+            let map: serde_json::Map<String, Value> = txs
+                .into_iter()
+                .map(|(sender, txs)| {
+                    let by_nonce: serde_json::Map<String, Value> =
+                        txs.iter().map(|t| (t.nonce().to_string(), tx_json(&t.tx, None))).collect();
+                    (sender.to_checksum(None), Value::Object(by_nonce))
+                })
+                .collect();
+            Value::Object(map)
+        };
+        Ok::<_, ErrorObjectOwned>(json!({"pending": side(pending), "queued": side(queued)}))
     })?;
     m.register_method("eth_syncing", |_, c, _| {
         let p = c.sync.progress();

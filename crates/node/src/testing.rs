@@ -39,3 +39,25 @@ pub fn store_dev_chain(datadir: &Path, blocks: &[Block<TxEnvelope>]) -> Result<(
 pub fn prefill_dev_chain(datadir: &Path, blocks: usize, txs: usize) -> Result<(), ImportError> {
     store_dev_chain(datadir, &dev_chain(blocks, txs))
 }
+
+/// A dev-chain node on 127.0.0.1 (any port) in `datadir`, dialing `bootnodes`, sealing
+/// with the dev key if `validator`, with default sync and pool settings and no RPC.
+pub fn node_config(
+    datadir: std::path::PathBuf,
+    bootnodes: Vec<tern_p2p::Enode>,
+    validator: bool,
+) -> crate::NodeConfig {
+    let mut network = tern_network::NetworkConfig::new(tern_p2p::generate_secret_key());
+    network.listen_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    network.bootnodes = bootnodes;
+    crate::NodeConfig {
+        datadir,
+        spec: ChainSpec::dev(),
+        network,
+        validator_key: validator.then(dev_key),
+        sync: Default::default(),
+        http: None,
+        metrics: None,
+        txpool: Default::default(),
+    }
+}

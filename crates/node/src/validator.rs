@@ -1,6 +1,7 @@
 //! The validator (`--enable-consensus`): every period, a sealed block on the best block.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use crate::pool::PoolCandidates;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tern_chainspec::{ChainSpec, Consensus};
 use tern_consensus::{validate_header, ConsensusError, Sealer, Snapshot};
 use tern_execution::{build_and_store, BuildError};
@@ -59,13 +60,24 @@ fn clique_params(
     Ok((*period, *epoch, signers.clone()))
 }
 
+/// The longest a block is filled from the pool: half the period, at most this.
+pub const MAX_BUILD_TIME: Duration = Duration::from_secs(2);
+
+/// How long filling a block may take with blocks every `period` seconds: half the period
+/// (at most [`MAX_BUILD_TIME`]), so the block seals on time with a full pool.
+pub fn build_budget(period: u64) -> Duration {
+    (Duration::from_secs(period.max(1)) / 2).min(MAX_BUILD_TIME)
+}
+
 /// Seals a block on the stored best block every `period` seconds (in turn at
-/// parent + period, out of turn after a random wiggle) until `shutdown` turns true.
+/// parent + period, out of turn after a random wiggle) until `shutdown` turns true,
+/// filled from `pool` (best effective tip first, for at most [`build_budget`]).
 /// Each block is checked by our own header and seal rules before it is stored.
 /// Sealed blocks are published on `sealed` (number, hash) for announcement.
 pub async fn run_validator(
     spec: &ChainSpec,
     store: ChainStore,
+    pool: std::sync::Arc<crate::NodePool>,
     sealer: Sealer,
     sealed: watch::Sender<(u64, alloy_primitives::B256)>,
     mut shutdown: watch::Receiver<bool>,
@@ -107,24 +119,40 @@ pub async fn run_validator(
         let template = sealer.template(spec, &snapshot, &parent, hash, timestamp);
         // Executed on the stored state, sealed with the executed roots, stored with its
         // state in one transaction, off the async workers (execution is CPU work).
+        let started = Instant::now();
         let built = {
             let (spec, store, sealer) = (spec.clone(), store.clone(), sealer.clone());
             let mut snapshot = snapshot;
+            let mut candidates = PoolCandidates(pool.best());
+            let deadline = started + build_budget(period);
             tokio::task::spawn_blocking(move || {
                 let signer = sealer.address();
-                build_and_store(&spec, &store, template, &[], signer, |header| {
-                    sealer.seal(header)?;
-                    validate_header(&spec, header, &parent, hash, now_ms() / 1000)?;
-                    snapshot.verify(header).map(|_| ())
-                })
+                build_and_store(
+                    &spec,
+                    &store,
+                    template,
+                    &mut candidates,
+                    signer,
+                    deadline,
+                    |header| {
+                        sealer.seal(header)?;
+                        validate_header(&spec, header, &parent, hash, now_ms() / 1000)?;
+                        snapshot.verify(header).map(|_| ())
+                    },
+                )
             })
             .await
             .map_err(|e| ValidatorError::Task(e.to_string()))?
         };
         match built {
-            Ok((block, _)) => {
+            Ok((block, built)) => {
+                let took = started.elapsed();
+                metrics::histogram!("tern_block_build_seconds").record(took.as_secs_f64());
+                pool.remove_failed(&built.failed);
                 let new = (block.block.header.number, block.hash);
-                info!(number = new.0, hash = %new.1, in_turn = plan.in_turn, "sealed block");
+                let txs = block.block.body.transactions.len();
+                let gas = block.block.header.gas_used;
+                info!(number = new.0, hash = %new.1, txs, gas, took_ms = took.as_millis() as u64, in_turn = plan.in_turn, full_time = built.timed_out, "sealed block");
                 let _ = sealed.send(new);
             }
             // Lost a race with an imported block: try again on the new head.
@@ -174,7 +202,9 @@ mod tests {
         let task = {
             let (spec, store) = (spec.clone(), store.clone());
             tokio::spawn(async move {
-                run_validator(&spec, store, Sealer::new(dev_key()), sealed_tx, stop_rx).await
+                let (pool, _) =
+                    crate::NodePool::new(spec.clone(), store.clone(), Default::default()).unwrap();
+                run_validator(&spec, store, pool, Sealer::new(dev_key()), sealed_tx, stop_rx).await
             })
         };
         // The dev genesis is in the past, so the first blocks come at once, then every 2 s.

@@ -41,6 +41,7 @@ fn config(datadir: PathBuf, bootnodes: Vec<Enode>) -> NodeConfig {
         sync: Default::default(),
         http: None,
         metrics: None,
+        txpool: Default::default(),
     }
 }
 

@@ -3,9 +3,7 @@
 use alloy_primitives::B256;
 use std::{path::PathBuf, time::Duration};
 use tern_chainspec::ChainSpec;
-use tern_network::NetworkConfig;
-use tern_node::{Node, NodeConfig};
-use tern_p2p::{generate_secret_key, Enode};
+use tern_node::{testing::node_config as config, Node};
 use tern_storage::ChainStore;
 
 fn dir(name: &str) -> PathBuf {
@@ -19,21 +17,6 @@ fn prefilled(name: &str, n: usize) -> PathBuf {
     let d = dir(name);
     tern_node::testing::prefill_dev_chain(&d, n, 1).unwrap();
     d
-}
-
-fn config(datadir: PathBuf, bootnodes: Vec<Enode>, validator: bool) -> NodeConfig {
-    let mut network = NetworkConfig::new(generate_secret_key());
-    network.listen_addr = "127.0.0.1:0".parse().unwrap();
-    network.bootnodes = bootnodes;
-    NodeConfig {
-        datadir,
-        spec: ChainSpec::dev(),
-        network,
-        validator_key: validator.then(tern_node::testing::dev_key),
-        sync: Default::default(),
-        http: None,
-        metrics: None,
-    }
 }
 
 async fn wait_head(node: &mut Node, number: u64) {

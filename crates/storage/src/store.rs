@@ -80,11 +80,18 @@ pub struct ChainStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     env: Environment,
     dbs: Dbs,
     path: PathBuf,
+    /// Called after every commit that changes the canonical chain.
+    listeners: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("path", &self.path).finish_non_exhaustive()
+    }
 }
 
 /// Environments open in this process, by `db` directory.
@@ -132,7 +139,7 @@ impl ChainStore {
         txn.commit().map_err(open_err)?;
         let dbs = Dbs(dbs.try_into().expect("one per table"));
         let key = std::fs::canonicalize(&path).unwrap_or(key);
-        let inner = Arc::new(Inner { env, dbs, path });
+        let inner = Arc::new(Inner { env, dbs, path, listeners: Mutex::new(Vec::new()) });
         open.push((key, Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
@@ -231,6 +238,17 @@ impl ChainStore {
         decode: fn(Table, &[u8]) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         self.get(txn, t, key)?.map(|v| decode(t, &v)).transpose()
+    }
+
+    /// Calls `f` after every commit that changes the canonical chain (blocks appended or
+    /// unwound), on the committing thread: `f` must only signal (wake a task), never
+    /// block or write to the store.
+    pub fn on_chain_change(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(f));
+    }
+
+    pub(crate) fn chain_changed(&self) {
+        self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).iter().for_each(|f| f());
     }
 
     /// The genesis hash the store was initialised with.
@@ -441,6 +459,7 @@ impl ChainStore {
             WriteFlags::empty(),
         )?;
         txn.commit()?;
+        self.chain_changed();
         debug!(count = blocks.len(), best = last.block.header.number, "blocks committed");
         Ok(())
     }
@@ -507,6 +526,7 @@ impl ChainStore {
             WriteFlags::empty(),
         )?;
         txn.commit()?;
+        self.chain_changed();
         info!(from = best, to = target, "canonical chain unwound");
         Ok(removed)
     }

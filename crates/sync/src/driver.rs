@@ -343,6 +343,8 @@ impl BlockSyncManager {
             NetworkEvent::BlockRange { peer, range } => {
                 self.machine.announced(peer, range.latest, range.latest_hash, now)
             }
+            // Transaction gossip goes to transaction subscribers only.
+            NetworkEvent::Transactions { .. } | NetworkEvent::TransactionHashes { .. } => {}
         }
     }
 

@@ -19,7 +19,8 @@ pub use best::BestTransactions;
 pub use error::PoolError;
 pub use pool::{AccountSource, Added, HeadChange, Pool, PoolConfig, PoolStatus, SenderAccount};
 pub use validate::{
-    intrinsic_gas, validate_stateless, Forks, NextBlock, ValidTx, MAX_INITCODE_SIZE, MAX_TX_SIZE,
+    from_pooled, intrinsic_gas, to_pooled, validate_stateless, Forks, NextBlock, ValidTx,
+    MAX_INITCODE_SIZE, MAX_TX_SIZE,
 };
 
 #[cfg(test)]

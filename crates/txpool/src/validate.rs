@@ -189,3 +189,31 @@ pub fn validate_stateless(tx: TxEnvelope, next: &NextBlock) -> Result<ValidTx, P
     let hash = *tx.tx_hash();
     Ok(ValidTx { tx: Arc::new(tx), hash, sender, size, cost })
 }
+
+/// A transaction in its network form (as `eth_sendRawTransaction` and
+/// `PooledTransactions` carry it) as the pool keeps it; blob transactions are refused.
+pub fn from_pooled(
+    tx: alloy_consensus::transaction::PooledTransaction,
+) -> Result<TxEnvelope, PoolError> {
+    use alloy_consensus::transaction::PooledTransaction as P;
+    Ok(match tx {
+        P::Legacy(t) => TxEnvelope::Legacy(t),
+        P::Eip2930(t) => TxEnvelope::Eip2930(t),
+        P::Eip1559(t) => TxEnvelope::Eip1559(t),
+        P::Eip7702(t) => TxEnvelope::Eip7702(t),
+        P::Eip4844(_) => return Err(PoolError::BlobsNotSupported),
+    })
+}
+
+/// A pool transaction in its network form, for `PooledTransactions` (the pool holds no
+/// blob transactions, so every one converts).
+pub fn to_pooled(tx: &TxEnvelope) -> Option<alloy_consensus::transaction::PooledTransaction> {
+    use alloy_consensus::transaction::PooledTransaction as P;
+    Some(match tx {
+        TxEnvelope::Legacy(t) => P::Legacy(t.clone()),
+        TxEnvelope::Eip2930(t) => P::Eip2930(t.clone()),
+        TxEnvelope::Eip1559(t) => P::Eip1559(t.clone()),
+        TxEnvelope::Eip7702(t) => P::Eip7702(t.clone()),
+        TxEnvelope::Eip4844(_) => return None,
+    })
+}

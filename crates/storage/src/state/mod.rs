@@ -593,6 +593,7 @@ impl ChainStore {
                 .map_err(StoreError::from)?;
         }
         txn.commit().map_err(StoreError::from)?;
+        self.chain_changed();
         Ok(out)
     }
 

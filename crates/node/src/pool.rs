@@ -1,0 +1,280 @@
+//! The node's transaction pool: [`tern_txpool::Pool`] behind a lock, validated against
+//! the store's head, moved to every new head by [`NodePool::maintain`], fed by JSON-RPC
+//! and gossip, drained by the validator.
+
+use alloy_consensus::{Header, TxEnvelope};
+use alloy_primitives::{Address, B256};
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::{SystemTime, UNIX_EPOCH},
+};
+use tern_chainspec::ChainSpec;
+use tern_storage::{ChainStore, StateRead, StoreError};
+use tern_txpool::{
+    AccountSource, BestTransactions, NextBlock, Pool, PoolConfig, PoolError, PoolStatus,
+    SenderAccount, ValidTx,
+};
+use tokio::sync::{mpsc, watch, Notify};
+use tracing::{debug, info, warn};
+
+/// Most batches of newly pending transactions waiting for the gossip task; beyond it
+/// propagation of a batch is skipped (counted), never the pool's work.
+pub const PROPAGATE_QUEUE: usize = 1024;
+/// How many blocks back a reorg is followed to return the transactions of unwound blocks
+/// to the pool.
+pub const MAX_REORG_DEPTH: u64 = 64;
+
+/// Accounts read from a state snapshot.
+struct HeadAccounts<'a, S>(&'a S);
+
+impl<S: StateRead> AccountSource for HeadAccounts<'_, S> {
+    fn account(&self, address: Address) -> Result<SenderAccount, String> {
+        let a = self.0.account(address).map_err(|e| e.to_string())?;
+        Ok(a.map(|a| SenderAccount { nonce: a.nonce, balance: a.balance }).unwrap_or_default())
+    }
+}
+
+fn state_err(e: StoreError) -> PoolError {
+    PoolError::State(e.to_string())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The node's pool.
+#[derive(Debug)]
+pub struct NodePool {
+    pool: Mutex<Pool>,
+    spec: ChainSpec,
+    store: ChainStore,
+    propagate: mpsc::Sender<Vec<ValidTx>>,
+    /// The head the pool was last moved to.
+    head: Mutex<(u64, B256)>,
+}
+
+impl NodePool {
+    /// A pool on the store's best block; newly pending transactions come out of the
+    /// returned receiver, for gossip.
+    pub fn new(
+        spec: ChainSpec,
+        store: ChainStore,
+        config: PoolConfig,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Vec<ValidTx>>), StoreError> {
+        let head = store.best_block()?;
+        let next = next_block(&spec, &store, head)?;
+        let (propagate, rx) = mpsc::channel(PROPAGATE_QUEUE);
+        let pool = Self {
+            pool: Mutex::new(Pool::new(config, next)),
+            spec,
+            store,
+            propagate,
+            head: Mutex::new(head),
+        };
+        Ok((Arc::new(pool), rx))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds transactions (from one RPC call or one gossip message), each validated against
+    /// the head; returns one result per transaction, in order.
+    pub fn add(&self, txs: Vec<TxEnvelope>) -> Vec<Result<B256, PoolError>> {
+        let state = match self.store.state() {
+            Ok(s) => s,
+            Err(e) => return txs.iter().map(|_| Err(PoolError::State(e.to_string()))).collect(),
+        };
+        let accounts = HeadAccounts(&state);
+        let mut promoted = Vec::new();
+        let results: Vec<Result<B256, PoolError>> = {
+            let mut pool = self.lock();
+            txs.into_iter()
+                .map(|tx| {
+                    let (hash, added) = pool.add(tx, &accounts)?;
+                    promoted.extend(added.promoted);
+                    Ok(hash)
+                })
+                .collect()
+        };
+        for r in &results {
+            let outcome = match r {
+                Ok(_) => "added",
+                Err(e) => e.label(),
+            };
+            metrics::counter!("tern_txpool_received_total", "outcome" => outcome).increment(1);
+        }
+        self.publish(promoted);
+        self.record_sizes();
+        results
+    }
+
+    fn publish(&self, promoted: Vec<ValidTx>) {
+        if promoted.is_empty() {
+            return;
+        }
+        if self.propagate.try_send(promoted).is_err() {
+            metrics::counter!("tern_txpool_propagation_skipped_total").increment(1);
+        }
+    }
+
+    fn record_sizes(&self) {
+        let st = self.status();
+        metrics::gauge!("tern_txpool_pending").set(st.pending as f64);
+        metrics::gauge!("tern_txpool_queued").set(st.queued as f64);
+        metrics::gauge!("tern_txpool_bytes").set(st.bytes as f64);
+    }
+
+    /// Sizes now.
+    pub fn status(&self) -> PoolStatus {
+        self.lock().status()
+    }
+
+    /// The transaction `hash` if the pool holds it, and whether it is pending.
+    pub fn get(&self, hash: &B256) -> Option<(ValidTx, bool)> {
+        let pool = self.lock();
+        pool.get(hash).map(|t| (t.clone(), pool.is_pending(hash)))
+    }
+
+    /// Whether the pool holds `hash`.
+    pub fn contains(&self, hash: &B256) -> bool {
+        self.lock().contains(hash)
+    }
+
+    /// Every transaction by sender, split into (pending, queued).
+    pub fn content(
+        &self,
+    ) -> (
+        std::collections::BTreeMap<Address, Vec<ValidTx>>,
+        std::collections::BTreeMap<Address, Vec<ValidTx>>,
+    ) {
+        self.lock().content()
+    }
+
+    /// Every pending transaction (what a new peer is told of).
+    pub fn pending(&self) -> Vec<ValidTx> {
+        self.lock().pending()
+    }
+
+    /// The pending transactions for the next block, best first.
+    pub fn best(&self) -> BestTransactions {
+        self.lock().best()
+    }
+
+    /// Drops transactions that failed while a block was built.
+    pub fn remove_failed(&self, failed: &[(B256, String)]) {
+        if failed.is_empty() {
+            return;
+        }
+        let hashes: Vec<B256> = failed.iter().map(|(h, _)| *h).collect();
+        let removed = self.lock().remove(&hashes);
+        metrics::counter!("tern_txpool_dropped_total", "reason" => "failed_in_block")
+            .increment(removed.len() as u64);
+        for (hash, why) in failed {
+            debug!(%hash, %why, "transaction failed while building a block; dropped");
+        }
+        self.record_sizes();
+    }
+
+    /// Moves the pool to the store's best block if it changed: re-reads senders, removes
+    /// mined transactions, returns those of blocks a reorg unwound, promotes and demotes.
+    pub fn sync_head(&self) -> Result<(), PoolError> {
+        let best = self.store.best_block().map_err(state_err)?;
+        let last = *self.head.lock().unwrap_or_else(|e| e.into_inner());
+        if best == last {
+            return Ok(());
+        }
+        let unwound = self.unwound_transactions(last).map_err(state_err)?;
+        let next = next_block(&self.spec, &self.store, best).map_err(state_err)?;
+        let state = self.store.state().map_err(state_err)?;
+        let accounts = HeadAccounts(&state);
+        let (change, promoted) = {
+            let mut pool = self.lock();
+            let change = pool.on_new_head(next, &accounts)?;
+            let mut promoted = change.promoted.clone();
+            let mut back = 0;
+            for tx in unwound {
+                if let Ok((_, added)) = pool.add(tx, &accounts) {
+                    back += 1;
+                    promoted.extend(added.promoted);
+                }
+            }
+            if back > 0 {
+                info!(transactions = back, "returned transactions of unwound blocks to the pool");
+            }
+            (change, promoted)
+        };
+        *self.head.lock().unwrap_or_else(|e| e.into_inner()) = best;
+        metrics::counter!("tern_txpool_dropped_total", "reason" => "unexecutable")
+            .increment(change.dropped.len() as u64);
+        debug!(
+            head = best.0,
+            mined = change.mined,
+            dropped = change.dropped.len(),
+            "pool moved to new head"
+        );
+        self.publish(promoted);
+        self.record_sizes();
+        Ok(())
+    }
+
+    /// The transactions of the blocks between `last` and the first of its ancestors that
+    /// is still canonical (none if `last` is canonical: the chain only grew), up to
+    /// [`MAX_REORG_DEPTH`] blocks.
+    fn unwound_transactions(&self, last: (u64, B256)) -> Result<Vec<TxEnvelope>, StoreError> {
+        let mut out = Vec::new();
+        let mut at = last;
+        for _ in 0..MAX_REORG_DEPTH {
+            if self.store.canonical_hash(at.0)? == Some(at.1) {
+                break;
+            }
+            let Some(block) = self.store.block(at.1)? else { break };
+            // Older blocks first: nonce order within a sender.
+            out.splice(0..0, block.block.body.transactions);
+            at = (at.0.saturating_sub(1), block.block.header.parent_hash);
+        }
+        Ok(out)
+    }
+
+    /// Keeps the pool on the store's head: wakes on every chain change until `shutdown`.
+    pub async fn maintain(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let changed = Arc::new(Notify::new());
+        let notify = changed.clone();
+        self.store.on_chain_change(move || notify.notify_one());
+        loop {
+            let pool = self.clone();
+            match tokio::task::spawn_blocking(move || pool.sync_head()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %e, "could not move the pool to the new head"),
+                Err(e) => warn!(error = %e, "pool maintenance task failed"),
+            }
+            tokio::select! {
+                _ = changed.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// The next block after `head` as the pool validates for it.
+fn next_block(
+    spec: &ChainSpec,
+    store: &ChainStore,
+    head: (u64, B256),
+) -> Result<NextBlock, StoreError> {
+    let header: Header = store.header(head.1)?.ok_or(StoreError::NotInitialised)?;
+    Ok(NextBlock::after(spec, &header, head.1, unix_now()))
+}
+
+/// The pool's best transactions as a block builder's candidates.
+pub(crate) struct PoolCandidates(pub(crate) BestTransactions);
+
+impl tern_execution::BlockCandidates for PoolCandidates {
+    fn next_candidate(&mut self) -> Option<(Arc<TxEnvelope>, Address)> {
+        self.0.next().map(|t| (t.tx, t.sender))
+    }
+
+    fn skip_sender(&mut self) {
+        self.0.skip_sender();
+    }
+}
