@@ -111,7 +111,7 @@ enum Command {
         /// Longest run of one behaviour, in seconds.
         #[arg(long, default_value_t = 15)]
         seconds: u64,
-        /// Offer only this eth version (68 or 69) instead of both.
+        /// Offer only this eth version (68, 69 or 70) instead of all three.
         #[arg(long = "eth-version")]
         eth_version: Option<u64>,
     },
@@ -396,7 +396,7 @@ fn run(command: Command) -> Result<()> {
                 tern_adversary::Adversary::new(spec, blocks, tern_p2p::generate_secret_key());
             if let Some(v) = eth_version {
                 let version = tern_eth_wire::EthVersion::from_u64(v)
-                    .ok_or_else(|| eyre::eyre!("--eth-version: {v} is not 68 or 69"))?;
+                    .ok_or_else(|| eyre::eyre!("--eth-version: {v} is not 68, 69 or 70"))?;
                 adversary = adversary.speaking(version);
             }
             let duration = std::time::Duration::from_secs(seconds);

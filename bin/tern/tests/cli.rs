@@ -124,6 +124,6 @@ fn adversary_bad_input() {
     assert!(e.contains("--behaviour") && e.contains("polite") && e.contains("bad-seals"), "{e}");
     let e = run(&["--target", &target, "--blocks", "/no/such/chain.rlp"]);
     assert!(e.contains("--blocks"), "{e}");
-    let e = run(&["--target", &target, "--eth-version", "70"]);
-    assert!(e.contains("--eth-version") && e.contains("70"), "{e}");
+    let e = run(&["--target", &target, "--eth-version", "71"]);
+    assert!(e.contains("--eth-version") && e.contains("71"), "{e}");
 }

@@ -536,11 +536,19 @@ impl Script<'_> {
                         request_id,
                         message: Receipts68::default(),
                     }),
-                    EthVersion::Eth69 => EthMessage::Receipts69(RequestPair {
+                    EthVersion::Eth69 | EthVersion::Eth70 => EthMessage::Receipts69(RequestPair {
                         request_id,
                         message: Receipts69::default(),
                     }),
                 }
+            }
+            EthMessage::GetReceipts70(r) => {
+                self.report.requests_received += 1;
+                let request_id = answer_id(r.request_id);
+                EthMessage::Receipts70(tern_eth_wire::Receipts70 {
+                    request_id,
+                    ..Default::default()
+                })
             }
             EthMessage::GetPooledTransactions(r) => {
                 self.report.requests_received += 1;

@@ -1,4 +1,4 @@
-//! The eth wire protocol for Tern: eth/68 and eth/69 messages with request ids, the
+//! The eth wire protocol for Tern: eth/68, eth/69 and eth/70 messages with request ids, the
 //! Status handshake with EIP-2124 fork-id validation, and [`EthStream`] over a
 //! [`tern_p2p::P2pStream`].
 //!
@@ -17,7 +17,7 @@ pub use types::*;
 
 use tern_p2p::{Capability, Protocol};
 
-/// The p2p protocols for the eth versions we speak (eth/68 and eth/69), for Hello.
+/// The p2p protocols for the eth versions we speak (eth/68, eth/69 and eth/70), for Hello.
 pub fn eth_protocols() -> Vec<Protocol> {
     EthVersion::ALL
         .iter()

@@ -1,4 +1,4 @@
-//! [`EthMessage`]: every eth/68 and eth/69 message, with ids and version-gated decoding.
+//! [`EthMessage`]: every eth/68, eth/69 and eth/70 message, with ids and version-gated decoding.
 
 use crate::{types::*, EthError};
 use alloy_rlp::{Decodable, Encodable};
@@ -11,18 +11,27 @@ pub enum EthVersion {
     Eth68 = 68,
     /// eth/69 (EIP-7642).
     Eth69 = 69,
+    /// eth/70 (EIP-7975): eth/69 with paged receipts.
+    Eth70 = 70,
 }
 
 impl EthVersion {
     /// Every version we speak, lowest first.
-    pub const ALL: [Self; 2] = [Self::Eth68, Self::Eth69];
+    pub const ALL: [Self; 3] = [Self::Eth68, Self::Eth69, Self::Eth70];
 
-    /// Number of message ids the version uses (eth/68: 0x00–0x10, eth/69: 0x00–0x11).
+    /// Number of message ids the version uses (eth/68: 0x00–0x10, eth/69 and eth/70:
+    /// 0x00–0x11).
     pub const fn message_count(self) -> u8 {
         match self {
             Self::Eth68 => 17,
-            Self::Eth69 => 18,
+            Self::Eth69 | Self::Eth70 => 18,
         }
+    }
+
+    /// Whether the version has eth/69's Status, receipts without bloom and
+    /// BlockRangeUpdate (eth/69 and later).
+    pub const fn is_eth69_or_later(self) -> bool {
+        !matches!(self, Self::Eth68)
     }
 
     /// The version for a capability version number.
@@ -30,6 +39,7 @@ impl EthVersion {
         match v {
             68 => Some(Self::Eth68),
             69 => Some(Self::Eth69),
+            70 => Some(Self::Eth70),
             _ => None,
         }
     }
@@ -69,12 +79,12 @@ pub mod id {
     pub const BLOCK_RANGE_UPDATE: u8 = 0x11;
 }
 
-/// A Status of either version.
+/// A Status of any version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     /// eth/68 form.
     Eth68(Status68),
-    /// eth/69 form.
+    /// eth/69 form (also eth/70's, with version 70).
     Eth69(Status69),
 }
 
@@ -148,12 +158,16 @@ pub enum EthMessage {
     GetPooledTransactions(RequestPair<GetPooledTransactions>),
     /// PooledTransactions (0x0a).
     PooledTransactions(RequestPair<PooledTransactions>),
-    /// GetReceipts (0x0f).
+    /// GetReceipts (0x0f) on eth/68 and eth/69.
     GetReceipts(RequestPair<GetReceipts>),
+    /// GetReceipts (0x0f) on eth/70, from a receipt index of the first block.
+    GetReceipts70(GetReceipts70),
     /// Receipts (0x10) on eth/68 (with bloom).
     Receipts68(RequestPair<Receipts68>),
     /// Receipts (0x10) on eth/69 (without bloom).
     Receipts69(RequestPair<Receipts69>),
+    /// Receipts (0x10) on eth/70 (without bloom, the last block's list maybe partial).
+    Receipts70(Receipts70),
     /// BlockRangeUpdate (0x11, eth/69).
     BlockRangeUpdate(BlockRangeUpdate),
 }
@@ -181,8 +195,8 @@ impl EthMessage {
             Self::NewPooledTransactionHashes(_) => id::NEW_POOLED_TRANSACTION_HASHES,
             Self::GetPooledTransactions(_) => id::GET_POOLED_TRANSACTIONS,
             Self::PooledTransactions(_) => id::POOLED_TRANSACTIONS,
-            Self::GetReceipts(_) => id::GET_RECEIPTS,
-            Self::Receipts68(_) | Self::Receipts69(_) => id::RECEIPTS,
+            Self::GetReceipts(_) | Self::GetReceipts70(_) => id::GET_RECEIPTS,
+            Self::Receipts68(_) | Self::Receipts69(_) | Self::Receipts70(_) => id::RECEIPTS,
             Self::BlockRangeUpdate(_) => id::BLOCK_RANGE_UPDATE,
         }
     }
@@ -191,9 +205,12 @@ impl EthMessage {
     pub fn is_valid_for(&self, version: EthVersion) -> bool {
         match self {
             Self::Status(Status::Eth68(_)) | Self::Receipts68(_) => version == EthVersion::Eth68,
-            Self::Status(Status::Eth69(_)) | Self::Receipts69(_) | Self::BlockRangeUpdate(_) => {
-                version == EthVersion::Eth69
+            Self::Status(Status::Eth69(_)) | Self::BlockRangeUpdate(_) => {
+                version.is_eth69_or_later()
             }
+            Self::Receipts69(_) => version == EthVersion::Eth69,
+            Self::GetReceipts(_) => version != EthVersion::Eth70,
+            Self::GetReceipts70(_) | Self::Receipts70(_) => version == EthVersion::Eth70,
             _ => true,
         }
     }
@@ -216,6 +233,8 @@ impl EthMessage {
             Self::GetReceipts(m) => m.encode(out),
             Self::Receipts68(m) => m.encode(out),
             Self::Receipts69(m) => m.encode(out),
+            Self::GetReceipts70(m) => m.encode(out),
+            Self::Receipts70(m) => m.encode(out),
             Self::BlockRangeUpdate(m) => m.encode(out),
         }
     }
@@ -235,7 +254,7 @@ impl EthMessage {
         let msg = match id {
             id::STATUS => Self::Status(match version {
                 Eth68 => Status::Eth68(decode_exact(payload)?),
-                Eth69 => Status::Eth69(decode_exact(payload)?),
+                Eth69 | Eth70 => Status::Eth69(decode_exact(payload)?),
             }),
             id::NEW_BLOCK_HASHES => Self::NewBlockHashes(decode_exact(payload)?),
             id::TRANSACTIONS => Self::Transactions(decode_exact(payload)?),
@@ -257,12 +276,16 @@ impl EthMessage {
             }
             id::GET_POOLED_TRANSACTIONS => Self::GetPooledTransactions(decode_exact(payload)?),
             id::POOLED_TRANSACTIONS => Self::PooledTransactions(decode_exact(payload)?),
-            id::GET_RECEIPTS => Self::GetReceipts(decode_exact(payload)?),
+            id::GET_RECEIPTS => match version {
+                Eth68 | Eth69 => Self::GetReceipts(decode_exact(payload)?),
+                Eth70 => Self::GetReceipts70(decode_exact(payload)?),
+            },
             id::RECEIPTS => match version {
                 Eth68 => Self::Receipts68(decode_exact(payload)?),
                 Eth69 => Self::Receipts69(decode_exact(payload)?),
+                Eth70 => Self::Receipts70(decode_exact(payload)?),
             },
-            id::BLOCK_RANGE_UPDATE if version == Eth69 => {
+            id::BLOCK_RANGE_UPDATE if version.is_eth69_or_later() => {
                 let m: BlockRangeUpdate = decode_exact(payload)?;
                 if m.earliest > m.latest {
                     return Err(EthError::InvalidBlockRange {

@@ -53,8 +53,8 @@ impl LocalStatus {
                 genesis: self.genesis,
                 fork_id: self.fork_id,
             }),
-            EthVersion::Eth69 => Status::Eth69(Status69 {
-                version: 69,
+            EthVersion::Eth69 | EthVersion::Eth70 => Status::Eth69(Status69 {
+                version: version as u8,
                 network_id: self.network_id,
                 genesis: self.genesis,
                 fork_id: self.fork_id,

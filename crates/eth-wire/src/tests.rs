@@ -508,3 +508,40 @@ fn pooled_transactions_round_trip() {
     });
     roundtrip(EthVersion::Eth68, &msg);
 }
+
+/// eth/70 (EIP-7975): GetReceipts carries the first block's receipt index and Receipts the
+/// incomplete flag, flat in the request list; eth/69's forms do not decode on eth/70.
+#[test]
+fn eth70_receipt_paging_messages() {
+    let get = EthMessage::GetReceipts70(GetReceipts70 {
+        request_id: 7,
+        first_block_receipt_index: 3,
+        hashes: vec![B256::repeat_byte(1)],
+    });
+    // [7, 3, [hash]]
+    let expected = format!("e40703e1a0{}", "01".repeat(32));
+    assert_eq!(hex::encode(get.payload()), expected);
+    roundtrip(EthVersion::Eth70, &get);
+    assert!(!get.is_valid_for(EthVersion::Eth69));
+    let receipt =
+        Receipt69 { tx_type: 2, status: true.into(), cumulative_gas_used: 21_000, logs: vec![] };
+    let page = EthMessage::Receipts70(Receipts70 {
+        request_id: 7,
+        last_block_incomplete: true,
+        receipts: vec![vec![receipt]],
+    });
+    // [7, 1, [[[2, 1, 21000, []]]]]
+    assert_eq!(hex::encode(page.payload()), "cb0701c8c7c60201825208c0");
+    roundtrip(EthVersion::Eth70, &page);
+    // The eth/69 forms are not eth/70's.
+    let old = EthMessage::GetReceipts(RequestPair { request_id: 7, message: GetReceipts(vec![]) });
+    assert!(EthMessage::decode(EthVersion::Eth70, id::GET_RECEIPTS, &old.payload()).is_err());
+    assert!(!old.is_valid_for(EthVersion::Eth70));
+    // eth/70 keeps eth/69's Status and BlockRangeUpdate.
+    let range = EthMessage::BlockRangeUpdate(BlockRangeUpdate {
+        earliest: 0,
+        latest: 1,
+        latest_hash: B256::ZERO,
+    });
+    roundtrip(EthVersion::Eth70, &range);
+}

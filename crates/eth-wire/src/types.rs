@@ -197,6 +197,35 @@ pub struct Receipt69 {
 #[derive(Debug, Clone, PartialEq, Eq, Default, RlpEncodableWrapper, RlpDecodableWrapper)]
 pub struct Receipts69(pub Vec<Vec<Receipt69>>);
 
+/// GetReceipts (0x0f) on eth/70: `[request-id, firstBlockReceiptIndex, [blockhash, ...]]`;
+/// the first block's receipts before `first_block_receipt_index` are left out.
+///
+/// Spec: <https://eips.ethereum.org/EIPS/eip-7975>
+#[derive(Debug, Clone, PartialEq, Eq, Default, RlpEncodable, RlpDecodable)]
+pub struct GetReceipts70 {
+    /// The request id.
+    pub request_id: u64,
+    /// Receipts of the first block to skip.
+    pub first_block_receipt_index: u64,
+    /// Block hashes.
+    pub hashes: Vec<B256>,
+}
+
+/// Receipts (0x10) on eth/70: `[request-id, lastBlockIncomplete, [[receipt, ...], ...]]`
+/// with eth/69's receipts; if `last_block_incomplete`, the last list is a prefix of that
+/// block's receipts and the rest is asked for with a new request.
+///
+/// Spec: <https://eips.ethereum.org/EIPS/eip-7975>
+#[derive(Debug, Clone, PartialEq, Eq, Default, RlpEncodable, RlpDecodable)]
+pub struct Receipts70 {
+    /// The request id.
+    pub request_id: u64,
+    /// Whether the last block's list is partial.
+    pub last_block_incomplete: bool,
+    /// Per block, its receipts.
+    pub receipts: Vec<Vec<Receipt69>>,
+}
+
 /// BlockRangeUpdate (0x11, eth/69): `[earliest, latest, latesthash]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, RlpEncodable, RlpDecodable)]
 pub struct BlockRangeUpdate {

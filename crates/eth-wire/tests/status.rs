@@ -67,13 +67,14 @@ async fn pair(server: Side, client: Side) -> (Result<Stream, EthError>, Result<S
 }
 
 #[tokio::test]
-async fn status_on_eth69() {
+async fn status_on_eth70_in_eth69_form() {
+    // Both offer eth/68, eth/69 and eth/70: the highest is negotiated.
     let (server, client) = pair(Side::new(dev()), Side::new(dev())).await;
     let (mut server, mut client) = (server.unwrap(), client.unwrap());
-    assert_eq!(server.version(), EthVersion::Eth69);
-    assert_eq!(client.version(), EthVersion::Eth69);
-    let Status::Eth69(s) = client.remote_status() else { panic!("eth/69 Status expected") };
-    assert_eq!((s.genesis, s.network_id, s.latest), (dev().genesis_hash, 1337, 0));
+    assert_eq!(server.version(), EthVersion::Eth70);
+    assert_eq!(client.version(), EthVersion::Eth70);
+    let Status::Eth69(s) = client.remote_status() else { panic!("eth/69 Status form expected") };
+    assert_eq!((s.version, s.genesis, s.network_id, s.latest), (70, dev().genesis_hash, 1337, 0));
 
     // Messages flow both ways after the handshake.
     let update = EthMessage::BlockRangeUpdate(BlockRangeUpdate {

@@ -120,6 +120,47 @@ impl NetworkHandle {
         rx.await.unwrap_or(Err(RequestError::Disconnected))
     }
 
+    /// Every receipt of block `hash` (which has `tx_count` transactions) from an eth/70
+    /// `peer`, page by page (EIP-7975): each page must continue the list, and the whole
+    /// must hold exactly one receipt per transaction (a partial list cannot be checked
+    /// against the header; the caller checks the receipts root of the whole).
+    pub async fn get_block_receipts_paged(
+        &self,
+        peer: PeerId,
+        hash: B256,
+        tx_count: usize,
+    ) -> Result<Vec<tern_eth_wire::Receipt69>, RequestError> {
+        let mut got = Vec::with_capacity(tx_count);
+        loop {
+            let req =
+                PeerRequest::GetReceiptsPage { first_index: got.len() as u64, hashes: vec![hash] };
+            let PeerResponse::Receipts70 { last_block_incomplete, receipts } =
+                self.request(peer, req).await?
+            else {
+                return Err(RequestError::BadResponse("not an eth/70 Receipts"));
+            };
+            let mut lists = receipts.0;
+            if lists.len() != 1 {
+                return Err(RequestError::BadResponse("not one receipt list for one block"));
+            }
+            let page = lists.pop().expect("one list");
+            if page.is_empty() && last_block_incomplete {
+                return Err(RequestError::BadResponse("an incomplete page without receipts"));
+            }
+            got.extend(page);
+            if got.len() > tx_count {
+                return Err(RequestError::BadResponse("more receipts than transactions"));
+            }
+            if !last_block_incomplete {
+                break;
+            }
+        }
+        if got.len() != tx_count {
+            return Err(RequestError::BadResponse("fewer receipts than transactions"));
+        }
+        Ok(got)
+    }
+
     /// GetBlockHeaders to `peer`.
     pub async fn get_block_headers(
         &self,

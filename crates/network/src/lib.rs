@@ -33,8 +33,8 @@ pub use reputation::{
     GOOD_RESPONSE_REWARD, MAX_REPUTATION, RECOVERY_INTERVAL,
 };
 pub use serve::{
-    serve_bodies, serve_headers, serve_receipts, MAX_BODIES_SERVE, MAX_HEADERS_SERVE,
-    MAX_RECEIPTS_SERVE, SOFT_RESPONSE_LIMIT,
+    serve_bodies, serve_headers, serve_receipts, serve_receipts_page, MAX_BODIES_SERVE,
+    MAX_HEADERS_SERVE, MAX_RECEIPTS_SERVE, SOFT_RESPONSE_LIMIT,
 };
 pub use session::{
     Gossip, KNOWN_BLOCKS_PER_PEER, MAX_ANNOUNCED_HASHES, MAX_ANNOUNCED_TRANSACTIONS,

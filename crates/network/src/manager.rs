@@ -113,6 +113,7 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<crate::Counters>,
     pub(crate) serve_rate: u64,
     pub(crate) serve_burst: u64,
+    pub(crate) receipts_page_limit: usize,
     pub(crate) transactions: crate::session::TxSourceSlot,
 }
 
@@ -227,6 +228,7 @@ pub(crate) async fn build(
         counters: Arc::default(),
         serve_rate: config.serve_rate,
         serve_burst: config.serve_burst,
+        receipts_page_limit: config.receipts_page_limit,
         transactions: Arc::default(),
     });
     let manager = Manager {
@@ -791,6 +793,7 @@ async fn connection(shared: &Shared, conn: Conn) {
         counters: shared.counters.clone(),
         serve_rate: shared.serve_rate,
         serve_burst: shared.serve_burst,
+        receipts_page_limit: shared.receipts_page_limit,
         transactions: shared.transactions.clone(),
     }
     .run()

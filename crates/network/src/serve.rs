@@ -105,20 +105,66 @@ pub fn serve_receipts(
     store: &ChainStore,
     hashes: &[B256],
 ) -> Result<Vec<Vec<ReceiptEnvelope>>, StoreError> {
-    let executed = store.state_number()?;
     let mut out = Vec::new();
     let mut size = 0;
     for hash in hashes.iter().take(MAX_RECEIPTS_SERVE) {
         if size >= SOFT_RESPONSE_LIMIT {
             break;
         }
-        let Some(number) = store.block_number(*hash)? else { continue };
-        if number > executed || store.canonical_hash(number)? != Some(*hash) {
-            continue;
-        }
-        let receipts = store.receipts(number)?;
+        let Some(receipts) = executed_receipts(store, *hash)? else { continue };
         size += receipts.iter().map(alloy_eips::Encodable2718::encode_2718_len).sum::<usize>();
         out.push(receipts);
     }
     Ok(out)
+}
+
+/// The receipts of canonical, executed block `hash` (none if it is neither).
+fn executed_receipts(
+    store: &ChainStore,
+    hash: B256,
+) -> Result<Option<Vec<ReceiptEnvelope>>, StoreError> {
+    let Some(number) = store.block_number(hash)? else { return Ok(None) };
+    if number > store.state_number()? || store.canonical_hash(number)? != Some(hash) {
+        return Ok(None);
+    }
+    store.receipts(number).map(Some)
+}
+
+/// An eth/70 receipts page: the receipts of the blocks `hashes` names as
+/// [`serve_receipts`] finds them, the first block's from receipt `first_index` on, until
+/// `limit` bytes; a block that does not fit whole is cut (at least one receipt is always
+/// served, so paging progresses) and the flag says the last list is incomplete.
+///
+/// Spec: <https://eips.ethereum.org/EIPS/eip-7975>
+pub fn serve_receipts_page(
+    store: &ChainStore,
+    first_index: u64,
+    hashes: &[B256],
+    limit: usize,
+) -> Result<(Vec<Vec<ReceiptEnvelope>>, bool), StoreError> {
+    let mut out = Vec::new();
+    let mut size = 0;
+    for (i, hash) in hashes.iter().take(MAX_RECEIPTS_SERVE).enumerate() {
+        let Some(receipts) = executed_receipts(store, *hash)? else { continue };
+        let skip = if i == 0 { usize::try_from(first_index).unwrap_or(usize::MAX) } else { 0 };
+        let mut list = Vec::new();
+        for r in receipts.iter().skip(skip) {
+            let len = alloy_eips::Encodable2718::encode_2718_len(r);
+            if size + len > limit && size > 0 {
+                // Cut here; a block none of whose receipts fit is left to the next page.
+                let cut = !list.is_empty();
+                if cut {
+                    out.push(list);
+                }
+                return Ok((out, cut));
+            }
+            size += len;
+            list.push(r.clone());
+        }
+        out.push(list);
+        if size >= limit {
+            break;
+        }
+    }
+    Ok((out, false))
 }

@@ -5,7 +5,7 @@ use crate::{
     budget::ServeBudget,
     known::BoundedSet,
     manager::ManagerMsg,
-    serve::{serve_bodies, serve_headers, serve_receipts},
+    serve::{serve_bodies, serve_headers, serve_receipts, serve_receipts_page},
     PeerRequest, PeerResponse, Penalty, RequestError, RequestKind,
 };
 use alloy_primitives::B256;
@@ -16,9 +16,9 @@ use std::{
 };
 use tern_eth_wire::{
     BlockBodies, BlockHashNumber, BlockHeaders, BlockRangeUpdate, EthError, EthMessage, EthStream,
-    EthVersion, GetBlockBodies, GetPooledTransactions, GetReceipts, NewBlockHashes,
-    NewPooledTransactionHashes, PooledTransactions, Receipts68, Receipts69, RequestPair,
-    Transactions,
+    EthVersion, GetBlockBodies, GetPooledTransactions, GetReceipts, GetReceipts70, NewBlockHashes,
+    NewPooledTransactionHashes, PooledTransactions, Receipts68, Receipts69, Receipts70,
+    RequestPair, Transactions,
 };
 use tern_p2p::{DisconnectReason, EciesStream, PeerId};
 use tern_storage::ChainStore;
@@ -105,6 +105,8 @@ pub(crate) struct Session {
     /// Serving budget: bytes per second and burst.
     pub(crate) serve_rate: u64,
     pub(crate) serve_burst: u64,
+    /// Soft limit of an eth/70 Receipts page, in bytes.
+    pub(crate) receipts_page_limit: usize,
     /// The pool's transactions, for GetPooledTransactions.
     pub(crate) transactions: TxSourceSlot,
 }
@@ -220,10 +222,31 @@ impl Session {
                     let _ = tx.send(Err(RequestError::TooManyInflight));
                     return Ok(());
                 }
+                let version = self.eth.version();
+                if matches!(req, PeerRequest::GetReceiptsPage { .. })
+                    && version != EthVersion::Eth70
+                {
+                    let _ = tx.send(Err(RequestError::Unsupported("paged receipts (eth/70)")));
+                    return Ok(());
+                }
                 let request_id = st.next_id;
                 st.next_id += 1;
                 let kind = req.kind();
                 let msg = match req {
+                    PeerRequest::GetReceipts(hashes) if version == EthVersion::Eth70 => {
+                        EthMessage::GetReceipts70(GetReceipts70 {
+                            request_id,
+                            first_block_receipt_index: 0,
+                            hashes,
+                        })
+                    }
+                    PeerRequest::GetReceiptsPage { first_index, hashes } => {
+                        EthMessage::GetReceipts70(GetReceipts70 {
+                            request_id,
+                            first_block_receipt_index: first_index,
+                            hashes,
+                        })
+                    }
                     PeerRequest::GetBlockHeaders(m) => {
                         EthMessage::GetBlockHeaders(RequestPair { request_id, message: m })
                     }
@@ -255,7 +278,7 @@ impl Session {
                         self.send(EthMessage::NewBlockHashes(NewBlockHashes(fresh))).await?;
                     }
                 }
-                if self.eth.version() == EthVersion::Eth69
+                if self.eth.version().is_eth69_or_later()
                     && latest.0 >= self.range_sent + RANGE_UPDATE_INTERVAL
                 {
                     self.range_sent = latest.0;
@@ -313,17 +336,29 @@ impl Session {
                         request_id,
                         message: Receipts68(receipts),
                     }),
-                    EthVersion::Eth69 => EthMessage::Receipts69(RequestPair {
+                    EthVersion::Eth69 | EthVersion::Eth70 => EthMessage::Receipts69(RequestPair {
                         request_id,
-                        message: Receipts69(
-                            receipts
-                                .into_iter()
-                                .map(|b| b.iter().map(receipt69).collect())
-                                .collect(),
-                        ),
+                        message: Receipts69(without_bloom(receipts)),
                     }),
                 };
                 (reply, bytes)
+            }
+            EthMessage::GetReceipts70(r) => {
+                let (receipts, last_block_incomplete) = serve_receipts_page(
+                    &self.store,
+                    r.first_block_receipt_index,
+                    &r.hashes,
+                    self.receipts_page_limit,
+                )
+                .unwrap_or_default();
+                let bytes =
+                    receipts.iter().flatten().map(alloy_eips::Encodable2718::encode_2718_len).sum();
+                let reply = Receipts70 {
+                    request_id: r.request_id,
+                    last_block_incomplete,
+                    receipts: without_bloom(receipts),
+                };
+                (EthMessage::Receipts70(reply), bytes)
             }
             EthMessage::GetPooledTransactions(r) => {
                 let hashes = &r.message.0[..r.message.0.len().min(MAX_POOLED_TRANSACTIONS_SERVE)];
@@ -349,6 +384,7 @@ impl Session {
             msg @ (EthMessage::GetBlockHeaders(_)
             | EthMessage::GetBlockBodies(_)
             | EthMessage::GetReceipts(_)
+            | EthMessage::GetReceipts70(_)
             | EthMessage::GetPooledTransactions(_)) => {
                 st.to_serve.push_back(msg);
                 return Ok(());
@@ -358,6 +394,13 @@ impl Session {
             EthMessage::BlockBodies(r) => (r.request_id, PeerResponse::BlockBodies(r.message.0)),
             EthMessage::Receipts68(r) => (r.request_id, PeerResponse::Receipts68(r.message)),
             EthMessage::Receipts69(r) => (r.request_id, PeerResponse::Receipts69(r.message)),
+            EthMessage::Receipts70(r) => (
+                r.request_id,
+                PeerResponse::Receipts70 {
+                    last_block_incomplete: r.last_block_incomplete,
+                    receipts: Receipts69(r.receipts),
+                },
+            ),
             EthMessage::PooledTransactions(r) => {
                 (r.request_id, PeerResponse::PooledTransactions(r.message.0))
             }
@@ -463,6 +506,13 @@ fn breach(e: &EthError) -> bool {
         EthError::P2p(p) => p.disconnect_reason() == Some(DisconnectReason::ProtocolBreach),
         other => other.disconnect_reason() == Some(DisconnectReason::ProtocolBreach),
     }
+}
+
+/// Stored receipts per block in eth/69's form.
+fn without_bloom(
+    blocks: Vec<Vec<alloy_consensus::ReceiptEnvelope>>,
+) -> Vec<Vec<tern_eth_wire::Receipt69>> {
+    blocks.into_iter().map(|b| b.iter().map(receipt69).collect()).collect()
 }
 
 /// A stored receipt in eth/69's form (no bloom: the receiver computes it).

@@ -16,8 +16,16 @@ pub enum PeerRequest {
     GetBlockHeaders(GetBlockHeaders),
     /// GetBlockBodies.
     GetBlockBodies(Vec<B256>),
-    /// GetReceipts.
+    /// GetReceipts (on eth/70, from the first receipt of the first block).
     GetReceipts(Vec<B256>),
+    /// GetReceipts on eth/70 from receipt `first_index` of the first block (EIP-7975);
+    /// refused for peers of older versions.
+    GetReceiptsPage {
+        /// Receipts of the first block to skip.
+        first_index: u64,
+        /// Block hashes.
+        hashes: Vec<B256>,
+    },
     /// GetPooledTransactions.
     GetPooledTransactions(Vec<B256>),
 }
@@ -53,7 +61,7 @@ impl PeerRequest {
         match self {
             Self::GetBlockHeaders(_) => RequestKind::Headers,
             Self::GetBlockBodies(_) => RequestKind::Bodies,
-            Self::GetReceipts(_) => RequestKind::Receipts,
+            Self::GetReceipts(_) | Self::GetReceiptsPage { .. } => RequestKind::Receipts,
             Self::GetPooledTransactions(_) => RequestKind::PooledTransactions,
         }
     }
@@ -70,7 +78,9 @@ impl PeerResponse {
         match self {
             Self::BlockHeaders(_) => RequestKind::Headers,
             Self::BlockBodies(_) => RequestKind::Bodies,
-            Self::Receipts68(_) | Self::Receipts69(_) => RequestKind::Receipts,
+            Self::Receipts68(_) | Self::Receipts69(_) | Self::Receipts70 { .. } => {
+                RequestKind::Receipts
+            }
             Self::PooledTransactions(_) => RequestKind::PooledTransactions,
         }
     }
@@ -87,6 +97,13 @@ pub enum PeerResponse {
     Receipts68(Receipts68),
     /// Receipts on eth/69.
     Receipts69(Receipts69),
+    /// Receipts on eth/70.
+    Receipts70 {
+        /// Whether the last block's list is a prefix of its receipts.
+        last_block_incomplete: bool,
+        /// Per block, its receipts.
+        receipts: Receipts69,
+    },
     /// PooledTransactions.
     PooledTransactions(Vec<PooledTransaction>),
 }
@@ -112,6 +129,9 @@ pub enum RequestError {
     /// The network is shutting down.
     #[error("network stopped")]
     Stopped,
+    /// The peer's eth version has no such request.
+    #[error("the peer's eth version does not have {0}")]
+    Unsupported(&'static str),
 }
 
 /// Who opened the connection.
@@ -231,12 +251,14 @@ pub struct NetworkConfig {
     pub request_timeout_max: Duration,
     /// Client id in our Hello (default: tern's).
     pub client_id: Option<String>,
-    /// eth versions we offer (default: eth/68 and eth/69).
+    /// eth versions we offer (default: eth/68, eth/69 and eth/70).
     pub eth_versions: Vec<EthVersion>,
     /// Bytes per second each peer may be served after its burst.
     pub serve_rate: u64,
     /// Bytes each peer may be served at once.
     pub serve_burst: u64,
+    /// Soft limit of a served eth/70 Receipts page, in bytes.
+    pub receipts_page_limit: usize,
     /// Most inbound sessions and handshakes from one IP address.
     pub max_inbound_per_ip: usize,
     /// Whether loopback addresses are exempt from the per-IP limits and IP bans (so a
@@ -275,6 +297,7 @@ impl NetworkConfig {
             eth_versions: EthVersion::ALL.to_vec(),
             serve_rate: crate::budget::DEFAULT_SERVE_RATE,
             serve_burst: crate::budget::DEFAULT_SERVE_BURST,
+            receipts_page_limit: crate::SOFT_RESPONSE_LIMIT,
             max_inbound_per_ip: DEFAULT_MAX_INBOUND_PER_IP,
             exempt_loopback: true,
         }
