@@ -38,7 +38,7 @@ fn reset_peak_rss() {
 }
 
 /// The key of benchmark account `i`.
-fn account_key(i: usize) -> SecretKey {
+pub(crate) fn account_key(i: usize) -> SecretKey {
     let seed = keccak256([b"tern-bench-account".as_slice(), &(i as u64).to_be_bytes()].concat());
     SecretKey::from_byte_array(seed.0).expect("a keccak output is a valid key")
 }

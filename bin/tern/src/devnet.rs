@@ -39,7 +39,79 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
-pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()> {
+/// How a devnet is made.
+#[derive(Debug, Clone)]
+pub(crate) struct DevnetOptions {
+    /// Validators (signers).
+    pub(crate) validators: usize,
+    /// Fullnodes.
+    pub(crate) fullnodes: usize,
+    /// Seconds between blocks (none: the dev chain's).
+    pub(crate) period: Option<u64>,
+    /// Block gas limit (none: the dev chain's).
+    pub(crate) gas_limit: Option<u64>,
+    /// Accounts funded in the genesis besides the signers, with this many wei each.
+    pub(crate) funded: Vec<(alloy_primitives::Address, alloy_primitives::U256)>,
+    /// More arguments for every `tern node`.
+    pub(crate) node_args: Vec<String>,
+    /// Print the table of nodes.
+    pub(crate) print: bool,
+    /// Serve Prometheus metrics from every node (each on its own port).
+    pub(crate) metrics: bool,
+}
+
+/// A node of a running devnet.
+pub(crate) struct DevnetNode {
+    /// `validator-0`, `fullnode-1`...
+    pub(crate) name: String,
+    /// Its JSON-RPC address.
+    pub(crate) rpc: SocketAddr,
+    /// Its metrics address, if serving.
+    pub(crate) metrics: Option<SocketAddr>,
+    /// Its process.
+    pub(crate) child: Child,
+}
+
+/// A running devnet: its nodes' processes, stopped (SIGINT) when dropped.
+pub(crate) struct Devnet {
+    /// Its nodes, validators first.
+    pub(crate) nodes: Vec<DevnetNode>,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            let _ = Command::new("kill").args(["-INT", &n.child.id().to_string()]).status();
+        }
+        for n in &mut self.nodes {
+            let _ = n.child.wait();
+        }
+    }
+}
+
+/// The genesis of a devnet with `signers`, as `opts` adjusts it.
+fn devnet_spec(signers: &[alloy_primitives::Address], opts: &DevnetOptions) -> Result<ChainSpec> {
+    let mut genesis = ChainSpec::clique_dev(signers).genesis;
+    if let Some(period) = opts.period {
+        if let Some(c) = genesis.config.clique.as_mut() {
+            c.period = Some(period);
+        }
+    }
+    if let Some(gas) = opts.gas_limit {
+        genesis.gas_limit = gas;
+    }
+    for (address, balance) in &opts.funded {
+        genesis.alloc.insert(
+            *address,
+            alloy_genesis::GenesisAccount { balance: *balance, ..Default::default() },
+        );
+    }
+    Ok(ChainSpec::from_genesis(genesis)?)
+}
+
+/// Starts a devnet under `dir`.
+pub(crate) fn launch(dir: &Path, opts: &DevnetOptions) -> Result<Devnet> {
+    let (validators, fullnodes) = (opts.validators, opts.fullnodes);
     if validators == 0 {
         eyre::bail!("--validators must be at least 1");
     }
@@ -68,7 +140,7 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
         }
     }
     let genesis_path = dir.join("genesis.json");
-    let spec = ChainSpec::clique_dev(&signers);
+    let spec = devnet_spec(&signers, opts)?;
     std::fs::write(&genesis_path, serde_json::to_string_pretty(&spec.genesis)?)?;
     let reread = ChainSpec::from_file(&genesis_path)?;
     eyre::ensure!(reread.genesis_hash == spec.genesis_hash, "genesis.json does not round-trip");
@@ -76,15 +148,17 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
     let exe = std::env::current_exe()?;
     let validator_enodes: Vec<String> =
         members.iter().filter(|m| m.validator_key.is_some()).map(|m| m.enode.to_string()).collect();
-    let mut children: Vec<(String, Child)> = Vec::new();
-    println!(
-        "devnet: {}, {}, genesis {} ({})",
-        plural(validators, "validator"),
-        plural(fullnodes, "fullnode"),
-        spec.genesis_hash,
-        genesis_path.display()
-    );
-    println!("{:<12} {:<20} {:<24} enode", "node", "rpc", "log");
+    let mut devnet = Devnet { nodes: Vec::new() };
+    if opts.print {
+        println!(
+            "devnet: {}, {}, genesis {} ({})",
+            plural(validators, "validator"),
+            plural(fullnodes, "fullnode"),
+            spec.genesis_hash,
+            genesis_path.display()
+        );
+        println!("{:<12} {:<20} {:<24} enode", "node", "rpc", "log");
+    }
     for m in &members {
         let log_path = dir.join(format!("{}.log", m.name));
         let log = std::fs::File::create(&log_path)?;
@@ -113,7 +187,19 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
         if let Some(key) = &m.validator_key {
             cmd.args(["--enable-consensus", "--validator-key"]).arg(key);
         }
-        children.push((m.name.clone(), cmd.spawn()?));
+        cmd.args(&opts.node_args);
+        let metrics = match opts.metrics {
+            true => Some(SocketAddr::from(([127, 0, 0, 1], free_port()?))),
+            false => None,
+        };
+        if let Some(addr) = metrics {
+            cmd.args(["--metrics", &addr.to_string()]);
+        }
+        let child = cmd.spawn()?;
+        devnet.nodes.push(DevnetNode { name: m.name.clone(), rpc: m.rpc, metrics, child });
+        if !opts.print {
+            continue;
+        }
         println!(
             "{:<12} {:<20} {:<24} {}",
             m.name,
@@ -122,6 +208,22 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
             m.enode
         );
     }
+    Ok(devnet)
+}
+
+/// Starts the devnet under `dir` and runs until Ctrl-C (or a node exits).
+pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()> {
+    let opts = DevnetOptions {
+        validators,
+        fullnodes,
+        period: None,
+        gas_limit: None,
+        funded: vec![],
+        node_args: vec![],
+        print: true,
+        metrics: false,
+    };
+    let mut devnet = launch(dir, &opts)?;
     println!("Ctrl-C stops the devnet.");
     let (tx, rx) = std::sync::mpsc::channel();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -144,20 +246,16 @@ pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()>
         if rx.recv_timeout(std::time::Duration::from_millis(500)).is_ok() {
             break;
         }
-        if let Some((name, status)) = children
+        if let Some((name, status)) = devnet
+            .nodes
             .iter_mut()
-            .find_map(|(n, c)| c.try_wait().ok().flatten().map(|s| (n.clone(), s)))
+            .find_map(|n| n.child.try_wait().ok().flatten().map(|s| (n.name.clone(), s)))
         {
             eprintln!("{name} exited ({status}); stopping the devnet (see its log)");
             break;
         }
     }
-    for (_, child) in &mut children {
-        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-    }
-    for (_, child) in &mut children {
-        let _ = child.wait();
-    }
+    drop(devnet);
     // Stdout may be gone (a closed pipe); stopping quietly is fine then.
     let _ = writeln!(std::io::stdout(), "devnet stopped");
     Ok(())

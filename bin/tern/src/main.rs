@@ -3,6 +3,7 @@
 
 mod bench_exec;
 mod bench_sync;
+mod bench_txpool;
 mod devnet;
 
 use clap::{Parser, Subcommand};
@@ -238,6 +239,9 @@ enum BenchCommand {
     /// Importing executed chains (ether transfers, ERC-20 transfers) and the state root
     /// after many changes on a large state.
     Exec(bench_exec::ExecArgs),
+    /// A devnet of validator and fullnode processes under a flood of transfers sent to a
+    /// fullnode over JSON-RPC: throughput, inclusion latency, pool sizes, state roots.
+    Txpool(bench_txpool::TxpoolArgs),
     /// Chain store insert throughput vs. raw MDBX puts of the same bytes.
     Store {
         /// Scratch directory (removed afterwards); default: the system temp dir.
@@ -415,6 +419,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Bench { command: BenchCommand::Exec(args) } => bench_exec::run(&args),
+        Command::Bench { command: BenchCommand::Txpool(args) } => bench_txpool::run(&args),
         Command::Bench { command: BenchCommand::Sync { dir, empty_blocks, full_blocks, txs } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-sync"));
             tokio::runtime::Runtime::new()?.block_on(bench_sync::run(

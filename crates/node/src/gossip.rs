@@ -16,7 +16,7 @@ use tern_network::{
 use tern_p2p::PeerId;
 use tern_sync::{SyncHandle, SyncStatus};
 use tern_txpool::{PoolError, ValidTx};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::debug;
 
 fn of_valid(t: &ValidTx) -> GossipTx {
@@ -58,7 +58,6 @@ pub(crate) async fn run_gossip(
     network: NetworkHandle,
     pool: Arc<NodePool>,
     sync: SyncHandle,
-    mut promoted: mpsc::Receiver<Vec<ValidTx>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     network.serve_transactions(pool.clone());
@@ -71,7 +70,7 @@ pub(crate) async fn run_gossip(
                 None => return,
                 Some(e) => on_event(&network, &pool, &sync, &mut g, e).await,
             },
-            Some(batch) = promoted.recv() => propagate(&network, &mut g, batch).await,
+            batch = pool.take_promoted() => propagate(&network, &mut g, batch).await,
             Some((peer, result)) = fetches.next(), if !fetches.is_empty() => {
                 on_fetched(&network, &pool, &mut g, peer, result).await
             }

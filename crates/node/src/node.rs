@@ -164,14 +164,12 @@ impl Node {
         )
         .await?;
         let sync_task = tokio::spawn(sync_manager.run(shutdown_rx.clone()));
-        let (pool, promoted) =
-            crate::NodePool::new(config.spec.clone(), store.clone(), config.txpool)?;
+        let pool = crate::NodePool::new(config.spec.clone(), store.clone(), config.txpool)?;
         tokio::spawn(pool.clone().maintain(shutdown_rx.clone()));
         tokio::spawn(crate::gossip::run_gossip(
             network.clone(),
             pool.clone(),
             sync.clone(),
-            promoted,
             shutdown_rx.clone(),
         ));
         let (rpc, rpc_addr) = match config.http {

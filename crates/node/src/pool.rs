@@ -14,12 +14,13 @@ use tern_txpool::{
     AccountSource, BestTransactions, NextBlock, Pool, PoolConfig, PoolError, PoolStatus,
     SenderAccount, ValidTx,
 };
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
-/// Most batches of newly pending transactions waiting for the gossip task; beyond it
-/// propagation of a batch is skipped (counted), never the pool's work.
-pub const PROPAGATE_QUEUE: usize = 1024;
+/// Most newly pending transactions waiting for the gossip task; beyond it the oldest are
+/// not propagated (counted), never the pool's work. (The pool itself holds at most its
+/// pending limit, so this is only reached if gossip stalls.)
+pub const PROPAGATE_QUEUE: usize = 65_536;
 /// How many blocks back a reorg is followed to return the transactions of unwound blocks
 /// to the pool.
 pub const MAX_REORG_DEPTH: u64 = 64;
@@ -48,30 +49,44 @@ pub struct NodePool {
     pool: Mutex<Pool>,
     spec: ChainSpec,
     store: ChainStore,
-    propagate: mpsc::Sender<Vec<ValidTx>>,
+    /// Newly pending transactions for the gossip task, drained in batches.
+    outbox: Mutex<Vec<ValidTx>>,
+    /// Wakes the gossip task when the outbox fills.
+    outbox_ready: Notify,
     /// The head the pool was last moved to.
     head: Mutex<(u64, B256)>,
 }
 
 impl NodePool {
-    /// A pool on the store's best block; newly pending transactions come out of the
-    /// returned receiver, for gossip.
+    /// A pool on the store's best block; newly pending transactions are collected for
+    /// gossip ([`NodePool::take_promoted`]).
     pub fn new(
         spec: ChainSpec,
         store: ChainStore,
         config: PoolConfig,
-    ) -> Result<(Arc<Self>, mpsc::Receiver<Vec<ValidTx>>), StoreError> {
+    ) -> Result<Arc<Self>, StoreError> {
         let head = store.best_block()?;
         let next = next_block(&spec, &store, head)?;
-        let (propagate, rx) = mpsc::channel(PROPAGATE_QUEUE);
         let pool = Self {
             pool: Mutex::new(Pool::new(config, next)),
             spec,
             store,
-            propagate,
+            outbox: Mutex::new(Vec::new()),
+            outbox_ready: Notify::new(),
             head: Mutex::new(head),
         };
-        Ok((Arc::new(pool), rx))
+        Ok(Arc::new(pool))
+    }
+
+    /// Waits until transactions became pending, and takes them all (oldest first).
+    pub async fn take_promoted(&self) -> Vec<ValidTx> {
+        loop {
+            let batch = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+            if !batch.is_empty() {
+                return batch;
+            }
+            self.outbox_ready.notified().await;
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Pool> {
@@ -113,9 +128,15 @@ impl NodePool {
         if promoted.is_empty() {
             return;
         }
-        if self.propagate.try_send(promoted).is_err() {
-            metrics::counter!("tern_txpool_propagation_skipped_total").increment(1);
+        let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        outbox.extend(promoted);
+        if outbox.len() > PROPAGATE_QUEUE {
+            let skipped = outbox.len() - PROPAGATE_QUEUE;
+            outbox.drain(..skipped);
+            metrics::counter!("tern_txpool_propagation_skipped_total").increment(skipped as u64);
         }
+        drop(outbox);
+        self.outbox_ready.notify_one();
     }
 
     fn record_sizes(&self) {

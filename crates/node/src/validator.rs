@@ -202,7 +202,7 @@ mod tests {
         let task = {
             let (spec, store) = (spec.clone(), store.clone());
             tokio::spawn(async move {
-                let (pool, _) =
+                let pool =
                     crate::NodePool::new(spec.clone(), store.clone(), Default::default()).unwrap();
                 run_validator(&spec, store, pool, Sealer::new(dev_key()), sealed_tx, stop_rx).await
             })

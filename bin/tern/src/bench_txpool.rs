@@ -1,0 +1,409 @@
+//! `tern bench txpool`: a devnet of validator and fullnode processes at short block
+//! periods under a flood of transfers sent to one fullnode over JSON-RPC: transfers
+//! included per second, time from `eth_sendRawTransaction` to inclusion, pool sizes and
+//! memory, block intervals, and whether every node ends on the same state root.
+
+use crate::{
+    bench_exec::account_key,
+    devnet::{launch, DevnetOptions},
+};
+use alloy_consensus::{TxEip1559, TxEnvelope};
+use alloy_eips::Encodable2718;
+use alloy_primitives::{Address, TxKind, B256, U256};
+use eyre::Result;
+use serde_json::{json, Value};
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+use tern_chainspec::ChainSpec;
+use tern_consensus::{address_of, chain_gen::sign_tx};
+
+/// Arguments of `tern bench txpool`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TxpoolArgs {
+    /// Transfers to send in all.
+    #[arg(long, default_value_t = 20_000)]
+    txs: usize,
+    /// Senders they are spread over (each sends its share in nonce order).
+    #[arg(long, default_value_t = 1_000)]
+    senders: usize,
+    /// Validators (signers).
+    #[arg(long, default_value_t = 3)]
+    validators: usize,
+    /// Fullnodes (transactions go to the first).
+    #[arg(long, default_value_t = 2)]
+    fullnodes: usize,
+    /// Seconds between blocks.
+    #[arg(long, default_value_t = 1)]
+    period: u64,
+    /// Block gas limit.
+    #[arg(long, default_value_t = 60_000_000)]
+    gas_limit: u64,
+    /// An extra argument for every node (repeatable), e.g.
+    /// `--node-arg=--txpool.pending-max-count=1000`.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    node_args: Vec<String>,
+    /// Scratch directory (removed afterwards); default: the system temp dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print the result as one JSON object (for tests and scripts).
+    #[arg(long)]
+    json: bool,
+}
+
+/// A JSON-RPC call over HTTP/1.1; the result, or the error's message.
+fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    let json = response.split("\r\n\r\n").nth(1).ok_or("no HTTP body")?;
+    let v: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    match v.get("error") {
+        Some(e) => Err(e["message"].as_str().unwrap_or("error").to_string()),
+        None => Ok(v["result"].clone()),
+    }
+}
+
+fn quantity(v: &Value) -> u64 {
+    v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
+}
+
+/// A sample of a Prometheus series from `/metrics` at `addr`.
+fn scrape(addr: SocketAddr, series: &str) -> Option<f64> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
+fn raw_transfer(
+    key: &secp256k1::SecretKey,
+    nonce: u64,
+    max_fee: u128,
+    tip: u128,
+) -> (B256, String) {
+    let tx = TxEip1559 {
+        chain_id: ChainSpec::dev().chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: tip,
+        to: TxKind::Call(Address::repeat_byte(0x99)),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    let tx: TxEnvelope = sign_tx(tx, key).into();
+    (*tx.tx_hash(), format!("0x{}", alloy_primitives::hex::encode(tx.encoded_2718())))
+}
+
+const GWEI: u128 = 1_000_000_000;
+
+/// Waits until `check` holds, polling every 100 ms, at most `limit`.
+fn poll(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
+    let until = Instant::now() + limit;
+    while !check() {
+        eyre::ensure!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// What the block watcher saw.
+#[derive(Default)]
+struct Seen {
+    /// Inclusion time of each transaction hash (on the watched node).
+    included: HashMap<B256, Instant>,
+    /// (number, timestamp, transactions) of each block.
+    blocks: Vec<(u64, u64, usize)>,
+    peak_pending: f64,
+    peak_queued: f64,
+    peak_bytes: f64,
+}
+
+pub(crate) fn run(args: &TxpoolArgs) -> Result<()> {
+    eyre::ensure!(args.senders > 0 && args.txs >= args.senders, "--txs must be at least --senders");
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("tern-bench-txpool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let keys: Vec<secp256k1::SecretKey> = (0..args.senders).map(account_key).collect();
+    let probe = account_key(args.senders);
+    let rich = U256::from(10u128.pow(24));
+    let funded = keys.iter().chain([&probe]).map(|k| (address_of(k), rich)).collect();
+    let opts = DevnetOptions {
+        validators: args.validators,
+        fullnodes: args.fullnodes.max(1),
+        period: Some(args.period),
+        gas_limit: Some(args.gas_limit),
+        funded,
+        node_args: [vec!["--log.level".to_string(), "warn".to_string()], args.node_args.clone()]
+            .concat(),
+        print: false,
+        metrics: true,
+    };
+    let result = flood(&dir, &opts, args, &keys, &probe);
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result?;
+    if args.json {
+        println!("{report}");
+    } else {
+        for (k, v) in report.as_object().expect("object") {
+            println!("{k:>28}: {v}");
+        }
+    }
+    Ok(())
+}
+
+fn flood(
+    dir: &std::path::Path,
+    opts: &DevnetOptions,
+    args: &TxpoolArgs,
+    keys: &[secp256k1::SecretKey],
+    probe: &secp256k1::SecretKey,
+) -> Result<Value> {
+    let mut devnet = launch(dir, opts)?;
+    let target = devnet.nodes.iter().find(|n| n.name == "fullnode-0").expect("a fullnode");
+    let (rpc_addr, metrics_addr, target_pid) =
+        (target.rpc, target.metrics.expect("metrics"), target.child.id());
+    let rpcs: Vec<(String, SocketAddr)> =
+        devnet.nodes.iter().map(|n| (n.name.clone(), n.rpc)).collect();
+    let all_metrics: Vec<SocketAddr> = devnet.nodes.iter().filter_map(|n| n.metrics).collect();
+    // The chain moves and the fullnode follows it.
+    let head =
+        move || rpc(rpc_addr, "eth_blockNumber", json!([])).map(|v| quantity(&v)).unwrap_or(0);
+    poll(Duration::from_secs(120), "the fullnode to follow the chain", || head() >= 2)?;
+
+    // Probes: a nonce gap waits, an underpriced replacement is refused, filling the gap
+    // promotes both.
+    let (p1, raw1) = raw_transfer(probe, 1, 100 * GWEI, GWEI);
+    rpc(rpc_addr, "eth_sendRawTransaction", json!([raw1]))
+        .map_err(|e| eyre::eyre!("probe nonce 1: {e}"))?;
+    let (_, cheap) = raw_transfer(probe, 1, 105 * GWEI, GWEI * 105 / 100);
+    let underpriced =
+        rpc(rpc_addr, "eth_sendRawTransaction", json!([cheap])).err().unwrap_or_default();
+    let queued_before =
+        quantity(&rpc(rpc_addr, "txpool_status", json!([])).map_err(|e| eyre::eyre!(e))?["queued"]);
+    let (p0, raw0) = raw_transfer(probe, 0, 100 * GWEI, GWEI);
+    rpc(rpc_addr, "eth_sendRawTransaction", json!([raw0]))
+        .map_err(|e| eyre::eyre!("probe nonce 0: {e}"))?;
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (seen, done) = (seen.clone(), done.clone());
+        let mut next = head() + 1;
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let latest = head();
+                while next <= latest {
+                    let Ok(b) =
+                        rpc(rpc_addr, "eth_getBlockByNumber", json!([format!("{next:#x}"), false]))
+                    else {
+                        break;
+                    };
+                    let now = Instant::now();
+                    let txs = b["transactions"].as_array().cloned().unwrap_or_default();
+                    let mut s = seen.lock().expect("lock");
+                    for h in &txs {
+                        if let Some(h) = h.as_str().and_then(|h| h.parse().ok()) {
+                            s.included.insert(h, now);
+                        }
+                    }
+                    s.blocks.push((next, quantity(&b["timestamp"]), txs.len()));
+                    next += 1;
+                }
+                let mut s = seen.lock().expect("lock");
+                let sample = |series| scrape(metrics_addr, series).unwrap_or(0.0);
+                s.peak_pending = s.peak_pending.max(sample("tern_txpool_pending"));
+                s.peak_queued = s.peak_queued.max(sample("tern_txpool_queued"));
+                s.peak_bytes = s.peak_bytes.max(sample("tern_txpool_bytes"));
+                drop(s);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+
+    // The flood: each worker sends its senders' transactions in nonce order; a sender
+    // whose transaction is refused for the pool's limits retries after a while.
+    let per_sender = args.txs / keys.len();
+    let workers = keys.len().min(16);
+    let submitted: Arc<Mutex<HashMap<B256, Instant>>> = Arc::default();
+    let refused: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let started = Instant::now();
+    let backoff = Duration::from_millis(args.period * 1000 / 4);
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let (submitted, refused) = (submitted.clone(), refused.clone());
+            let mine: Vec<&secp256k1::SecretKey> = keys.iter().skip(w).step_by(workers).collect();
+            scope.spawn(move || {
+                let mut next = vec![0u64; mine.len()];
+                let mut wait_until = vec![Instant::now(); mine.len()];
+                while next.iter().any(|n| (*n as usize) < per_sender) {
+                    let mut sent_any = false;
+                    for (i, key) in mine.iter().enumerate() {
+                        if next[i] as usize >= per_sender || Instant::now() < wait_until[i] {
+                            continue;
+                        }
+                        let (hash, raw) = raw_transfer(key, next[i], 100 * GWEI, GWEI);
+                        match rpc(rpc_addr, "eth_sendRawTransaction", json!([raw])) {
+                            Ok(_) => {
+                                submitted.lock().expect("lock").insert(hash, Instant::now());
+                                next[i] += 1;
+                                sent_any = true;
+                            }
+                            Err(e) => {
+                                let reason = e.split(':').next().unwrap_or_default().to_string();
+                                *refused.lock().expect("lock").entry(reason).or_default() += 1;
+                                wait_until[i] = Instant::now() + backoff;
+                            }
+                        }
+                    }
+                    if !sent_any {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            });
+        }
+    });
+    let sent_in = started.elapsed();
+    let total = submitted.lock().expect("lock").len();
+    // The watcher reads blocks by number once; a transaction whose block a reorg replaced
+    // shows up in another block the watcher did not read again: asked for by hash.
+    let mut calls = 0u64;
+    let all_in = || {
+        calls += 1;
+        let missing: Vec<B256> = {
+            let s = seen.lock().expect("lock");
+            let subs = submitted.lock().expect("lock");
+            subs.keys().filter(|h| !s.included.contains_key(*h)).copied().collect()
+        };
+        if missing.is_empty() || !calls.is_multiple_of(20) {
+            return missing.is_empty();
+        }
+        for h in missing {
+            let found = rpc(rpc_addr, "eth_getTransactionByHash", json!([h]))
+                .is_ok_and(|t| !t["blockNumber"].is_null());
+            if found {
+                seen.lock().expect("lock").included.insert(h, Instant::now());
+            }
+        }
+        false
+    };
+    let included_all = poll(
+        Duration::from_secs(30 + (total / 1000) as u64),
+        "every transaction to be included",
+        all_in,
+    )
+    .is_ok();
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+
+    let s = seen.lock().expect("lock");
+    let subs = submitted.lock().expect("lock");
+    let mut latencies: Vec<Duration> = subs
+        .iter()
+        .filter_map(|(h, t)| s.included.get(h).map(|i| i.saturating_duration_since(*t)))
+        .collect();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let last = subs.keys().filter_map(|h| s.included.get(h)).max().copied().unwrap_or(started);
+    let span = last.saturating_duration_since(started).as_secs_f64().max(1e-9);
+    let included = latencies.len();
+    // Block intervals while transactions flowed.
+    let busy: Vec<&(u64, u64, usize)> = s.blocks.iter().collect();
+    let max_interval = busy.windows(2).map(|w| w[1].1.saturating_sub(w[0].1)).max().unwrap_or(0);
+    let max_block_txs = busy.iter().map(|b| b.2).max().unwrap_or(0);
+    let probes_included = s.included.contains_key(&p0) && s.included.contains_key(&p1);
+
+    // Every node reaches the last block seen and agrees on its state root.
+    let final_block = s.blocks.last().map_or(0, |b| b.0);
+    let mut roots = BTreeMap::new();
+    for (name, addr) in &rpcs {
+        let mut root = Value::Null;
+        let _ = poll(Duration::from_secs(60), "nodes to reach the last block", || {
+            root = rpc(*addr, "eth_getBlockByNumber", json!([format!("{final_block:#x}"), false]))
+                .map(|b| b["stateRoot"].clone())
+                .unwrap_or(Value::Null);
+            !root.is_null()
+        });
+        roots.insert(name.clone(), root);
+    }
+    let agree = roots
+        .values()
+        .all(|r| !r.is_null() && *r == roots.values().next().cloned().unwrap_or(Value::Null));
+    let rss_kib =
+        std::fs::read_to_string(format!("/proc/{target_pid}/status")).ok().and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        });
+    drop(s);
+    drop(subs);
+    // Gossip that was shed anywhere (lagging subscribers, full session queues).
+    let lost = |series: &str| all_metrics.iter().filter_map(|m| scrape(*m, series)).sum::<f64>();
+    let shed = json!({
+        "announcements_dropped": lost("tern_announcements_dropped_total"),
+        "gossip_dropped": lost("tern_tx_gossip_dropped_total"),
+        "propagation_skipped": lost("tern_txpool_propagation_skipped_total"),
+    });
+    let exited: Vec<String> = devnet
+        .nodes
+        .iter_mut()
+        .filter_map(|n| n.child.try_wait().ok().flatten().map(|st| format!("{}: {st}", n.name)))
+        .collect();
+    Ok(json!({
+        "submitted": total,
+        "included": included,
+        "all_included": included_all,
+        "send_seconds": sent_in.as_secs_f64(),
+        "transfers_per_second": included as f64 / span,
+        "inclusion_p50_ms": pct(0.50),
+        "inclusion_p99_ms": pct(0.99),
+        "peak_pending": s_peak(&seen, |s| s.peak_pending),
+        "peak_queued": s_peak(&seen, |s| s.peak_queued),
+        "peak_pool_bytes": s_peak(&seen, |s| s.peak_bytes),
+        "fullnode_peak_rss_mib": rss_kib.map(|k| k / 1024),
+        "max_block_interval_s": max_interval,
+        "max_block_transactions": max_block_txs,
+        "refused_and_retried": *refused.lock().expect("lock"),
+        "probe_underpriced_replacement": underpriced,
+        "probe_queued_before_gap_filled": queued_before,
+        "probe_gap_filled_and_included": probes_included,
+        "final_block": final_block,
+        "state_roots_agree": agree,
+        "nodes_exited": exited,
+        "gossip_shed": shed,
+    }))
+}
+
+fn s_peak(seen: &Mutex<Seen>, f: impl Fn(&Seen) -> f64) -> f64 {
+    f(&seen.lock().expect("lock"))
+}
