@@ -11,6 +11,11 @@
 //             {"bodies":["0x…hash", …]}]
 //          and print {"event":"response","index":i,"hashes":[…]} for each: keccak256 of
 //          every returned header or body RLP (request ids are matched here)
+//          --await-txs N   after Status, print transaction gossip as it arrives —
+//            {"event":"tx_hashes","types":[…],"sizes":[…],"hashes":[…]} per
+//            NewPooledTransactionHashes, {"event":"txs","hashes":[…]} per Transactions
+//            (keccak256 of each transaction's EIP-2718 bytes) — until N distinct hashes
+//            were seen, then exit 0
 //
 // Prints one JSON object per line on stdout:
 //   {"event":"listening","enode":"enode://…"}
@@ -38,6 +43,7 @@ const option = (name) => {
 const TIMEOUT_MS = 20000
 
 const fetchSpec = option('--fetch') ? JSON.parse(option('--fetch')) : undefined
+const awaitTxs = option('--await-txs') ? Number(option('--await-txs')) : undefined
 const genesisFile = option('--genesis')
 const genesisHash = option('--genesis-hash')
 const genesis = genesisFile ? JSON.parse(readFileSync(genesisFile, 'utf8')) : undefined
@@ -84,7 +90,8 @@ rlpx.events.on('peer:added', (peer) => {
       forkHash: bytesToHex(status.forkId[0]),
       forkNext: Number(bytesToBigInt(status.forkId[1])),
     })
-    if (fetchSpec) fetchAll(eth).then(() => finish(0), (err) => {
+    if (awaitTxs !== undefined) watchTxs(eth)
+    else if (fetchSpec) fetchAll(eth).then(() => finish(0), (err) => {
       print({ event: 'error', message: String(err?.message ?? err) })
       finish(1)
     })
@@ -101,6 +108,28 @@ rlpx.events.on('peer:added', (peer) => {
     finish(1)
   }
 })
+// Prints transaction gossip until --await-txs distinct hashes were seen.
+function watchTxs(eth) {
+  const seen = new Set()
+  const saw = (hashes) => {
+    hashes.forEach((h) => seen.add(h))
+    if (seen.size >= awaitTxs) finish(0)
+  }
+  eth.events.on('message', (code, payload) => {
+    if (code === 0x08) {
+      const [types, sizes, hashes] = payload
+      const hex = hashes.map((h) => bytesToHex(h))
+      print({ event: 'tx_hashes', types: Array.from(types), sizes: sizes.map((x) => Number(bytesToBigInt(x))), hashes: hex })
+      saw(hex)
+    } else if (code === 0x02) {
+      // A typed transaction is a string (type ‖ payload); a legacy one a list.
+      const hex = payload.map((tx) => bytesToHex(keccak256(tx instanceof Uint8Array ? tx : RLP.encode(tx))))
+      print({ event: 'txs', hashes: hex })
+      saw(hex)
+    }
+  })
+}
+
 // Sends each request of --fetch in turn and prints the hashes of what came back.
 // RLP integers are minimal: zero is the empty string.
 const int = (n) => (BigInt(n) === 0n ? new Uint8Array() : bigIntToBytes(BigInt(n)))
