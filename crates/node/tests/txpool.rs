@@ -5,6 +5,7 @@ use alloy_consensus::{TxEip1559, TxEnvelope};
 use alloy_primitives::{Address, TxKind, B256, U256};
 use std::{path::PathBuf, time::Duration};
 use tern_chainspec::ChainSpec;
+use tern_eth_wire::EthVersion;
 use tern_consensus::{address_of, chain_gen::sign_tx};
 use tern_node::{
     testing::{dev_key, node_config as config},
@@ -50,12 +51,29 @@ async fn wait_balance(node: &mut Node, balance: U256) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transactions_sent_to_a_fullnode_are_sealed_by_the_validator() {
-    let validator = Node::start(config(dir("val"), vec![], true)).await.unwrap();
-    let mut full = Node::start(config(dir("full"), vec![validator.network.local_enode()], false))
-        .await
-        .unwrap();
+async fn over_eth68() {
+    transactions_sent_to_a_fullnode_are_sealed_by_the_validator(EthVersion::Eth68).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_eth69() {
+    transactions_sent_to_a_fullnode_are_sealed_by_the_validator(EthVersion::Eth69).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_eth70() {
+    transactions_sent_to_a_fullnode_are_sealed_by_the_validator(EthVersion::Eth70).await
+}
+
+/// The fullnode speaks only `version` with the validator.
+async fn transactions_sent_to_a_fullnode_are_sealed_by_the_validator(version: EthVersion) {
+    let tag = version as u8;
+    let validator = Node::start(config(dir(&format!("val{tag}")), vec![], true)).await.unwrap();
+    let mut cfg = config(dir(&format!("full{tag}")), vec![validator.network.local_enode()], false);
+    cfg.network.eth_versions = vec![version];
+    let mut full = Node::start(cfg).await.unwrap();
     tokio::time::timeout(Duration::from_secs(60), full.sync.wait_for_head(1)).await.unwrap();
+    assert_eq!(full.network.peers().await[0].version, version);
 
     // Nonces 0, 1, 3, 4: the last two wait in queued for 2.
     let txs: Vec<TxEnvelope> = (0..5).map(|n| transfer(n, 1)).collect();
