@@ -57,9 +57,76 @@ pub(crate) struct TxpoolArgs {
     /// Print the result as one JSON object (for tests and scripts).
     #[arg(long)]
     json: bool,
+    /// Offered load in transfers per second (0: as fast as the RPC takes them). Below the
+    /// chain's capacity (gas limit / 21,000 per period) the latency is the pipeline's,
+    /// not a queue's.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Keep the devnet's directory (node logs at info level) instead of removing it.
+    #[arg(long)]
+    keep: bool,
 }
 
-/// A JSON-RPC call over HTTP/1.1; the result, or the error's message.
+/// A kept-alive HTTP/1.1 connection for JSON-RPC calls (a real client's, and no
+/// connection setup per call in the measurement).
+struct Conn {
+    addr: SocketAddr,
+    stream: Option<std::io::BufReader<TcpStream>>,
+}
+
+impl Conn {
+    fn new(addr: SocketAddr) -> Self {
+        Self { addr, stream: None }
+    }
+
+    /// The result of `method`, or the error's message.
+    fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        use std::io::BufRead;
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        if self.stream.is_none() {
+            let s = TcpStream::connect(self.addr).map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+            let _ = s.set_nodelay(true);
+            self.stream = Some(std::io::BufReader::new(s));
+        }
+        let r = self.stream.as_mut().expect("connected");
+        let request = format!("POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", self.addr, body.len());
+        let sent = r.get_mut().write_all(request.as_bytes());
+        let response = sent.map_err(|e| e.to_string()).and_then(|()| {
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                    return Err("connection closed".to_string());
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().map_err(|_| "bad content-length")?;
+                }
+            }
+            let mut body = vec![0u8; length];
+            r.read_exact(&mut body).map_err(|e| e.to_string())?;
+            serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string())
+        });
+        let v = match response {
+            Ok(v) => v,
+            Err(e) => {
+                self.stream = None;
+                return Err(e);
+            }
+        };
+        match v.get("error") {
+            Some(e) => Err(e["message"].as_str().unwrap_or("error").to_string()),
+            None => Ok(v["result"].clone()),
+        }
+    }
+}
+
+/// A JSON-RPC call over a new HTTP/1.1 connection; the result, or the error's message.
 fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value, String> {
     let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
@@ -157,13 +224,20 @@ pub(crate) fn run(args: &TxpoolArgs) -> Result<()> {
         period: Some(args.period),
         gas_limit: Some(args.gas_limit),
         funded,
-        node_args: [vec!["--log.level".to_string(), "warn".to_string()], args.node_args.clone()]
-            .concat(),
+        node_args: [
+            vec!["--log.level".to_string(), if args.keep { "info" } else { "warn" }.to_string()],
+            args.node_args.clone(),
+        ]
+        .concat(),
         print: false,
         metrics: true,
     };
     let result = flood(&dir, &opts, args, &keys, &probe);
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.keep {
+        eprintln!("devnet kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let report = result?;
     if args.json {
         println!("{report}");
@@ -256,7 +330,10 @@ fn flood(
         for w in 0..workers {
             let (submitted, refused) = (submitted.clone(), refused.clone());
             let mine: Vec<&secp256k1::SecretKey> = keys.iter().skip(w).step_by(workers).collect();
+            let per_worker_rate = args.rate as f64 / workers as f64;
             scope.spawn(move || {
+                let mut conn = Conn::new(rpc_addr);
+                let mut sent = 0u64;
                 let mut next = vec![0u64; mine.len()];
                 let mut wait_until = vec![Instant::now(); mine.len()];
                 while next.iter().any(|n| (*n as usize) < per_sender) {
@@ -265,11 +342,17 @@ fn flood(
                         if next[i] as usize >= per_sender || Instant::now() < wait_until[i] {
                             continue;
                         }
+                        if per_worker_rate > 0.0 {
+                            let due =
+                                started + Duration::from_secs_f64(sent as f64 / per_worker_rate);
+                            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        }
                         let (hash, raw) = raw_transfer(key, next[i], 100 * GWEI, GWEI);
-                        match rpc(rpc_addr, "eth_sendRawTransaction", json!([raw])) {
+                        match conn.call("eth_sendRawTransaction", json!([raw])) {
                             Ok(_) => {
                                 submitted.lock().expect("lock").insert(hash, Instant::now());
                                 next[i] += 1;
+                                sent += 1;
                                 sent_any = true;
                             }
                             Err(e) => {

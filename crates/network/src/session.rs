@@ -121,6 +121,10 @@ struct State {
     /// The peer's requests waiting for its serving budget.
     to_serve: VecDeque<EthMessage>,
     budget: ServeBudget,
+    /// Messages to the peer not yet written: written while we keep reading, so two
+    /// peers writing to each other at once never both block (each would wait for the
+    /// other to read).
+    outbox: VecDeque<EthMessage>,
 }
 
 impl Session {
@@ -146,12 +150,13 @@ impl Session {
             known: BoundedSet::new(KNOWN_BLOCKS_PER_PEER),
             to_serve: VecDeque::new(),
             budget: ServeBudget::new(self.serve_rate, self.serve_burst, Instant::now()),
+            outbox: VecDeque::new(),
         };
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let (reason, penalty) = loop {
             let serve_at = st.budget.ready_at(Instant::now());
             tokio::select! {
-                msg = self.eth.next(), if st.to_serve.len() < MAX_QUEUED_PEER_REQUESTS => match msg {
+                msg = io(&mut self.eth, &mut st.outbox, st.to_serve.len() < MAX_QUEUED_PEER_REQUESTS) => match msg {
                     Some(Ok(msg)) => {
                         if let Err(e) = self.on_message(&mut st, msg).await {
                             break (e.to_string(), None);
@@ -173,7 +178,7 @@ impl Session {
                         break (e.to_string(), None);
                     }
                 }
-                _ = tokio::time::sleep_until(serve_at.into()), if !st.to_serve.is_empty() => {
+                _ = tokio::time::sleep_until(serve_at.into()), if !st.to_serve.is_empty() && st.outbox.len() < MAX_OUTBOX_TO_SERVE => {
                     if let Err(e) = self.serve_next(&mut st).await {
                         break (e.to_string(), None);
                     }
@@ -211,8 +216,10 @@ impl Session {
         }
     }
 
-    async fn send(&mut self, msg: EthMessage) -> Result<(), EthError> {
-        self.eth.send(msg).await
+    /// Queues `msg` for the peer (written by [`io`] as the peer reads).
+    fn send(st: &mut State, msg: EthMessage) -> Result<(), EthError> {
+        st.outbox.push_back(msg);
+        Ok(())
     }
 
     async fn on_command(&mut self, st: &mut State, cmd: SessionCommand) -> Result<(), EthError> {
@@ -268,14 +275,14 @@ impl Session {
                 let deadline = now + self.timeout(st.srtt);
                 st.inflight.insert(request_id, Inflight { kind, sent: now, deadline, tx });
                 trace!(peer = %self.id, request_id, kind = kind.name(), "request sent");
-                self.send(msg).await
+                Self::send(st, msg)
             }
             SessionCommand::Announce { blocks, latest } => {
                 if self.announce_blocks {
                     let fresh: Vec<BlockHashNumber> =
                         blocks.into_iter().filter(|b| st.known.insert(b.hash)).collect();
                     if !fresh.is_empty() {
-                        self.send(EthMessage::NewBlockHashes(NewBlockHashes(fresh))).await?;
+                        Self::send(st, EthMessage::NewBlockHashes(NewBlockHashes(fresh)))?;
                     }
                 }
                 if self.eth.version().is_eth69_or_later()
@@ -284,12 +291,17 @@ impl Session {
                     self.range_sent = latest.0;
                     let update =
                         BlockRangeUpdate { earliest: 0, latest: latest.0, latest_hash: latest.1 };
-                    self.send(EthMessage::BlockRangeUpdate(update)).await?;
+                    Self::send(st, EthMessage::BlockRangeUpdate(update))?;
                 }
                 Ok(())
             }
+            // Gossip is shed when the peer reads slower than we gossip.
+            SessionCommand::Gossip(_) if st.outbox.len() >= MAX_OUTBOX_GOSSIP => {
+                metrics::counter!("tern_tx_gossip_dropped_total").increment(1);
+                Ok(())
+            }
             SessionCommand::Gossip(Gossip::Transactions(txs)) => {
-                self.send(EthMessage::Transactions(Transactions(txs))).await
+                Self::send(st, EthMessage::Transactions(Transactions(txs)))
             }
             SessionCommand::Gossip(Gossip::Hashes(announced)) => {
                 let mut msg = NewPooledTransactionHashes::default();
@@ -300,7 +312,7 @@ impl Session {
                     msg.hashes.push(hash);
                 }
                 msg.types = types.into();
-                self.send(EthMessage::NewPooledTransactionHashes(msg)).await
+                Self::send(st, EthMessage::NewPooledTransactionHashes(msg))
             }
             SessionCommand::Disconnect(_) => unreachable!("handled by run"),
         }
@@ -375,7 +387,7 @@ impl Session {
             _ => unreachable!("only requests are queued"),
         };
         st.budget.charge(bytes, Instant::now());
-        self.send(reply).await
+        Self::send(st, reply)
     }
 
     async fn on_message(&mut self, st: &mut State, msg: EthMessage) -> Result<(), EthError> {
@@ -494,6 +506,45 @@ impl Session {
         let _ = req.tx.send(Ok(resp));
         Ok(())
     }
+}
+
+/// Most messages waiting in a session's outbox before transaction gossip for the peer is
+/// dropped.
+pub const MAX_OUTBOX_GOSSIP: usize = 64;
+/// Most messages waiting in a session's outbox before we stop serving the peer's queued
+/// requests (they wait, and past [`MAX_QUEUED_PEER_REQUESTS`] we stop reading from it).
+pub const MAX_OUTBOX_TO_SERVE: usize = 16;
+
+/// Writes what `outbox` holds as far as the peer takes it and, if `read`, waits for the
+/// peer's next message meanwhile (without `read`, only writes, and stays pending).
+fn io<'a>(
+    eth: &'a mut EthStream<EciesStream<TcpStream>>,
+    outbox: &'a mut VecDeque<EthMessage>,
+    read: bool,
+) -> impl std::future::Future<Output = Option<Result<EthMessage, EthError>>> + 'a {
+    use std::task::Poll;
+    std::future::poll_fn(move |cx| {
+        while !outbox.is_empty() {
+            match eth.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    let msg = outbox.pop_front().expect("not empty");
+                    if let Err(e) = eth.start_send_unpin(msg) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Pending => break,
+            }
+        }
+        if let Poll::Ready(Err(e)) = eth.poll_flush_unpin(cx) {
+            return Poll::Ready(Some(Err(e)));
+        }
+        if read {
+            eth.poll_next_unpin(cx)
+        } else {
+            Poll::Pending
+        }
+    })
 }
 
 /// Whether a session error is the peer's protocol breach (as opposed to I/O or a

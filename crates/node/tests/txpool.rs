@@ -5,8 +5,8 @@ use alloy_consensus::{TxEip1559, TxEnvelope};
 use alloy_primitives::{Address, TxKind, B256, U256};
 use std::{path::PathBuf, time::Duration};
 use tern_chainspec::ChainSpec;
-use tern_eth_wire::EthVersion;
 use tern_consensus::{address_of, chain_gen::sign_tx};
+use tern_eth_wire::EthVersion;
 use tern_node::{
     testing::{dev_key, node_config as config},
     Node,
