@@ -402,6 +402,27 @@ fn flood(
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
 
+    // Where a few of the transactions never seen in a block are, per node.
+    let missing: Vec<B256> = {
+        let s = seen.lock().expect("lock");
+        let subs = submitted.lock().expect("lock");
+        subs.keys().filter(|h| !s.included.contains_key(*h)).take(5).copied().collect()
+    };
+    let whereabouts: BTreeMap<String, Vec<&str>> = missing
+        .iter()
+        .map(|h| {
+            let at = rpcs
+                .iter()
+                .map(|(_, addr)| match rpc(*addr, "eth_getTransactionByHash", json!([h])) {
+                    Ok(Value::Null) => "absent",
+                    Ok(t) if t["blockNumber"].is_null() => "pooled",
+                    Ok(_) => "mined",
+                    Err(_) => "error",
+                })
+                .collect();
+            (h.to_string(), at)
+        })
+        .collect();
     let s = seen.lock().expect("lock");
     let subs = submitted.lock().expect("lock");
     let mut latencies: Vec<Duration> = subs
@@ -457,6 +478,18 @@ fn flood(
         "gossip_dropped": lost("tern_tx_gossip_dropped_total"),
         "propagation_skipped": lost("tern_txpool_propagation_skipped_total"),
     });
+    // CPU seconds each node used (user + system), from /proc.
+    let cpu: BTreeMap<String, f64> = devnet
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", n.child.id())).ok()?;
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            let ticks: f64 =
+                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some((n.name.clone(), ticks / 100.0))
+        })
+        .collect();
     let exited: Vec<String> = devnet
         .nodes
         .iter_mut()
@@ -484,6 +517,8 @@ fn flood(
         "state_roots_agree": agree,
         "nodes_exited": exited,
         "gossip_shed": shed,
+        "missing_per_node": whereabouts,
+        "node_cpu_seconds": cpu,
     }))
 }
 
