@@ -323,12 +323,18 @@ fn flood(
     let per_sender = args.txs / keys.len();
     let workers = keys.len().min(16);
     let submitted: Arc<Mutex<HashMap<B256, Instant>>> = Arc::default();
+    // The raw bytes of each accepted transaction, to send again if a pool dropped it.
+    let raws: Arc<Mutex<HashMap<B256, String>>> = Arc::default();
     let refused: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let started = Instant::now();
     let backoff = Duration::from_millis(args.period * 1000 / 4);
+    // Past this, senders give up (the report then shows what was not sent).
+    let give_up = started + Duration::from_secs(600);
+    let resent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     std::thread::scope(|scope| {
         for w in 0..workers {
-            let (submitted, refused) = (submitted.clone(), refused.clone());
+            let (submitted, refused, raws) = (submitted.clone(), refused.clone(), raws.clone());
+            let (seen, resent) = (seen.clone(), resent.clone());
             let mine: Vec<&secp256k1::SecretKey> = keys.iter().skip(w).step_by(workers).collect();
             let per_worker_rate = args.rate as f64 / workers as f64;
             scope.spawn(move || {
@@ -336,7 +342,9 @@ fn flood(
                 let mut sent = 0u64;
                 let mut next = vec![0u64; mine.len()];
                 let mut wait_until = vec![Instant::now(); mine.len()];
-                while next.iter().any(|n| (*n as usize) < per_sender) {
+                let mut checked = vec![Instant::now(); mine.len()];
+                let mut hashes: Vec<Vec<B256>> = vec![Vec::new(); mine.len()];
+                while next.iter().any(|n| (*n as usize) < per_sender) && Instant::now() < give_up {
                     let mut sent_any = false;
                     for (i, key) in mine.iter().enumerate() {
                         if next[i] as usize >= per_sender || Instant::now() < wait_until[i] {
@@ -348,17 +356,70 @@ fn flood(
                             std::thread::sleep(due.saturating_duration_since(Instant::now()));
                         }
                         let (hash, raw) = raw_transfer(key, next[i], 100 * GWEI, GWEI);
-                        match conn.call("eth_sendRawTransaction", json!([raw])) {
-                            Ok(_) => {
-                                submitted.lock().expect("lock").insert(hash, Instant::now());
+                        let answer = conn.call("eth_sendRawTransaction", json!([raw.clone()]));
+                        // "already known": an earlier attempt got in but its answer was lost.
+                        let refusal = match answer {
+                            Ok(_) => None,
+                            Err(e) if e.starts_with("already known") => None,
+                            Err(e) => Some(e),
+                        };
+                        match refusal {
+                            None => {
+                                submitted
+                                    .lock()
+                                    .expect("lock")
+                                    .entry(hash)
+                                    .or_insert_with(Instant::now);
+                                raws.lock().expect("lock").insert(hash, raw);
+                                hashes[i].push(hash);
                                 next[i] += 1;
                                 sent += 1;
                                 sent_any = true;
                             }
-                            Err(e) => {
+                            Some(e) => {
                                 let reason = e.split(':').next().unwrap_or_default().to_string();
                                 *refused.lock().expect("lock").entry(reason).or_default() += 1;
                                 wait_until[i] = Instant::now() + backoff;
+                                // Refused for a while: the pool may have evicted one of this
+                                // sender's, leaving a gap; the first not yet in a block that
+                                // the node no longer has is sent again, as a wallet would.
+                                if checked[i].elapsed() > Duration::from_secs(2) {
+                                    checked[i] = Instant::now();
+                                    let unseen: Vec<B256> = {
+                                        let s = seen.lock().expect("lock");
+                                        hashes[i]
+                                            .iter()
+                                            .filter(|h| !s.included.contains_key(*h))
+                                            .take(16)
+                                            .copied()
+                                            .collect()
+                                    };
+                                    for h in unseen {
+                                        match conn.call("eth_getTransactionByHash", json!([h])) {
+                                            Ok(t) if t.is_null() => {
+                                                let raw =
+                                                    raws.lock().expect("lock").get(&h).cloned();
+                                                let again = raw.map(|raw| {
+                                                    conn.call(
+                                                        "eth_sendRawTransaction",
+                                                        json!([raw]),
+                                                    )
+                                                });
+                                                if again.is_some_and(|r| r.is_ok()) {
+                                                    resent.fetch_add(1, Ordering::Relaxed);
+                                                }
+                                                break;
+                                            }
+                                            Ok(t) if !t["blockNumber"].is_null() => {
+                                                seen.lock()
+                                                    .expect("lock")
+                                                    .included
+                                                    .insert(h, Instant::now());
+                                            }
+                                            _ => {}
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -372,7 +433,9 @@ fn flood(
     let sent_in = started.elapsed();
     let total = submitted.lock().expect("lock").len();
     // The watcher reads blocks by number once; a transaction whose block a reorg replaced
-    // shows up in another block the watcher did not read again: asked for by hash.
+    // shows up in another block the watcher did not read again: asked for by hash. One
+    // no node has (a full pool evicted it, as geth's and reth's do) is sent again, as a
+    // wallet would.
     let mut calls = 0u64;
     let all_in = || {
         calls += 1;
@@ -385,10 +448,19 @@ fn flood(
             return missing.is_empty();
         }
         for h in missing {
-            let found = rpc(rpc_addr, "eth_getTransactionByHash", json!([h]))
-                .is_ok_and(|t| !t["blockNumber"].is_null());
-            if found {
-                seen.lock().expect("lock").included.insert(h, Instant::now());
+            match rpc(rpc_addr, "eth_getTransactionByHash", json!([h])) {
+                Ok(t) if t.is_null() => {
+                    let raw = raws.lock().expect("lock").get(&h).cloned();
+                    if let Some(raw) = raw {
+                        if rpc(rpc_addr, "eth_sendRawTransaction", json!([raw])).is_ok() {
+                            resent.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Ok(t) if !t["blockNumber"].is_null() => {
+                    seen.lock().expect("lock").included.insert(h, Instant::now());
+                }
+                _ => {}
             }
         }
         false
@@ -510,6 +582,7 @@ fn flood(
         "max_block_interval_s": max_interval,
         "max_block_transactions": max_block_txs,
         "refused_and_retried": *refused.lock().expect("lock"),
+        "dropped_and_resent": resent.load(Ordering::Relaxed),
         "probe_underpriced_replacement": underpriced,
         "probe_queued_before_gap_filled": queued_before,
         "probe_gap_filled_and_included": probes_included,

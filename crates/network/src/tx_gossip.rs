@@ -274,6 +274,23 @@ impl TxGossip {
         out
     }
 
+    /// Pending transactions that have waited long (a peer's pool may have refused them
+    /// when full, or dropped them): announced by hash to every peer again, whatever it
+    /// is thought to know; a peer that has them ignores the announcement.
+    pub fn reannounce(&mut self, txs: &[GossipTx]) -> Vec<(PeerId, Vec<GossipTx>)> {
+        let mut peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        peers.sort();
+        if txs.is_empty() {
+            return vec![];
+        }
+        for p in self.peers.values_mut() {
+            txs.iter().for_each(|t| {
+                p.known.insert(t.hash);
+            });
+        }
+        peers.into_iter().map(|p| (p, txs.to_vec())).collect()
+    }
+
     /// What a newly connected `peer` is told of the pool: every pending transaction it
     /// does not know, by hash.
     pub fn announce_pool(&mut self, peer: PeerId, txs: &[GossipTx]) -> Vec<GossipTx> {

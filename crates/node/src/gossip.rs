@@ -51,6 +51,9 @@ fn far_behind(sync: &SyncHandle) -> bool {
     matches!(sync.progress().status, SyncStatus::MediumGap(_) | SyncStatus::LargeGap(_))
 }
 
+/// How often the longest-waiting pending transactions are announced again.
+pub const REANNOUNCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 type Fetch = BoxFuture<'static, (PeerId, Result<PeerResponse, RequestError>)>;
 
 /// Runs transaction gossip until `shutdown`.
@@ -64,6 +67,8 @@ pub(crate) async fn run_gossip(
     let mut events = network.subscribe_transactions().await;
     let mut g = TxGossip::new();
     let mut fetches: FuturesUnordered<Fetch> = FuturesUnordered::new();
+    let mut reannounce = tokio::time::interval(REANNOUNCE_INTERVAL);
+    reannounce.tick().await;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -73,6 +78,15 @@ pub(crate) async fn run_gossip(
             batch = pool.take_promoted() => propagate(&network, &mut g, batch).await,
             Some((peer, result)) = fetches.next(), if !fetches.is_empty() => {
                 on_fetched(&network, &pool, &mut g, peer, result).await
+            }
+            _ = reannounce.tick() => {
+                if !far_behind(&sync) {
+                    let oldest: Vec<GossipTx> =
+                        pool.oldest_pending(MAX_ANNOUNCED_TRANSACTIONS).iter().map(of_valid).collect();
+                    for (peer, txs) in g.reannounce(&oldest) {
+                        send_hashes(&network, peer, &txs).await;
+                    }
+                }
             }
             _ = shutdown.changed() => return,
         }

@@ -1,7 +1,7 @@
 //! Assembles a Tern node from its parts: the chain store, the network and the
 //! validator's sealing loop (sync joins here as it lands).
 
-mod gossip;
+pub(crate) mod gossip;
 mod metrics;
 mod node;
 mod pool;
@@ -9,6 +9,7 @@ mod rpc;
 pub mod testing;
 mod validator;
 
+pub use gossip::REANNOUNCE_INTERVAL;
 pub use node::{Node, NodeConfig, NodeError, STOP_TIMEOUT};
 pub use pool::{NodePool, MAX_REORG_DEPTH, PROPAGATE_QUEUE};
 pub use rpc::{rpc_module, start_rpc, RpcContext};

@@ -177,6 +177,11 @@ impl NodePool {
         self.lock().pending()
     }
 
+    /// The `limit` longest-waiting pending transactions.
+    pub fn oldest_pending(&self, limit: usize) -> Vec<ValidTx> {
+        self.lock().oldest_pending(limit)
+    }
+
     /// The pending transactions for the next block, best first.
     pub fn best(&self) -> BestTransactions {
         self.lock().best()
@@ -215,7 +220,7 @@ impl NodePool {
             let mut promoted = change.promoted.clone();
             let mut back = 0;
             for tx in unwound {
-                if let Ok((_, added)) = pool.add(tx, &accounts) {
+                if let Ok((_, added)) = pool.add_returned(tx, &accounts) {
                     back += 1;
                     promoted.extend(added.promoted);
                 }
@@ -297,5 +302,42 @@ impl tern_execution::BlockCandidates for PoolCandidates {
 
     fn skip_sender(&mut self) {
         self.0.skip_sender();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{dev_chain, store_dev_chain};
+
+    /// After a reorg the transactions of the unwound blocks are back in the pool, pending
+    /// in nonce order behind nothing; a new head that mines them takes them out again.
+    #[test]
+    fn a_reorg_returns_the_transactions_of_unwound_blocks() {
+        let dir = std::env::temp_dir().join(format!("tern-pool-reorg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let spec = ChainSpec::dev();
+        let store = ChainStore::init(&dir, &spec).unwrap();
+        let pool = NodePool::new(spec, store.clone(), PoolConfig::default()).unwrap();
+        let with_txs = dev_chain(2, 3);
+        store_dev_chain(&dir, &with_txs).unwrap();
+        pool.sync_head().unwrap();
+        assert_eq!(pool.status(), PoolStatus::default());
+        // A heavier branch without those transactions replaces both blocks.
+        store.unwind_to(0).unwrap();
+        store_dev_chain(&dir, &dev_chain(3, 0)).unwrap();
+        pool.sync_head().unwrap();
+        let back: Vec<B256> = with_txs
+            .iter()
+            .flat_map(|b| b.body.transactions.iter().map(|t| *t.tx_hash()))
+            .collect();
+        assert_eq!(pool.status().pending, 6);
+        assert!(back.iter().all(|h| pool.get(h).is_some_and(|(_, pending)| pending)));
+        // The first branch again: they are mined, and leave.
+        store.unwind_to(0).unwrap();
+        store_dev_chain(&dir, &dev_chain(2, 3)).unwrap();
+        pool.sync_head().unwrap();
+        assert_eq!(pool.status(), PoolStatus::default());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

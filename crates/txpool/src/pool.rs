@@ -224,6 +224,15 @@ impl Pool {
             .collect()
     }
 
+    /// The `limit` pending transactions that arrived first (what is re-announced in case
+    /// peers dropped them).
+    pub fn oldest_pending(&self, limit: usize) -> Vec<ValidTx> {
+        let mut all: Vec<&Entry> =
+            self.senders.values().flat_map(|s| s.txs.values().filter(|e| e.pending)).collect();
+        all.sort_by_key(|e| e.seq);
+        all.into_iter().take(limit).map(|e| e.tx.clone()).collect()
+    }
+
     /// The pending transactions for a block on the head, best effective tip first, each
     /// sender's in nonce order.
     pub fn best(&self) -> BestTransactions {
@@ -243,11 +252,33 @@ impl Pool {
         tx: TxEnvelope,
         accounts: &dyn AccountSource,
     ) -> Result<(B256, Added), PoolError> {
+        self.validate_and_insert(tx, accounts, false)
+    }
+
+    /// Adds a transaction of a block a reorg unwound: validated like any other, but
+    /// kept before newer arrivals when the pool is full (it counts as the oldest) and
+    /// past its sender's slot limit (a block's worth at most), so a reorg does not lose
+    /// what was already in a block.
+    pub fn add_returned(
+        &mut self,
+        tx: TxEnvelope,
+        accounts: &dyn AccountSource,
+    ) -> Result<(B256, Added), PoolError> {
+        self.validate_and_insert(tx, accounts, true)
+    }
+
+    fn validate_and_insert(
+        &mut self,
+        tx: TxEnvelope,
+        accounts: &dyn AccountSource,
+        returned: bool,
+    ) -> Result<(B256, Added), PoolError> {
+        // Known ones are refused before the signature is recovered again.
         if self.by_hash.contains_key(tx.tx_hash()) {
             return Err(PoolError::AlreadyKnown);
         }
         let tx = validate_stateless(tx, &self.next)?;
-        self.add_valid(tx, accounts)
+        self.insert(tx, accounts, returned)
     }
 
     /// Adds a transaction that passed [`validate_stateless`] for the pool's next block.
@@ -255,6 +286,15 @@ impl Pool {
         &mut self,
         tx: ValidTx,
         accounts: &dyn AccountSource,
+    ) -> Result<(B256, Added), PoolError> {
+        self.insert(tx, accounts, false)
+    }
+
+    fn insert(
+        &mut self,
+        tx: ValidTx,
+        accounts: &dyn AccountSource,
+        returned: bool,
     ) -> Result<(B256, Added), PoolError> {
         let hash = tx.hash;
         if self.by_hash.contains_key(&hash) {
@@ -271,15 +311,31 @@ impl Pool {
                 e.insert(Sender { account, txs: BTreeMap::new() })
             }
         };
-        let result = Self::check_against(&self.config, s, &tx);
-        if let Err(e) = result {
-            if s.txs.is_empty() {
-                self.senders.remove(&sender);
+        let make_room = match Self::check_against(&self.config, s, &tx, returned) {
+            Ok(make_room) => make_room,
+            Err(e) => {
+                if s.txs.is_empty() {
+                    self.senders.remove(&sender);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         let mut added = Added::default();
         let nonce = tx.nonce();
+        if make_room {
+            // The sender is at its slot limit and this one comes before its last: the
+            // last makes room (an earlier nonce can unblock the rest; a later cannot).
+            if let Some((_, last)) = s.txs.pop_last() {
+                self.by_hash.remove(&last.tx.hash);
+                self.status.bytes -= last.tx.size;
+                if last.pending {
+                    self.status.pending -= 1;
+                } else {
+                    self.status.queued -= 1;
+                }
+                added.evicted.push(last.tx.hash);
+            }
+        }
         if let Some(old) = s.txs.remove(&nonce) {
             self.by_hash.remove(&old.tx.hash);
             self.status.bytes -= old.tx.size;
@@ -293,12 +349,14 @@ impl Pool {
         self.seq += 1;
         self.status.bytes += tx.size;
         self.status.queued += 1;
-        s.txs.insert(nonce, Entry { tx, pending: false, seq: self.seq });
+        // A returned transaction counts as older than anything that arrived.
+        let seq = if returned { 0 } else { self.seq };
+        s.txs.insert(nonce, Entry { tx, pending: false, seq });
         self.by_hash.insert(hash, (sender, nonce));
         let (promoted, delta) = s.settle(self.next.base_fee);
         self.apply_delta(delta);
         added.promoted = promoted;
-        added.evicted = self.enforce_limits();
+        added.evicted.extend(self.enforce_limits());
         if added.evicted.contains(&hash) {
             added.promoted.retain(|t| self.by_hash.contains_key(&t.hash));
             return Err(PoolError::Full);
@@ -307,7 +365,14 @@ impl Pool {
         Ok((hash, added))
     }
 
-    fn check_against(config: &PoolConfig, s: &Sender, tx: &ValidTx) -> Result<(), PoolError> {
+    /// Checks `tx` against its sender's account and transactions; `Ok(true)` if the
+    /// sender is at its slot limit and `tx` takes the place of its highest nonce.
+    fn check_against(
+        config: &PoolConfig,
+        s: &Sender,
+        tx: &ValidTx,
+        returned: bool,
+    ) -> Result<bool, PoolError> {
         let nonce = tx.nonce();
         if nonce < s.account.nonce {
             return Err(PoolError::NonceTooLow {
@@ -332,15 +397,19 @@ impl Pool {
                     return Err(PoolError::ReplacementUnderpriced);
                 }
             }
-            None if s.txs.len() >= config.max_account_slots => {
-                return Err(PoolError::AccountLimit {
-                    sender: tx.sender,
-                    limit: config.max_account_slots,
-                })
+            None if s.txs.len() >= config.max_account_slots && !returned => {
+                let highest = s.txs.keys().next_back().copied().unwrap_or_default();
+                if nonce > highest {
+                    return Err(PoolError::AccountLimit {
+                        sender: tx.sender,
+                        limit: config.max_account_slots,
+                    });
+                }
+                return Ok(true);
             }
             None => {}
         }
-        Ok(())
+        Ok(false)
     }
 
     fn apply_delta(&mut self, delta: isize) {

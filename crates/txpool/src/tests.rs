@@ -293,3 +293,43 @@ fn counts_match_contents_under_random_operations() {
         }
     }
 }
+
+/// A transaction of an unwound block stays when the pool is full: the newest arrival is
+/// evicted for it, and its sender's slot limit does not refuse it.
+#[test]
+fn returned_transactions_are_kept_before_newer_arrivals() {
+    let config = PoolConfig { max_account_slots: 2, max_pending: 3, ..Default::default() };
+    let (mut p, acc) = (Pool::new(config, next(1)), Accounts::default());
+    let (a0, _) = p.add(transfer(&key(1), 0, 10, 1), &acc).unwrap();
+    let (b0, _) = p.add(transfer(&key(2), 0, 10, 1), &acc).unwrap();
+    let (b1, _) = p.add(transfer(&key(2), 1, 10, 1), &acc).unwrap();
+    // A newer arrival is refused when the pool is full of equals...
+    assert_eq!(p.add(transfer(&key(3), 0, 10, 1), &acc).unwrap_err(), PoolError::Full);
+    // ...but a returned one stays, evicting the newest arrival (b1).
+    let (c0, added) = p.add_returned(transfer(&key(3), 0, 10, 1), &acc).unwrap();
+    assert_eq!(added.evicted, vec![b1]);
+    assert!(p.contains(&a0) && p.contains(&b0) && p.contains(&c0));
+    // Past the sender's slot limit too.
+    let (_, added) = p.add_returned(transfer(&key(1), 1, 50, 5), &acc).unwrap();
+    let (_, added2) = p.add_returned(transfer(&key(1), 2, 50, 5), &acc).unwrap();
+    assert!(added.evicted.len() + added2.evicted.len() == 2, "{added:?} {added2:?}");
+    assert_eq!(p.status().pending, 3);
+}
+
+/// A sender at its slot limit with a gap: the transaction filling the gap is taken (its
+/// highest nonce makes room), so the queued ones behind the gap cannot block it forever.
+#[test]
+fn a_gap_filler_takes_the_place_of_the_senders_last_at_the_slot_limit() {
+    let config = PoolConfig { max_account_slots: 3, ..Default::default() };
+    let (mut p, acc, k) = (Pool::new(config, next(1)), Accounts::default(), key(1));
+    let queued: Vec<B256> =
+        (1..4).map(|n| p.add(transfer(&k, n, 10, 1), &acc).unwrap().0).collect();
+    assert_eq!((p.status().pending, p.status().queued), (0, 3));
+    // Past the last nonce: refused.
+    let e = p.add(transfer(&k, 4, 10, 1), &acc).unwrap_err();
+    assert!(matches!(e, PoolError::AccountLimit { .. }), "{e}");
+    // Nonce 0 fills the gap: nonce 3 makes room, 0–2 are pending.
+    let (_, added) = p.add(transfer(&k, 0, 10, 1), &acc).unwrap();
+    assert_eq!(added.evicted, vec![queued[2]]);
+    assert_eq!((p.status().pending, p.status().queued), (3, 0));
+}
