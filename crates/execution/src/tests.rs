@@ -60,3 +60,53 @@ fn proof_of_work_blocks_pay_the_block_reward() {
     assert_eq!(info.unwrap().balance, U256::from(5u128 * 10u128.pow(18)));
     assert!(state.basic_ref(miner).unwrap().is_none());
 }
+
+/// Filling a block: what the EVM refuses is reported as failed and left out, the rest
+/// of that sender is skipped, the others go in; a passed deadline leaves the block empty.
+#[test]
+fn candidates_the_evm_refuses_are_left_out_and_reported() {
+    use crate::{execute_candidates, ListedCandidates};
+    use alloy_consensus::TxEip1559;
+    use alloy_primitives::TxKind;
+    use tern_consensus::chain_gen::sign_tx;
+    let spec = ChainSpec::dev();
+    let dev = {
+        let bytes = alloy_primitives::hex::decode(tern_chainspec::DEV_VALIDATOR_KEY).unwrap();
+        secp256k1::SecretKey::from_byte_array(bytes.try_into().unwrap()).unwrap()
+    };
+    let broke = secp256k1::SecretKey::from_byte_array([9; 32]).unwrap();
+    let transfer = |key: &secp256k1::SecretKey, nonce| -> (TxEnvelope, Address) {
+        let tx = TxEip1559 {
+            chain_id: spec.chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(Address::repeat_byte(0x42)),
+            value: U256::from(1),
+            ..Default::default()
+        };
+        (sign_tx(tx, key).into(), tern_consensus::address_of(key))
+    };
+    let (ok, unfunded, gap, after_gap) =
+        (transfer(&dev, 0), transfer(&broke, 0), transfer(&dev, 5), transfer(&dev, 1));
+    let signer = tern_consensus::address_of(&dev);
+    let block = empty_block(&spec, signer);
+    let state = genesis_state(&spec);
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let list = [ok.clone(), unfunded.clone(), gap.clone(), after_gap];
+    let mut candidates = ListedCandidates::new(list.clone());
+    let (txs, built) =
+        execute_candidates(&spec, &state, &block.header, &mut candidates, signer, later).unwrap();
+    assert_eq!(txs, vec![ok.0]);
+    let failed: Vec<_> = built.failed.iter().map(|(h, _)| *h).collect();
+    assert_eq!(failed, vec![*unfunded.0.tx_hash(), *gap.0.tx_hash()]);
+    assert!(!built.timed_out);
+    assert_eq!(built.executed.gas_used, 21_000);
+    // Past the deadline nothing is tried.
+    let mut candidates = ListedCandidates::new(list);
+    let past = std::time::Instant::now();
+    let (txs, built) =
+        execute_candidates(&spec, &state, &block.header, &mut candidates, signer, past).unwrap();
+    assert!(txs.is_empty() && built.timed_out && built.failed.is_empty());
+}

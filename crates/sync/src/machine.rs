@@ -744,6 +744,17 @@ impl SyncMachine {
         self.assign_bodies();
         self.commit_ready();
         self.maybe_finish();
+        // Every peer's chain stopped linking with this round (they reorganised under it)
+        // and nothing is in flight: no peer may be asked for the round's remaining
+        // headers or bodies, so it could never end. Start over from the stored head,
+        // where a fork is searched properly.
+        let working = self
+            .requests
+            .values()
+            .any(|(_, r)| !matches!(r, Request::Probe(_) | Request::Poll { .. }));
+        if self.mode == Mode::Forward && !working && !self.peers.values().any(Peer::followable) {
+            self.end_round("no peer's chain links with this round any more");
+        }
         // Work queued but nothing in flight: peer heads may be stale (an early empty
         // answer lowered one), so ask where they are.
         if self.mode != Mode::Idle && self.requests.is_empty() {
