@@ -60,7 +60,7 @@ fn spec_with_accounts(accounts: &[Address]) -> Result<ChainSpec> {
 }
 
 /// The next value of a xorshift64 generator (deterministic workloads).
-fn next_random(state: &mut u64) -> u64 {
+pub(crate) fn next_random(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
     *state ^= *state << 17;

@@ -19,8 +19,31 @@ struct Member {
     validator_key: Option<PathBuf>,
 }
 
-/// A free loopback port (bound, read, released).
+/// Lowest port a devnet listens on.
+const DEVNET_PORTS_FROM: u16 = 20_000;
+/// How many ports above [`DEVNET_PORTS_FROM`] are tried: they stay below Linux's default
+/// ephemeral range (32768–60999), so the outbound connections of nodes started earlier
+/// cannot take the port a later node was given (a node then failed to start with
+/// "Address already in use").
+const DEVNET_PORTS: u16 = 12_000;
+
+/// A free loopback port below the ephemeral range (bound, read, released), never one
+/// this process handed out before.
 fn free_port() -> Result<u16> {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut state = (clock ^ (u64::from(std::process::id()) << 32)) | 1;
+    for _ in 0..1000 {
+        let port = DEVNET_PORTS_FROM
+            + (crate::bench_exec::next_random(&mut state) % u64::from(DEVNET_PORTS)) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

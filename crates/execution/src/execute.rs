@@ -243,7 +243,7 @@ pub trait BlockCandidates {
 #[derive(Debug, Default)]
 pub struct ListedCandidates {
     txs: std::collections::VecDeque<(std::sync::Arc<TxEnvelope>, Address)>,
-    skip: Option<Address>,
+    skip: std::collections::HashSet<Address>,
     last: Option<Address>,
 }
 
@@ -251,7 +251,7 @@ impl ListedCandidates {
     /// The candidates `txs` with their senders.
     pub fn new(txs: impl IntoIterator<Item = (TxEnvelope, Address)>) -> Self {
         let txs = txs.into_iter().map(|(tx, a)| (std::sync::Arc::new(tx), a)).collect();
-        Self { txs, skip: None, last: None }
+        Self { txs, skip: Default::default(), last: None }
     }
 }
 
@@ -259,7 +259,7 @@ impl BlockCandidates for ListedCandidates {
     fn next_candidate(&mut self) -> Option<(std::sync::Arc<TxEnvelope>, Address)> {
         loop {
             let (tx, sender) = self.txs.pop_front()?;
-            if self.skip != Some(sender) {
+            if !self.skip.contains(&sender) {
                 self.last = Some(sender);
                 return Some((tx, sender));
             }
@@ -267,7 +267,7 @@ impl BlockCandidates for ListedCandidates {
     }
 
     fn skip_sender(&mut self) {
-        self.skip = self.last;
+        self.skip.extend(self.last);
     }
 }
 
