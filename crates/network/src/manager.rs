@@ -274,7 +274,10 @@ impl Manager {
 
     fn emit(&mut self, event: NetworkEvent) {
         self.subscribers.retain(|s| {
-            match if s.wants(&event) { s.send(event.clone()) } else { Sent::Delivered } {
+            if !s.wants(&event) {
+                return true;
+            }
+            match s.send(event.clone()) {
                 Sent::Delivered => true,
                 Sent::Dropped => {
                     metrics::counter!("tern_announcements_dropped_total").increment(1);

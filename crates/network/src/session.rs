@@ -53,9 +53,6 @@ const TIMED_OUT_IDS: usize = 64;
 ///
 /// Spec: <https://github.com/ethereum/devp2p/blob/master/caps/eth.md#newpooledtransactionhashes-0x08>
 pub const MAX_ANNOUNCED_TRANSACTIONS: usize = 4096;
-/// Soft limit of a served PooledTransactions message, in bytes (the eth spec's
-/// recommended 2 MiB).
-pub const POOLED_TRANSACTIONS_SOFT_LIMIT: usize = 2 * 1024 * 1024;
 /// Most hashes in one GetPooledTransactions we answer (reth's and geth's 256).
 pub const MAX_POOLED_TRANSACTIONS_SERVE: usize = 256;
 
@@ -68,8 +65,8 @@ pub(crate) type TxSourceSlot =
 pub enum Gossip {
     /// Whole transactions (`Transactions`).
     Transactions(Vec<alloy_consensus::TxEnvelope>),
-    /// Announcements (`NewPooledTransactionHashes`): (hash, type, size) of each.
-    Hashes(Vec<(B256, u8, u32)>),
+    /// Announcements (`NewPooledTransactionHashes`): hash, type and size of each.
+    Hashes(Vec<crate::GossipTx>),
 }
 
 /// A command for a session.
@@ -306,10 +303,10 @@ impl Session {
             SessionCommand::Gossip(Gossip::Hashes(announced)) => {
                 let mut msg = NewPooledTransactionHashes::default();
                 let mut types = Vec::with_capacity(announced.len());
-                for (hash, ty, size) in announced {
-                    types.push(ty);
-                    msg.sizes.push(size);
-                    msg.hashes.push(hash);
+                for t in announced {
+                    types.push(t.ty);
+                    msg.sizes.push(t.size);
+                    msg.hashes.push(t.hash);
                 }
                 msg.types = types.into();
                 Self::send(st, EthMessage::NewPooledTransactionHashes(msg))
@@ -377,7 +374,7 @@ impl Session {
                 let txs = self
                     .transactions
                     .get()
-                    .map(|src| src.pooled_transactions(hashes, POOLED_TRANSACTIONS_SOFT_LIMIT))
+                    .map(|src| src.pooled_transactions(hashes, crate::SOFT_RESPONSE_LIMIT))
                     .unwrap_or_default();
                 let bytes = txs.iter().map(alloy_eips::Encodable2718::encode_2718_len).sum();
                 let reply =
@@ -469,7 +466,7 @@ impl Session {
                     .iter()
                     .zip(m.types.iter())
                     .zip(&m.sizes)
-                    .map(|((h, t), s)| (*h, *t, *s))
+                    .map(|((hash, ty), size)| crate::GossipTx { hash: *hash, ty: *ty, size: *size })
                     .collect();
                 let event = crate::NetworkEvent::TransactionHashes { peer: self.id, announced };
                 self.report(ManagerMsg::Event(event)).await;

@@ -216,8 +216,8 @@ pub enum NetworkEvent {
     TransactionHashes {
         /// The peer.
         peer: PeerId,
-        /// (hash, type, size) of each.
-        announced: Vec<(B256, u8, u32)>,
+        /// Hash, type and size of each.
+        announced: Vec<crate::GossipTx>,
     },
     /// An eth/69 peer's available range changed.
     BlockRange {

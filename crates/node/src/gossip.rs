@@ -15,7 +15,7 @@ use tern_network::{
 };
 use tern_p2p::PeerId;
 use tern_sync::{SyncHandle, SyncStatus};
-use tern_txpool::{PoolError, ValidTx};
+use tern_txpool::ValidTx;
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -29,19 +29,20 @@ impl TransactionSource for NodePool {
         hashes: &[B256],
         soft_limit: usize,
     ) -> Vec<tern_eth_wire::PooledTransaction> {
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for hash in hashes {
-            if bytes >= soft_limit {
-                break;
+        self.with_pool(|pool| {
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            for t in hashes.iter().filter_map(|h| pool.get(h)) {
+                if bytes >= soft_limit {
+                    break;
+                }
+                if let Some(p) = tern_txpool::to_pooled(&t.tx) {
+                    bytes += t.size;
+                    out.push(p);
+                }
             }
-            let Some((t, _)) = self.get(hash) else { continue };
-            if let Some(p) = tern_txpool::to_pooled(&t.tx) {
-                bytes += t.size;
-                out.push(p);
-            }
-        }
-        out
+            out
+        })
     }
 }
 
@@ -132,8 +133,6 @@ async fn on_event(
         }
         NetworkEvent::TransactionHashes { peer, announced } => {
             metrics::counter!("tern_tx_gossip_announced_total").increment(announced.len() as u64);
-            let announced: Vec<GossipTx> =
-                announced.into_iter().map(|(hash, ty, size)| GossipTx { hash, ty, size }).collect();
             if far_behind(sync) {
                 g.mark_known(peer, announced.iter().map(|t| t.hash));
                 return;
@@ -153,8 +152,8 @@ async fn add_from_peer(
     txs: Vec<TxEnvelope>,
 ) {
     let results = pool.add(txs);
-    let bad = results.iter().filter(|r| r.as_ref().is_err_and(PoolError::is_bad_transaction));
-    if let Some(Err(e)) = bad.clone().next() {
+    let bad = results.iter().filter_map(|r| r.as_ref().err()).find(|e| e.is_bad_transaction());
+    if let Some(e) = bad {
         debug!(%peer, error = %e, "peer sent an invalid transaction");
         network.penalize(peer, Penalty::BadTransaction).await;
     }
@@ -189,8 +188,7 @@ async fn on_fetched(
 
 async fn send_hashes(network: &NetworkHandle, peer: PeerId, txs: &[GossipTx]) {
     metrics::counter!("tern_tx_gossip_sent_total", "how" => "hash").increment(txs.len() as u64);
-    let list = txs.iter().map(|t| (t.hash, t.ty, t.size)).collect();
-    network.gossip(peer, Gossip::Hashes(list)).await;
+    network.gossip(peer, Gossip::Hashes(txs.to_vec())).await;
 }
 
 /// Newly pending transactions to the peers that lack them.

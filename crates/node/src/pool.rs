@@ -93,6 +93,11 @@ impl NodePool {
         self.pool.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` on the pool under one lock.
+    pub(crate) fn with_pool<T>(&self, f: impl FnOnce(&Pool) -> T) -> T {
+        f(&self.lock())
+    }
+
     /// Adds transactions (from one RPC call or one gossip message), each validated against
     /// the head; returns one result per transaction, in order.
     pub fn add(&self, txs: Vec<TxEnvelope>) -> Vec<Result<B256, PoolError>> {
@@ -248,18 +253,18 @@ impl NodePool {
     /// is still canonical (none if `last` is canonical: the chain only grew), up to
     /// [`MAX_REORG_DEPTH`] blocks.
     fn unwound_transactions(&self, last: (u64, B256)) -> Result<Vec<TxEnvelope>, StoreError> {
-        let mut out = Vec::new();
+        let mut blocks = Vec::new();
         let mut at = last;
         for _ in 0..MAX_REORG_DEPTH {
             if self.store.canonical_hash(at.0)? == Some(at.1) {
                 break;
             }
             let Some(block) = self.store.block(at.1)? else { break };
-            // Older blocks first: nonce order within a sender.
-            out.splice(0..0, block.block.body.transactions);
             at = (at.0.saturating_sub(1), block.block.header.parent_hash);
+            blocks.push(block.block.body.transactions);
         }
-        Ok(out)
+        // Older blocks first: nonce order within a sender.
+        Ok(blocks.into_iter().rev().flatten().collect())
     }
 
     /// Keeps the pool on the store's head: wakes on every chain change until `shutdown`.

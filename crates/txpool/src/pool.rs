@@ -2,7 +2,7 @@
 //! head) and queued (waiting for a nonce, funds or a lower base fee), within limits.
 
 use crate::{validate_stateless, BestTransactions, NextBlock, PoolError, ValidTx};
-use alloy_consensus::TxEnvelope;
+use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_primitives::{Address, B256, U256};
 use std::collections::{BTreeMap, HashMap};
 
@@ -281,15 +281,6 @@ impl Pool {
         self.insert(tx, accounts, returned)
     }
 
-    /// Adds a transaction that passed [`validate_stateless`] for the pool's next block.
-    pub fn add_valid(
-        &mut self,
-        tx: ValidTx,
-        accounts: &dyn AccountSource,
-    ) -> Result<(B256, Added), PoolError> {
-        self.insert(tx, accounts, false)
-    }
-
     fn insert(
         &mut self,
         tx: ValidTx,
@@ -325,27 +316,13 @@ impl Pool {
         if make_room {
             // The sender is at its slot limit and this one comes before its last: the
             // last makes room (an earlier nonce can unblock the rest; a later cannot).
-            if let Some((_, last)) = s.txs.pop_last() {
-                self.by_hash.remove(&last.tx.hash);
-                self.status.bytes -= last.tx.size;
-                if last.pending {
-                    self.status.pending -= 1;
-                } else {
-                    self.status.queued -= 1;
-                }
-                added.evicted.push(last.tx.hash);
+            let last = s.txs.keys().next_back().copied();
+            if let Some(e) = last.and_then(|n| self.take_entry(sender, n)) {
+                added.evicted.push(e.tx.hash);
             }
         }
-        if let Some(old) = s.txs.remove(&nonce) {
-            self.by_hash.remove(&old.tx.hash);
-            self.status.bytes -= old.tx.size;
-            if old.pending {
-                self.status.pending -= 1;
-            } else {
-                self.status.queued -= 1;
-            }
-            added.replaced = Some(old.tx.hash);
-        }
+        added.replaced = self.take_entry(sender, nonce).map(|old| old.tx.hash);
+        let s = self.senders.get_mut(&sender).expect("the sender stays while we insert");
         self.seq += 1;
         self.status.bytes += tx.size;
         self.status.queued += 1;
@@ -437,11 +414,17 @@ impl Pool {
 
     /// Removes one entry and its counts (no re-settling).
     fn remove_entry(&mut self, sender: Address, nonce: u64) -> Option<Entry> {
-        let s = self.senders.get_mut(&sender)?;
-        let e = s.txs.remove(&nonce)?;
-        if s.txs.is_empty() {
+        let e = self.take_entry(sender, nonce)?;
+        if self.senders.get(&sender).is_some_and(|s| s.txs.is_empty()) {
             self.senders.remove(&sender);
         }
+        Some(e)
+    }
+
+    /// Removes one entry and its counts, keeping its sender (even with no transaction
+    /// left).
+    fn take_entry(&mut self, sender: Address, nonce: u64) -> Option<Entry> {
+        let e = self.senders.get_mut(&sender)?.txs.remove(&nonce)?;
         self.by_hash.remove(&e.tx.hash);
         self.status.bytes -= e.tx.size;
         if e.pending {
@@ -502,7 +485,7 @@ impl Pool {
                 .txs
                 .range(account.nonce..)
                 .filter(|(_, e)| {
-                    e.tx.cost > account.balance || e.tx.tx_gas_limit() > next.gas_limit
+                    e.tx.cost > account.balance || e.tx.tx.gas_limit() > next.gas_limit
                 })
                 .map(|(n, _)| *n)
                 .collect();
@@ -527,11 +510,5 @@ impl Pool {
             self.senders.values().map(Sender::pending).sum::<usize>()
         );
         Ok(change)
-    }
-}
-
-impl ValidTx {
-    fn tx_gas_limit(&self) -> u64 {
-        alloy_consensus::Transaction::gas_limit(&*self.tx)
     }
 }
