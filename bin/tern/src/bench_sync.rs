@@ -112,6 +112,7 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
                 http: None,
                 metrics: None,
                 txpool: Default::default(),
+                rpc: Default::default(),
             };
             servers.push(Node::start(config).await?);
         }

@@ -13,6 +13,7 @@ use tern_chainspec::ChainSpec;
 use tern_network::NetworkConfig;
 use tern_node::{Node, NodeConfig};
 use tern_p2p::Enode;
+use tern_rpc::RpcConfig;
 use tern_storage::ChainStore;
 use tern_txpool::PoolConfig;
 use tracing::info;
@@ -39,7 +40,7 @@ enum Command {
         chain: String,
     },
     /// Run a node: listen for peers, dial bootnodes, complete ECIES, Hello and eth Status.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Write a test chain: valid sealed Clique blocks with signed transfers, as an RLP
     /// chain file (blocks concatenated).
     GenChain {
@@ -82,6 +83,11 @@ enum Command {
         chain: String,
         /// The file (concatenated RLP blocks).
         file: PathBuf,
+        /// After importing, mark the safe and finalized blocks from this JSON file: an
+        /// `engine_forkchoiceUpdated` request, or an object with `safeBlockHash` and
+        /// `finalizedBlockHash` (what `safe`/`finalized` block tags then return).
+        #[arg(long = "fork-choice", value_name = "FILE")]
+        fork_choice: Option<PathBuf>,
     },
     /// Export the canonical chain (blocks 1..best) as an RLP chain file.
     Export {
@@ -170,8 +176,9 @@ struct NodeArgs {
     /// devp2p network id (default: the chain id).
     #[arg(long = "network-id")]
     network_id: Option<u64>,
-    /// Serve JSON-RPC over HTTP.
-    #[arg(long)]
+    /// Serve JSON-RPC over HTTP and WebSocket (one port: http://ADDR:PORT and
+    /// ws://ADDR:PORT).
+    #[arg(long, alias = "ws")]
     http: bool,
     /// JSON-RPC listen address.
     #[arg(long = "http.addr", default_value = "127.0.0.1")]
@@ -203,6 +210,33 @@ struct NodeArgs {
     /// Percent a replacement must raise both fee caps by.
     #[arg(long = "txpool.pricebump", default_value_t = PoolConfig::default().price_bump)]
     txpool_pricebump: u128,
+    /// Most gas an eth_call or eth_estimateGas may use.
+    #[arg(long = "rpc.gascap", default_value_t = RpcConfig::default().gas_cap)]
+    rpc_gascap: u64,
+    /// Most blocks one eth_getLogs (or filter poll) may span.
+    #[arg(long = "rpc.max-blocks-per-filter", default_value_t = RpcConfig::default().max_blocks_per_filter)]
+    rpc_max_blocks_per_filter: u64,
+    /// Most logs one eth_getLogs may return.
+    #[arg(long = "rpc.max-logs-per-response", default_value_t = RpcConfig::default().max_logs_per_response)]
+    rpc_max_logs_per_response: usize,
+    /// Blocks below the head whose state is served (older: "missing trie node").
+    #[arg(long = "rpc.state-history", default_value_t = RpcConfig::default().state_history)]
+    rpc_state_history: u64,
+    /// Largest request body, in MiB.
+    #[arg(long = "rpc.max-request-size", default_value_t = RpcConfig::default().max_request_size / (1024 * 1024))]
+    rpc_max_request_size: u32,
+    /// Largest response body, in MiB.
+    #[arg(long = "rpc.max-response-size", default_value_t = RpcConfig::default().max_response_size / (1024 * 1024))]
+    rpc_max_response_size: u32,
+    /// Connections served at once (HTTP and WebSocket).
+    #[arg(long = "rpc.max-connections", default_value_t = RpcConfig::default().max_connections)]
+    rpc_max_connections: u32,
+    /// Most calls in one batch request.
+    #[arg(long = "rpc.max-batch-size", default_value_t = RpcConfig::default().max_batch_size)]
+    rpc_max_batch_size: u32,
+    /// Subscriptions per WebSocket connection.
+    #[arg(long = "rpc.max-subscriptions-per-connection", default_value_t = RpcConfig::default().max_subscriptions_per_connection)]
+    rpc_max_subscriptions_per_connection: u32,
 }
 
 impl NodeArgs {
@@ -214,6 +248,21 @@ impl NodeArgs {
             max_bytes: self.txpool_max_size * 1024 * 1024,
             price_bump: self.txpool_pricebump,
             ..PoolConfig::default()
+        }
+    }
+
+    fn rpc(&self) -> RpcConfig {
+        RpcConfig {
+            gas_cap: self.rpc_gascap,
+            max_blocks_per_filter: self.rpc_max_blocks_per_filter.max(1),
+            max_logs_per_response: self.rpc_max_logs_per_response,
+            state_history: self.rpc_state_history,
+            max_request_size: self.rpc_max_request_size.saturating_mul(1024 * 1024),
+            max_response_size: self.rpc_max_response_size.saturating_mul(1024 * 1024),
+            max_connections: self.rpc_max_connections,
+            max_batch_size: self.rpc_max_batch_size,
+            max_subscriptions_per_connection: self.rpc_max_subscriptions_per_connection,
+            ..RpcConfig::default()
         }
     }
 }
@@ -353,7 +402,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Devnet { validators, fullnodes, dir } => devnet::run(&dir, validators, fullnodes),
-        Command::Import { datadir, chain, file } => {
+        Command::Import { datadir, chain, file, fork_choice } => {
             let spec = ChainSpec::load(&chain)?;
             let store = ChainStore::init(&datadir, &spec)?;
             let blocks = tern_consensus::chain_gen::read_chain_file(&file)?;
@@ -367,6 +416,11 @@ fn run(command: Command) -> Result<()> {
                 "imported {imported} of {total} blocks, each executed; best block {best} {hash}, \
                  state root {root}"
             );
+            if let Some(path) = fork_choice {
+                let (safe, finalized) = read_fork_choice(&path).wrap_err("--fork-choice")?;
+                store.set_fork_choice(safe, finalized).wrap_err("--fork-choice")?;
+                println!("safe block {safe}, finalized block {finalized}");
+            }
             Ok(())
         }
         Command::Export { datadir, chain, file } => {
@@ -436,7 +490,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Node(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
-            let result = runtime.block_on(node(args));
+            let result = runtime.block_on(node(*args));
             // Nothing left running may hold the process (a stuck write is abandoned; the
             // store is consistent at every commit).
             runtime.shutdown_timeout(std::time::Duration::from_millis(500));
@@ -505,6 +559,22 @@ fn key(command: KeyCommand) -> Result<()> {
     Ok(())
 }
 
+/// The safe and finalized hashes of a fork-choice file (an `engine_forkchoiceUpdated`
+/// request, or its first parameter alone).
+fn read_fork_choice(
+    path: &std::path::Path,
+) -> Result<(alloy_primitives::B256, alloy_primitives::B256)> {
+    let text = std::fs::read_to_string(path)?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let state = v.get("params").and_then(|p| p.get(0)).unwrap_or(&v);
+    let hash = |name: &str| -> Result<alloy_primitives::B256> {
+        let s = state.get(name).and_then(|h| h.as_str());
+        let s = s.ok_or_else(|| eyre::eyre!("{} has no {name}", path.display()))?;
+        Ok(s.parse()?)
+    };
+    Ok((hash("safeBlockHash")?, hash("finalizedBlockHash")?))
+}
+
 async fn node(args: NodeArgs) -> Result<()> {
     let mut spec = ChainSpec::load(&args.chain).wrap_err("--chain")?;
     if let Some(id) = args.network_id {
@@ -549,6 +619,7 @@ async fn node(args: NodeArgs) -> Result<()> {
         http: args.http.then(|| SocketAddr::new(args.http_addr, args.http_port)),
         metrics: args.metrics,
         txpool: args.txpool(),
+        rpc: args.rpc(),
     };
     let mut node = Node::start(config).await.map_err(|e| match e {
         tern_node::NodeError::Network(_) => eyre::Report::new(e).wrap_err("--addr/--port"),

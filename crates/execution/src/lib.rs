@@ -5,6 +5,7 @@
 //! ([`MemState`] in memory; the chain store's state in MDBX) and returns the receipts and
 //! the state changes; [`Executed::verify`] checks them against the header.
 
+mod call;
 pub mod chain;
 mod error;
 mod execute;
@@ -13,6 +14,7 @@ mod mem;
 mod root;
 mod store;
 
+pub use call::{revert_reason, AccessListOutput, CallContext, CallError, CallOutput};
 pub use error::ExecutionError;
 pub use execute::{
     execute_block, execute_candidates, BlockCandidates, Built, Executed, ListedCandidates,

@@ -12,5 +12,4 @@ mod validator;
 pub use gossip::REANNOUNCE_INTERVAL;
 pub use node::{Node, NodeConfig, NodeError, STOP_TIMEOUT};
 pub use pool::{NodePool, MAX_REORG_DEPTH, PROPAGATE_QUEUE};
-pub use rpc::{rpc_module, start_rpc, RpcContext};
 pub use validator::{build_budget, run_validator, ValidatorError, MAX_BUILD_TIME};

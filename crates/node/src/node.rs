@@ -29,6 +29,8 @@ pub struct NodeConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// Transaction pool limits.
     pub txpool: tern_txpool::PoolConfig,
+    /// JSON-RPC limits.
+    pub rpc: tern_rpc::RpcConfig,
 }
 
 /// Why a node stopped with an error.
@@ -175,18 +177,28 @@ impl Node {
         let (rpc, rpc_addr) = match config.http {
             None => (None, None),
             Some(addr) => {
-                let ctx = crate::RpcContext {
-                    spec: config.spec.clone(),
+                let spec = std::sync::Arc::new(config.spec.clone());
+                let events = tern_rpc::ChainEvents::spawn(spec.clone(), store.clone())
+                    .map_err(|e| NodeError::Rpc { addr, error: std::io::Error::other(e) })?;
+                let limits = &config.rpc;
+                let ctx = tern_rpc::RpcContext {
+                    spec,
                     store: store.clone(),
                     network: network.clone(),
                     sync: sync.clone(),
                     pool: pool.clone(),
                     client_id: config.network.client_id.clone().unwrap_or_else(tern_p2p::client_id),
+                    config: std::sync::Arc::new(limits.clone()),
+                    events,
+                    filters: std::sync::Arc::new(tern_rpc::Filters::new(
+                        limits.max_filters,
+                        limits.filter_timeout,
+                    )),
                 };
-                let (handle, local) = crate::start_rpc(addr, ctx)
+                let (handle, local) = tern_rpc::start_rpc(addr, ctx)
                     .await
                     .map_err(|error| NodeError::Rpc { addr, error })?;
-                info!(url = %format!("http://{local}"), "JSON-RPC listening");
+                info!(http = %format!("http://{local}"), ws = %format!("ws://{local}"), "JSON-RPC listening");
                 (Some(handle), Some(local))
             }
         };

@@ -14,7 +14,7 @@ use tern_txpool::{
     AccountSource, BestTransactions, NextBlock, Pool, PoolConfig, PoolError, PoolStatus,
     SenderAccount, ValidTx,
 };
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 use tracing::{debug, info, warn};
 
 /// Most newly pending transactions waiting for the gossip task; beyond it the oldest are
@@ -24,6 +24,9 @@ pub const PROPAGATE_QUEUE: usize = 65_536;
 /// How many blocks back a reorg is followed to return the transactions of unwound blocks
 /// to the pool.
 pub const MAX_REORG_DEPTH: u64 = 64;
+
+/// Newly pending hashes buffered per RPC subscriber; a slower one misses the oldest.
+const PENDING_HASH_BUFFER: usize = 4_096;
 
 /// Accounts read from a state snapshot.
 struct HeadAccounts<'a, S>(&'a S);
@@ -55,6 +58,8 @@ pub struct NodePool {
     outbox_ready: Notify,
     /// The head the pool was last moved to.
     head: Mutex<(u64, B256)>,
+    /// Hashes of newly pending transactions, for RPC subscriptions and filters.
+    pending_hashes: broadcast::Sender<B256>,
 }
 
 impl NodePool {
@@ -74,6 +79,7 @@ impl NodePool {
             outbox: Mutex::new(Vec::new()),
             outbox_ready: Notify::new(),
             head: Mutex::new(head),
+            pending_hashes: broadcast::channel(PENDING_HASH_BUFFER).0,
         };
         Ok(Arc::new(pool))
     }
@@ -133,6 +139,11 @@ impl NodePool {
         if promoted.is_empty() {
             return;
         }
+        if self.pending_hashes.receiver_count() > 0 {
+            for tx in &promoted {
+                let _ = self.pending_hashes.send(tx.hash);
+            }
+        }
         let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
         outbox.extend(promoted);
         if outbox.len() > PROPAGATE_QUEUE {
@@ -149,6 +160,11 @@ impl NodePool {
         metrics::gauge!("tern_txpool_pending").set(st.pending as f64);
         metrics::gauge!("tern_txpool_queued").set(st.queued as f64);
         metrics::gauge!("tern_txpool_bytes").set(st.bytes as f64);
+    }
+
+    /// Hashes of transactions as they become pending (for RPC subscriptions).
+    pub fn subscribe_pending_hashes(&self) -> broadcast::Receiver<B256> {
+        self.pending_hashes.subscribe()
     }
 
     /// Sizes now.

@@ -59,5 +59,6 @@ pub fn node_config(
         http: None,
         metrics: None,
         txpool: Default::default(),
+        rpc: Default::default(),
     }
 }

@@ -42,6 +42,7 @@ fn config(datadir: PathBuf, bootnodes: Vec<Enode>) -> NodeConfig {
         http: None,
         metrics: None,
         txpool: Default::default(),
+        rpc: Default::default(),
     }
 }
 

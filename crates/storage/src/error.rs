@@ -86,6 +86,25 @@ pub enum StoreError {
         /// The block the state is at.
         at: u64,
     },
+    /// The state of a block above the one the state is at was asked for.
+    #[error("the state of block {number} is not known yet: the state is at block {head}")]
+    StateAhead {
+        /// The block asked for.
+        number: u64,
+        /// The block the state is at.
+        head: u64,
+    },
+    /// Tries (for proofs and roots) are kept for the latest state only.
+    #[error("missing trie node: proofs and roots are kept for the latest state (block {head}) only, not block {number}")]
+    ProofUnavailable {
+        /// The block asked for.
+        number: u64,
+        /// The block the state is at.
+        head: u64,
+    },
+    /// A block hash that is not on the canonical chain (or finalized above safe).
+    #[error("block {0} is not canonical (or is finalized above the safe block)")]
+    NotCanonical(B256),
     /// A stored value does not decode: the store is corrupted.
     #[error("corrupted value in table {table}: {reason}")]
     Corrupted {

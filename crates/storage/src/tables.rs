@@ -103,6 +103,10 @@ pub(crate) mod meta {
     pub(crate) const GENESIS_HASH: &[u8] = b"genesis_hash";
     /// The block the world state is at, u64 BE.
     pub(crate) const STATE_NUMBER: &[u8] = b"state_number";
+    /// The safe block's hash (named by a fork-choice update or an import).
+    pub(crate) const SAFE_BLOCK: &[u8] = b"safe_block";
+    /// The finalized block's hash.
+    pub(crate) const FINALIZED_BLOCK: &[u8] = b"finalized_block";
 }
 
 pub(crate) fn corrupted(table: Table, reason: impl Into<String>) -> StoreError {

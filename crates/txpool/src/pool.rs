@@ -203,6 +203,13 @@ impl Pool {
         self.senders[sender].txs[nonce].pending
     }
 
+    /// The nonce after `sender`'s last pending transaction, if it has one pending (what
+    /// its next transaction should carry).
+    pub fn pending_nonce(&self, sender: &Address) -> Option<u64> {
+        let s = self.senders.get(sender)?;
+        s.txs.iter().rev().find(|(_, e)| e.pending).map(|(nonce, _)| nonce + 1)
+    }
+
     /// Every transaction, by sender then nonce, split into (pending, queued).
     pub fn content(&self) -> (BTreeMap<Address, Vec<ValidTx>>, BTreeMap<Address, Vec<ValidTx>>) {
         let (mut pending, mut queued) = (BTreeMap::new(), BTreeMap::new());

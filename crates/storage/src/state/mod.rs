@@ -14,7 +14,9 @@ use alloy_trie::{root, TrieAccount, EMPTY_ROOT_HASH};
 use std::collections::{BTreeMap, BTreeSet};
 use trie::{delete_prefix, update_trie, PrefixSet, TrieKind};
 
+mod history;
 mod trie;
+pub use history::{AccountProof, HistoricalState};
 use signet_libmdbx::{
     tx::{
         aliases::{RoTxUnsync, RwTxUnsync, TxUnsync},
