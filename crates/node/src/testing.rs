@@ -62,3 +62,32 @@ pub fn node_config(
         rpc: Default::default(),
     }
 }
+
+/// Posts one JSON-RPC body (a call or a batch) to the HTTP server at `addr` over a fresh
+/// connection and returns the JSON answer; panics if the server does not answer with
+/// JSON.
+pub async fn rpc_post(addr: std::net::SocketAddr, body: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect to the RPC server");
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read response");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (_, body) = text.split_once("\r\n\r\n").expect("HTTP response with a body");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("response is not JSON ({e}): {body}"))
+}
+
+/// Calls `method` with `params` over HTTP at `addr`; the whole answer (`result` or
+/// `error`).
+pub async fn rpc_call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    rpc_post(addr, &body.to_string()).await
+}

@@ -326,3 +326,103 @@ fn dump_table(store: &ChainStore, table: Table) -> Vec<(Vec<u8>, Vec<u8>)> {
         })
         .unwrap()
 }
+
+#[test]
+fn historical_reads_follow_the_change_sets_and_proofs_verify_against_the_root() {
+    let spec = ChainSpec::dev();
+    let store = ChainStore::init(&tmp("history"), &spec).unwrap();
+    let mut blocks = synthetic_chain((spec.genesis_hash, &spec.genesis_header), 3, 1, 9);
+    let (a, b) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb));
+    let code = Bytes::from_static(&[0x60, 0x00, 0x55]);
+    let contract = Account { nonce: 1, balance: U256::from(5), code_hash: keccak256(&code) };
+    let slots = |pairs: &[(u64, u64)]| {
+        pairs.iter().map(|(k, v)| (U256::from(*k), U256::from(*v))).collect::<Vec<_>>()
+    };
+    let changes = [
+        StateChanges {
+            accounts: vec![(a, Some(contract))],
+            storage: vec![StorageChange {
+                address: a,
+                wipe: false,
+                slots: slots(&[(1, 10), (2, 20)]),
+            }],
+            codes: vec![(contract.code_hash, code)],
+        },
+        StateChanges {
+            accounts: vec![(b, Some(Account { balance: U256::from(3), ..Default::default() }))],
+            storage: vec![StorageChange {
+                address: a,
+                wipe: false,
+                slots: slots(&[(1, 0), (2, 21)]),
+            }],
+            codes: vec![],
+        },
+        StateChanges {
+            accounts: vec![(a, None)],
+            storage: vec![StorageChange { address: a, wipe: true, slots: vec![] }],
+            codes: vec![],
+        },
+    ];
+    for (i, c) in changes.iter().enumerate() {
+        append_rehashed(&store, &mut blocks[i], c, vec![receipt(1)]);
+    }
+    // (block, a's account, slot 1, slot 2, b's balance)
+    let expected = [
+        (0, None, 0, 0, None),
+        (1, Some(contract), 10, 20, None),
+        (2, Some(contract), 0, 21, Some(3)),
+        (3, None, 0, 0, Some(3)),
+    ];
+    for (n, account, s1, s2, b_balance) in expected {
+        let state = store.state_at(n).unwrap();
+        assert_eq!(state.account(a).unwrap(), account, "a at {n}");
+        assert_eq!(state.storage(a, U256::from(1)).unwrap(), U256::from(s1), "slot 1 at {n}");
+        assert_eq!(state.storage(a, U256::from(2)).unwrap(), U256::from(s2), "slot 2 at {n}");
+        assert_eq!(state.account(b).unwrap().map(|x| x.balance), b_balance.map(U256::from));
+        assert_eq!(state.proof(a, &[]).is_ok(), n == 3, "proofs only of the latest state");
+    }
+    assert!(matches!(store.state_at(4), Err(StoreError::StateAhead { number: 4, head: 3 })));
+
+    // Unwind to block 2, where a has storage: its proofs verify against the state root.
+    store.unwind_to(2).unwrap();
+    let root = store.state().unwrap().state_root().unwrap();
+    let state = store.state_at(2).unwrap();
+    let keys = [B256::from(U256::from(2)), B256::from(U256::from(7))];
+    let proof = state.proof(a, &keys).unwrap();
+    assert_eq!(proof.account, Some(contract));
+    let leaf = TrieAccount {
+        nonce: contract.nonce,
+        balance: contract.balance,
+        storage_root: proof.storage_root,
+        code_hash: contract.code_hash,
+    };
+    let path = |k: &[u8]| alloy_trie::Nibbles::unpack(keccak256(k));
+    alloy_trie::proof::verify_proof(
+        root,
+        path(a.as_slice()),
+        Some(alloy_rlp::encode(leaf)),
+        &proof.account_proof,
+    )
+    .expect("the account proof verifies");
+    assert_eq!(proof.storage[0].1, U256::from(21));
+    alloy_trie::proof::verify_proof(
+        proof.storage_root,
+        path(keys[0].as_slice()),
+        Some(alloy_rlp::encode(U256::from(21))),
+        &proof.storage[0].2,
+    )
+    .expect("the slot's proof verifies");
+    assert_eq!(proof.storage[1].1, U256::ZERO);
+    alloy_trie::proof::verify_proof(
+        proof.storage_root,
+        path(keys[1].as_slice()),
+        None,
+        &proof.storage[1].2,
+    )
+    .expect("an unset slot's proof shows its absence");
+    // An account that does not exist: its absence is proven.
+    let missing = state.proof(Address::repeat_byte(0xee), &[]).unwrap();
+    assert_eq!(missing.account, None);
+    let at = path(Address::repeat_byte(0xee).as_slice());
+    alloy_trie::proof::verify_proof(root, at, None, &missing.account_proof).unwrap();
+}
