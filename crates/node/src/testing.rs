@@ -91,3 +91,24 @@ pub async fn rpc_call(
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     rpc_post(addr, &body.to_string()).await
 }
+
+/// A signed dev-chain EIP-1559 transfer of `value` wei from the dev key to `to`, with
+/// `nonce`, a 100 gwei fee cap and a `tip_gwei` tip.
+pub fn dev_transfer(
+    nonce: u64,
+    to: alloy_primitives::Address,
+    value: u64,
+    tip_gwei: u128,
+) -> TxEnvelope {
+    let tx = alloy_consensus::TxEip1559 {
+        chain_id: ChainSpec::dev().chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: tip_gwei * 1_000_000_000,
+        to: alloy_primitives::TxKind::Call(to),
+        value: alloy_primitives::U256::from(value),
+        ..Default::default()
+    };
+    tern_consensus::chain_gen::sign_tx(tx, &dev_key()).into()
+}

@@ -5,29 +5,18 @@
 #[path = "../../../tests/interop/harness.rs"]
 mod harness;
 
-use alloy_consensus::{TxEip1559, TxEnvelope, Typed2718};
+use alloy_consensus::{TxEnvelope, Typed2718};
 use alloy_eips::Encodable2718;
-use alloy_primitives::{Address, TxKind, U256};
+use alloy_primitives::Address;
 use harness::{event, spawn_peer};
 use tern_chainspec::ChainSpec;
-use tern_consensus::chain_gen::sign_tx;
 use tern_node::{
-    testing::{dev_key, node_config},
+    testing::{dev_transfer, node_config},
     Node,
 };
 
 fn transfer(nonce: u64) -> TxEnvelope {
-    let tx = TxEip1559 {
-        chain_id: ChainSpec::dev().chain_id,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(Address::repeat_byte(0x55)),
-        value: U256::from(1),
-        ..Default::default()
-    };
-    sign_tx(tx, &dev_key()).into()
+    dev_transfer(nonce, Address::repeat_byte(0x55), 1, 1)
 }
 
 fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {

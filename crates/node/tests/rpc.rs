@@ -3,32 +3,21 @@
 //! balances (the state before its block is still readable), shows in a block filter;
 //! limits answer with errors, not dropped connections.
 
-use alloy_consensus::{TxEip1559, TxEnvelope};
+use alloy_consensus::TxEnvelope;
 use alloy_eips::Encodable2718;
-use alloy_primitives::{Address, TxKind, U256};
+use alloy_primitives::Address;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use tern_chainspec::ChainSpec;
-use tern_consensus::{address_of, chain_gen::sign_tx};
+use tern_consensus::address_of;
 use tern_node::{
-    testing::{dev_key, node_config, rpc_call, rpc_post},
+    testing::{dev_key, dev_transfer, node_config, rpc_call, rpc_post},
     Node,
 };
 
 const TO: Address = Address::repeat_byte(0x42);
 
 fn transfer(nonce: u64, value: u64) -> TxEnvelope {
-    let tx = TxEip1559 {
-        chain_id: ChainSpec::dev().chain_id,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(TO),
-        value: U256::from(value),
-        ..Default::default()
-    };
-    sign_tx(tx, &dev_key()).into()
+    dev_transfer(nonce, TO, value, 1)
 }
 
 async fn result(addr: SocketAddr, method: &str, params: Value) -> Value {

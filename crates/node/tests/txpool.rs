@@ -8,7 +8,7 @@ use tern_chainspec::ChainSpec;
 use tern_consensus::{address_of, chain_gen::sign_tx};
 use tern_eth_wire::EthVersion;
 use tern_node::{
-    testing::{dev_key, node_config as config},
+    testing::{dev_key, dev_transfer, node_config as config},
     Node,
 };
 use tern_storage::StateRead;
@@ -22,17 +22,7 @@ fn dir(name: &str) -> PathBuf {
 const TO: Address = Address::repeat_byte(0x77);
 
 fn transfer(nonce: u64, tip_gwei: u128) -> TxEnvelope {
-    let tx = TxEip1559 {
-        chain_id: ChainSpec::dev().chain_id,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: tip_gwei * 1_000_000_000,
-        to: TxKind::Call(TO),
-        value: U256::from(1000 + nonce),
-        ..Default::default()
-    };
-    sign_tx(tx, &dev_key()).into()
+    dev_transfer(nonce, TO, 1000 + nonce, tip_gwei)
 }
 
 /// Waits (on new heads) until `node`'s state has `TO` at `balance`; panics after 60 s.
