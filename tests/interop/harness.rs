@@ -24,7 +24,8 @@ fn interop_dir() -> PathBuf {
 fn ensure_npm_packages() {
     static INSTALLED: Mutex<bool> = Mutex::new(false);
     let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-    if *installed || interop_dir().join("node_modules/@ethereumjs/devp2p").exists() {
+    let modules = ["@ethereumjs/devp2p", "ethers", "solc", "viem"];
+    if *installed || modules.iter().all(|m| interop_dir().join("node_modules").join(m).exists()) {
         *installed = true;
         return;
     }
@@ -80,4 +81,60 @@ pub async fn refusal(lines: &mut Events) -> Value {
         panic!("peer.mjs ended without refusing");
     };
     tokio::time::timeout(Duration::from_secs(30), read).await.expect("peer.mjs timed out")
+}
+
+/// Creates `tests/interop/.venv` with the pinned Python packages (`requirements.txt`)
+/// once per test binary.
+fn ensure_python_venv() -> PathBuf {
+    static INSTALLED: Mutex<bool> = Mutex::new(false);
+    let python = interop_dir().join(".venv/bin/python");
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if *installed || python.exists() {
+        *installed = true;
+        return python;
+    }
+    let run = |cmd: &mut std::process::Command| {
+        let status = cmd.current_dir(interop_dir()).status().expect("python3 is needed");
+        assert!(status.success(), "{cmd:?} failed");
+    };
+    run(std::process::Command::new("python3").args(["-m", "venv", ".venv"]));
+    run(std::process::Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "-r",
+        "requirements.txt",
+    ]));
+    *installed = true;
+    python
+}
+
+/// Runs a script to its end with `program` and returns the JSON events it printed (one
+/// per line); panics if it fails, showing what it printed.
+fn run_script(program: &std::path::Path, args: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(interop_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed:\n{stdout}\n{}",
+        program.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// `node SCRIPT ARGS` in tests/interop (pinned npm packages installed first).
+pub fn run_node_script(args: &[&str]) -> Vec<Value> {
+    ensure_npm_packages();
+    run_script(std::path::Path::new("node"), args)
+}
+
+/// `python SCRIPT ARGS` in tests/interop's virtualenv (pinned packages installed first).
+pub fn run_python_script(args: &[&str]) -> Vec<Value> {
+    run_script(&ensure_python_venv(), args)
 }

@@ -52,7 +52,6 @@ fn key_at(path: &Path) -> Result<tern_p2p::SecretKey> {
     Ok(tern_p2p::load_or_generate_secret_key(path)?)
 }
 
-/// Starts the devnet under `dir` and runs until Ctrl-C.
 /// `1 validator`, `2 validators`.
 fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -234,19 +233,60 @@ pub(crate) fn launch(dir: &Path, opts: &DevnetOptions) -> Result<Devnet> {
     Ok(devnet)
 }
 
-/// Starts the devnet under `dir` and runs until Ctrl-C (or a node exits).
-pub(crate) fn run(dir: &Path, validators: usize, fullnodes: usize) -> Result<()> {
+/// Wei in one ether.
+const ETHER: u128 = 1_000_000_000_000_000_000;
+
+/// The first `count` accounts of the test mnemonic with their keys.
+pub(crate) fn test_accounts(count: u32) -> Vec<(alloy_primitives::Address, tern_p2p::SecretKey)> {
+    (0..count)
+        .map(|i| {
+            let key = crate::mnemonic::account_key(crate::mnemonic::TEST_MNEMONIC, i);
+            (tern_consensus::address_of(&key), key)
+        })
+        .collect()
+}
+
+/// Starts the devnet under `dir` (blocks every `period` seconds, `accounts` test-mnemonic
+/// accounts funded) and runs until Ctrl-C (or a node exits).
+pub(crate) fn run(
+    dir: &Path,
+    validators: usize,
+    fullnodes: usize,
+    period: u64,
+    accounts: u32,
+) -> Result<()> {
+    eyre::ensure!(period >= 1, "--period must be at least 1 second");
+    let funded = test_accounts(accounts);
+    let balance = alloy_primitives::U256::from(10_000 * ETHER);
     let opts = DevnetOptions {
         validators,
         fullnodes,
-        period: None,
+        period: Some(period),
         gas_limit: None,
-        funded: vec![],
+        funded: funded.iter().map(|(a, _)| (*a, balance)).collect(),
         node_args: vec![],
         print: true,
         metrics: false,
     };
     let mut devnet = launch(dir, &opts)?;
+    if !funded.is_empty() {
+        println!(
+            "\n{} accounts funded with 10000 ETH each, from the mnemonic \"{}\".\n\
+             INSECURE: these keys are public; never use them outside development.",
+            funded.len(),
+            crate::mnemonic::TEST_MNEMONIC
+        );
+        for (i, (address, key)) in funded.iter().take(3).enumerate() {
+            println!(
+                "  ({i}) {} key 0x{}",
+                address.to_checksum(None),
+                hex::encode(key.secret_bytes())
+            );
+        }
+        if funded.len() > 3 {
+            println!("  … and {} more (m/44'/60'/0'/0/i)", funded.len() - 3);
+        }
+    }
     println!("Ctrl-C stops the devnet.");
     let (tx, rx) = std::sync::mpsc::channel();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -5,6 +5,7 @@ mod bench_exec;
 mod bench_sync;
 mod bench_txpool;
 mod devnet;
+mod mnemonic;
 
 use clap::{Parser, Subcommand};
 use eyre::{Result, WrapErr};
@@ -72,6 +73,14 @@ enum Command {
         /// Directory for keys, datadirs, genesis.json and logs (reused on restart).
         #[arg(long, default_value = "./tern-devnet")]
         dir: PathBuf,
+        /// Seconds between blocks.
+        #[arg(long, default_value_t = 1)]
+        period: u64,
+        /// Accounts of the test mnemonic ("test test … junk") funded with 10,000 ETH each,
+        /// as Hardhat, Anvil and reth --dev fund them (their keys are public: development
+        /// only).
+        #[arg(long, default_value_t = 20)]
+        accounts: u32,
     },
     /// Import an RLP chain file, verifying every block as sync does.
     Import {
@@ -401,7 +410,9 @@ fn run(command: Command) -> Result<()> {
             println!("wrote {blocks} blocks ({txs} txs each) to {}", out.display());
             Ok(())
         }
-        Command::Devnet { validators, fullnodes, dir } => devnet::run(&dir, validators, fullnodes),
+        Command::Devnet { validators, fullnodes, dir, period, accounts } => {
+            devnet::run(&dir, validators, fullnodes, period, accounts)
+        }
         Command::Import { datadir, chain, file, fork_choice } => {
             let spec = ChainSpec::load(&chain)?;
             let store = ChainStore::init(&datadir, &spec)?;

@@ -39,40 +39,51 @@ impl Drop for Devnet {
     }
 }
 
-#[test]
-fn three_validators_and_two_fullnodes_agree() {
-    let dir = std::env::temp_dir().join(format!("tern-devnet-test-{}", std::process::id()));
+/// A running `tern devnet` with its nodes' RPC URLs and the funded accounts' keys it
+/// printed.
+struct Started {
+    _devnet: Devnet,
+    dir: std::path::PathBuf,
+    /// (name, rpc url)
+    nodes: Vec<(String, String)>,
+    /// (address, key) of the funded test-mnemonic accounts printed.
+    accounts: Vec<(String, String)>,
+}
+
+fn start_devnet(name: &str, validators: usize, fullnodes: usize) -> Started {
+    let dir = std::env::temp_dir().join(format!("tern-devnet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut child = Command::new(TERN)
-        .args([
-            "--log.level",
-            "warn",
-            "devnet",
-            "--validators",
-            "3",
-            "--fullnodes",
-            "2",
-            "--dir",
-            dir.to_str().unwrap(),
-        ])
+        .args(["--log.level", "warn", "devnet", "--dir", dir.to_str().unwrap()])
+        .args(["--validators", &validators.to_string(), "--fullnodes", &fullnodes.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _devnet = Devnet(child);
-    let mut nodes = Vec::new(); // (name, rpc url)
+    let devnet = Devnet(child);
+    let (mut nodes, mut accounts) = (Vec::new(), Vec::new());
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() >= 2 && words[1].starts_with("http://") {
             nodes.push((words[0].to_string(), words[1].to_string()));
         }
+        // "  (0) 0xADDRESS key 0xKEY"
+        if words.len() == 4 && words[0].starts_with('(') && words[2] == "key" {
+            accounts.push((words[1].to_string(), words[3].to_string()));
+        }
         if line.starts_with("Ctrl-C") {
             break;
         }
     }
+    Started { _devnet: devnet, dir, nodes, accounts }
+}
+
+#[test]
+fn three_validators_and_two_fullnodes_agree() {
+    let Started { _devnet, dir, nodes, .. } = start_devnet("agree", 3, 2);
     assert_eq!(nodes.len(), 5, "{nodes:?}");
 
-    // Every node reaches height 8 (about 16 s of 2-second blocks).
+    // Every node reaches height 8 (about 8 s of 1-second blocks).
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let heights: Vec<u64> = nodes
@@ -116,4 +127,44 @@ fn three_validators_and_two_fullnodes_agree() {
         })
         .collect();
     assert_eq!(signers.len(), 3, "{signers:?}");
+}
+
+#[path = "../../../tests/interop/harness.rs"]
+mod harness;
+
+#[test]
+fn a_dapp_developer_uses_the_devnet_with_ethers_viem_and_web3py() {
+    let started = start_devnet("dapp", 1, 1);
+    let (_, fullnode) = started.nodes.iter().find(|(n, _)| n == "fullnode-0").unwrap();
+    // Until the fullnode serves and has joined the chain (a block past genesis).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rpc(fullnode, "eth_blockNumber", serde_json::json!([])).is_none_or(|n| n == "0x0") {
+        assert!(Instant::now() < deadline, "the fullnode does not follow the chain");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The well-known test-mnemonic accounts, funded and printed.
+    assert_eq!(started.accounts.len(), 3, "{:?}", started.accounts);
+    assert_eq!(started.accounts[0].0, "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+    let balance = rpc(fullnode, "eth_getBalance", serde_json::json!([started.accounts[1].0]));
+    assert_eq!(balance, Some(serde_json::json!("0x21e19e0c9bab2400000")), "10,000 ETH");
+
+    // Through the fullnode: deployed, used and read with ethers and viem (transactions
+    // reach the validator by gossip); account 0 deploys, account 1 uses web3.py.
+    let ws = fullnode.replace("http://", "ws://");
+    let key0 = &started.accounts[0].1;
+    let dapp =
+        harness::run_node_script(&["dapp.mjs", "--rpc", fullnode, "--ws", &ws, "--key", key0]);
+    assert_eq!(dapp.last().map(|e| e["event"].clone()), Some("done".into()), "{dapp:?}");
+    let reverted = dapp.iter().find(|e| e["event"] == "reverted").unwrap();
+    assert_eq!(reverted["reason"], "insufficient balance", "ethers decodes the revert reason");
+    let key1 = &started.accounts[1].1;
+    let web3 = harness::run_python_script(&["web3_check.py", "--rpc", fullnode, "--key", key1]);
+    assert_eq!(web3.last().map(|e| e["event"].clone()), Some("done".into()), "{web3:?}");
+
+    // The token is on every node: the validator reports the same code.
+    let token = dapp.last().unwrap()["token"].as_str().unwrap().to_string();
+    let (_, validator) = started.nodes.iter().find(|(n, _)| n == "validator-0").unwrap();
+    let code = |url: &str| rpc(url, "eth_getCode", serde_json::json!([token, "latest"]));
+    assert_eq!(code(validator), code(fullnode));
+    assert!(code(validator).unwrap().as_str().unwrap().len() > 1000, "the token's code");
 }
