@@ -95,11 +95,21 @@ async function main() {
   const newHead = new Promise((resolve) => wsProvider.on("block", (n) => { head = n; resolve(n); }));
   // Give the subscriptions a moment to be registered server-side: wait for a head first.
   await newHead;
-  const second = await token.transfer(bob, 1n);
+  const pendingHashes = new Set();
+  let second = null;
+  let sawPending;
+  const pending = new Promise((resolve) => { sawPending = resolve; });
+  await wsProvider.on("pending", (hash) => {
+    pendingHashes.add(hash);
+    if (second && pendingHashes.has(second.hash)) sawPending();
+  });
+  second = await token.transfer(bob, 1n);
+  if (pendingHashes.has(second.hash)) sawPending();
+  await pending;
   const got = await seen;
   check(got.hash === second.hash && got.to === bob && got.value === 1n, "the subscription saw the second transfer");
   await second.wait();
-  say("subscribed", { hash: got.hash, head });
+  say("subscribed", { hash: got.hash, head, pendingSeen: pendingHashes.size });
   await wsProvider.destroy();
 
   // viem reads the same state.

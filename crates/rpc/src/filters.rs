@@ -116,28 +116,16 @@ pub struct Filters {
     inner: Mutex<HashMap<String, Installed>>,
     max: usize,
     timeout: Duration,
-    seed: u64,
 }
 
 impl Filters {
     /// At most `max` filters; one not polled for `timeout` is removed.
     pub fn new(max: usize, timeout: Duration) -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let seed = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        Self { inner: Mutex::new(HashMap::new()), max, timeout, seed }
+        Self { inner: Mutex::new(HashMap::new()), max, timeout }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Installed>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A fresh id: `0x` and 32 hex digits from a random seed and a counter.
-    fn id(&self, n: usize) -> String {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(self.seed);
-        h.write_usize(n);
-        format!("0x{:016x}{:016x}", self.seed ^ h.finish(), h.finish())
     }
 
     fn install(&self, kind: Kind, now: Instant) -> RpcResult<String> {
@@ -149,7 +137,8 @@ impl Filters {
                 self.max
             )));
         }
-        let id = self.id(filters.len());
+        // As geth's: `0x` and 32 random hex digits (a client cannot guess another's).
+        let id = format!("0x{:032x}", rand::random::<u128>());
         filters.insert(id.clone(), Installed { kind, last_poll: now });
         Ok(id)
     }

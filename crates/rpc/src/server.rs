@@ -77,6 +77,16 @@ where
     }
 }
 
+/// Subscription ids as geth writes them: `0x` and 32 random hex digits.
+#[derive(Debug)]
+struct HexIds;
+
+impl jsonrpsee::server::IdProvider for HexIds {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        format!("0x{:032x}", rand::random::<u128>()).into()
+    }
+}
+
 /// Starts JSON-RPC over HTTP and WebSocket on `addr` (one port, as geth's and reth's
 /// `--http` and `--ws` can share one); returns the handle and the bound address.
 pub async fn start_rpc(
@@ -90,6 +100,7 @@ pub async fn start_rpc(
         .max_connections(c.max_connections)
         .max_subscriptions_per_connection(c.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(c.max_batch_size))
+        .set_id_provider(HexIds)
         .build();
     let module = rpc_module(ctx).map_err(std::io::Error::other)?;
     let methods: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());
