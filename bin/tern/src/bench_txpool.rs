@@ -69,18 +69,18 @@ pub(crate) struct TxpoolArgs {
 
 /// A kept-alive HTTP/1.1 connection for JSON-RPC calls (a real client's, and no
 /// connection setup per call in the measurement).
-struct Conn {
+pub(crate) struct Conn {
     addr: SocketAddr,
     stream: Option<std::io::BufReader<TcpStream>>,
 }
 
 impl Conn {
-    fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
         Self { addr, stream: None }
     }
 
     /// The result of `method`, or the error's message.
-    fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
         use std::io::BufRead;
         let body =
             json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
@@ -127,7 +127,7 @@ impl Conn {
 }
 
 /// A JSON-RPC call over a new HTTP/1.1 connection; the result, or the error's message.
-fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value, String> {
+pub(crate) fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value, String> {
     let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
@@ -143,7 +143,7 @@ fn rpc(addr: SocketAddr, method: &str, params: Value) -> Result<Value, String> {
     }
 }
 
-fn quantity(v: &Value) -> u64 {
+pub(crate) fn quantity(v: &Value) -> u64 {
     v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
 }
 
@@ -185,7 +185,7 @@ fn raw_transfer(
 const GWEI: u128 = 1_000_000_000;
 
 /// Waits until `check` holds, polling every 100 ms, at most `limit`.
-fn poll(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
+pub(crate) fn poll(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
     let until = Instant::now() + limit;
     while !check() {
         eyre::ensure!(Instant::now() < until, "timed out waiting for {what}");

@@ -2,6 +2,7 @@
 //! protocol logic lives in the crates.
 
 mod bench_exec;
+mod bench_rpc;
 mod bench_sync;
 mod bench_txpool;
 mod devnet;
@@ -300,6 +301,9 @@ enum BenchCommand {
     /// A devnet of validator and fullnode processes under a flood of transfers sent to a
     /// fullnode over JSON-RPC: throughput, inclusion latency, pool sizes, state roots.
     Txpool(bench_txpool::TxpoolArgs),
+    /// JSON-RPC reads (eth_getBalance, eth_call of balanceOf) on one and many connections
+    /// against a fullnode following a devnet at 1-second blocks: requests/s, p50, p99.
+    Rpc(bench_rpc::RpcArgs),
     /// Chain store insert throughput vs. raw MDBX puts of the same bytes.
     Store {
         /// Scratch directory (removed afterwards); default: the system temp dir.
@@ -485,6 +489,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Bench { command: BenchCommand::Exec(args) } => bench_exec::run(&args),
         Command::Bench { command: BenchCommand::Txpool(args) } => bench_txpool::run(&args),
+        Command::Bench { command: BenchCommand::Rpc(args) } => bench_rpc::run(&args),
         Command::Bench { command: BenchCommand::Sync { dir, empty_blocks, full_blocks, txs } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-sync"));
             tokio::runtime::Runtime::new()?.block_on(bench_sync::run(
