@@ -252,3 +252,109 @@ pub(crate) async fn subscribe(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxLegacy};
+    use alloy_primitives::{Address, Bytes, LogData, TxKind, B256, U256};
+    use tern_storage::{ExecutedBlock, SealedBlock, StateChanges};
+
+    const EMITTER: Address = Address::repeat_byte(0xe1);
+
+    /// A block on `parent` with one signed transaction whose receipt holds one log with
+    /// `topic` (no state changes: the state root stays the genesis one).
+    fn block(spec: &ChainSpec, parent: &SealedBlock, topic: u8) -> ExecutedBlock {
+        let key = secp256k1::SecretKey::from_byte_array([7; 32]).unwrap();
+        let tx = TxLegacy {
+            chain_id: Some(spec.chain_id),
+            nonce: parent.block.header.number,
+            gas_price: 1,
+            gas_limit: 21_000,
+            to: TxKind::Call(EMITTER),
+            value: U256::from(topic),
+            input: Bytes::new(),
+        };
+        let tx = tern_consensus::chain_gen::sign_tx(tx, &key).into();
+        let mut b = tern_storage::testing::synthetic_chain(
+            (parent.hash, &parent.block.header),
+            1,
+            0,
+            topic.into(),
+        )
+        .remove(0);
+        b.block.body.transactions = vec![tx];
+        b.block.header.state_root = spec.genesis_header.state_root;
+        let log = alloy_primitives::Log {
+            address: EMITTER,
+            data: LogData::new_unchecked(vec![B256::repeat_byte(topic)], Bytes::new()),
+        };
+        let receipt = Receipt {
+            status: Eip658Value::Eip658(true),
+            cumulative_gas_used: 21_000,
+            logs: vec![log],
+        };
+        b.block.header.logs_bloom = ReceiptWithBloom::from(receipt.clone()).logs_bloom;
+        let receipts = vec![ReceiptEnvelope::Legacy(receipt.into())];
+        ExecutedBlock {
+            block: SealedBlock::seal(b.block),
+            changes: StateChanges::default(),
+            receipts,
+        }
+    }
+
+    fn events(rx: &mut broadcast::Receiver<ChainEvent>) -> Vec<(bool, u64, B256)> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| match e {
+                ChainEvent::Added(b) => (true, b.header.inner.number, b.header.hash),
+                ChainEvent::Removed(b) => (false, b.header.inner.number, b.header.hash),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_blocks_are_reported_once_and_a_reorg_reports_the_removed_ones_first() {
+        let spec = Arc::new(ChainSpec::dev());
+        let dir = std::env::temp_dir().join(format!("tern-rpc-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ChainStore::init(&dir, &spec).unwrap();
+        let genesis = store.block_by_number(0).unwrap().unwrap();
+        let (tx, mut rx) = broadcast::channel(16);
+        let mut follower =
+            Follower { spec: spec.clone(), store: store.clone(), recent: VecDeque::new() };
+        follower.start().unwrap();
+
+        let a1 = block(&spec, &genesis, 1);
+        let a2 = block(&spec, &a1.block, 2);
+        store.write_state(|w| w.append(&a1).and_then(|()| w.append(&a2))).unwrap();
+        follower.catch_up(&tx).unwrap();
+        follower.catch_up(&tx).unwrap();
+        assert_eq!(events(&mut rx), vec![(true, 1, a1.block.hash), (true, 2, a2.block.hash)]);
+
+        // A reorg: a2 is replaced by b2 and b3.
+        store.unwind_to(1).unwrap();
+        let b2 = block(&spec, &a1.block, 3);
+        let b3 = block(&spec, &b2.block, 4);
+        store.write_state(|w| w.append(&b2).and_then(|()| w.append(&b3))).unwrap();
+        follower.catch_up(&tx).unwrap();
+        let got = events(&mut rx);
+        assert_eq!(
+            got,
+            vec![(false, 2, a2.block.hash), (true, 2, b2.block.hash), (true, 3, b3.block.hash)]
+        );
+
+        // The logs subscription's view: a2's log again as removed, then b2's and b3's.
+        let filter = Filter::new().address(EMITTER);
+        let a1_event = follower.load(1).unwrap(); // still canonical
+        assert_eq!(matching_logs(&a1_event, &filter, false).len(), 1);
+        let b3_event = follower.recent.back().unwrap().clone();
+        let logs = matching_logs(&b3_event, &filter, true);
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].removed);
+        assert_eq!(logs[0].topics(), &[B256::repeat_byte(4)]);
+        assert_eq!(logs[0].block_hash, Some(b3.block.hash));
+        let other = Filter::new().address(Address::repeat_byte(0x99));
+        assert!(matching_logs(&b3_event, &other, false).is_empty(), "bloom or address excludes it");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
