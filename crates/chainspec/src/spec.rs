@@ -288,6 +288,26 @@ impl ChainSpec {
                 }
         })
     }
+
+    /// The blob gas parameters at `timestamp` (EIP-4844, EIP-7840): the genesis's blob
+    /// schedule (mainnet's values where it names none, and any BPO entries), or `None`
+    /// before Cancun.
+    pub fn blob_params(&self, timestamp: u64) -> Option<alloy_eips::eip7840::BlobParams> {
+        let schedule = self.genesis.config.blob_schedule_blob_params();
+        if let Some(p) = schedule.active_scheduled_params_at_timestamp(timestamp) {
+            return Some(*p);
+        }
+        let on = |name| self.is_active(name, u64::MAX, timestamp);
+        if on("osaka") {
+            Some(*schedule.osaka())
+        } else if on("prague") {
+            Some(*schedule.prague())
+        } else if on("cancun") {
+            Some(*schedule.cancun())
+        } else {
+            None
+        }
+    }
 }
 
 /// The address of [`DEV_VALIDATOR_KEY`]: keccak256 of its public key, last 20 bytes.

@@ -62,22 +62,10 @@ impl<'a> EvmForks<'a> {
         env
     }
 
-    /// The blob gas parameters at `timestamp`, from the genesis's blob schedule (mainnet's
-    /// where it names none), or `None` before Cancun.
+    /// The blob gas parameters at `timestamp` ([`ChainSpec::blob_params`]), or `None`
+    /// before Cancun.
     pub fn blob_params(&self, timestamp: u64) -> Option<BlobParams> {
-        let schedule = self.spec.genesis.config.blob_schedule_blob_params();
-        if let Some(p) = schedule.active_scheduled_params_at_timestamp(timestamp) {
-            return Some(*p);
-        }
-        if self.is_osaka_active_at_timestamp(timestamp) {
-            Some(*schedule.osaka())
-        } else if self.is_prague_active_at_timestamp(timestamp) {
-            Some(*schedule.prague())
-        } else if self.is_cancun_active_at_timestamp(timestamp) {
-            Some(*schedule.cancun())
-        } else {
-            None
-        }
+        self.spec.blob_params(timestamp)
     }
 }
 

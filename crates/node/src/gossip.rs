@@ -36,7 +36,7 @@ impl TransactionSource for NodePool {
                 if bytes >= soft_limit {
                     break;
                 }
-                if let Some(p) = tern_txpool::to_pooled(&t.tx) {
+                if let Some(p) = tern_txpool::to_pooled(t) {
                     bytes += t.size;
                     out.push(p);
                 }
@@ -106,7 +106,7 @@ pub(crate) async fn run_gossip(
 
 async fn on_event(
     network: &NetworkHandle,
-    pool: &NodePool,
+    pool: &Arc<NodePool>,
     sync: &SyncHandle,
     g: &mut TxGossip,
     event: NetworkEvent,
@@ -129,7 +129,8 @@ async fn on_event(
                 return;
             }
             txs.iter().for_each(|t| g.received(t.tx_hash()));
-            add_from_peer(network, pool, peer, txs).await;
+            let incoming = txs.into_iter().map(tern_txpool::Incoming::from).collect();
+            add_from_peer(network, pool, peer, incoming).await;
         }
         NetworkEvent::TransactionHashes { peer, announced } => {
             metrics::counter!("tern_tx_gossip_announced_total").increment(announced.len() as u64);
@@ -147,11 +148,15 @@ async fn on_event(
 /// the peer could have checked.
 async fn add_from_peer(
     network: &NetworkHandle,
-    pool: &NodePool,
+    pool: &Arc<NodePool>,
     peer: PeerId,
-    txs: Vec<TxEnvelope>,
+    txs: Vec<tern_txpool::Incoming>,
 ) {
-    let results = pool.add(txs);
+    // Validation recovers signatures and verifies blob proofs: off the gossip task.
+    let adder = pool.clone();
+    let Ok(results) = tokio::task::spawn_blocking(move || adder.add(txs)).await else {
+        return;
+    };
     let bad = results.iter().filter_map(|r| r.as_ref().err()).find(|e| e.is_bad_transaction());
     if let Some(e) = bad {
         debug!(%peer, error = %e, "peer sent an invalid transaction");
@@ -161,7 +166,7 @@ async fn add_from_peer(
 
 async fn on_fetched(
     network: &NetworkHandle,
-    pool: &NodePool,
+    pool: &Arc<NodePool>,
     g: &mut TxGossip,
     peer: PeerId,
     result: Result<PeerResponse, RequestError>,
@@ -181,9 +186,8 @@ async fn on_fetched(
         debug!(%peer, unrequested = check.unrequested, mismatched = check.mismatched.len(), "pooled transactions differ from request or announcement");
         network.penalize(peer, Penalty::BadTransaction).await;
     }
-    // Blob transactions are not pooled here: dropped without blame (we fetched them).
-    let envelopes = txs.into_iter().filter_map(|t| tern_txpool::from_pooled(t).ok()).collect();
-    add_from_peer(network, pool, peer, envelopes).await;
+    let incoming = txs.into_iter().map(tern_txpool::Incoming::from).collect();
+    add_from_peer(network, pool, peer, incoming).await;
 }
 
 async fn send_hashes(network: &NetworkHandle, peer: PeerId, txs: &[GossipTx]) {

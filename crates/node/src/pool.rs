@@ -11,7 +11,7 @@ use std::{
 use tern_chainspec::ChainSpec;
 use tern_storage::{ChainStore, StateRead, StoreError};
 use tern_txpool::{
-    AccountSource, BestTransactions, NextBlock, Pool, PoolConfig, PoolError, PoolStatus,
+    AccountSource, BestTransactions, Incoming, NextBlock, Pool, PoolConfig, PoolError, PoolStatus,
     SenderAccount, ValidTx,
 };
 use tokio::sync::{broadcast, watch, Notify};
@@ -105,19 +105,38 @@ impl NodePool {
     }
 
     /// Adds transactions (from one RPC call or one gossip message), each validated against
-    /// the head; returns one result per transaction, in order.
-    pub fn add(&self, txs: Vec<TxEnvelope>) -> Vec<Result<B256, PoolError>> {
+    /// the head; returns one result per transaction, in order. Blob transactions' proofs
+    /// are verified outside the pool's lock.
+    pub fn add<T: Into<Incoming>>(&self, txs: Vec<T>) -> Vec<Result<B256, PoolError>> {
         let state = match self.store.state() {
             Ok(s) => s,
             Err(e) => return txs.iter().map(|_| Err(PoolError::State(e.to_string()))).collect(),
         };
         let accounts = HeadAccounts(&state);
+        let next = *self.lock().next_block();
+        let checked: Vec<Result<Incoming, Result<ValidTx, PoolError>>> = txs
+            .into_iter()
+            .map(|tx| {
+                let tx: Incoming = tx.into();
+                if !tx.tx.is_eip4844() {
+                    return Ok(tx);
+                }
+                if self.contains(tx.tx.tx_hash()) {
+                    return Err(Err(PoolError::AlreadyKnown));
+                }
+                Err(tern_txpool::validate_stateless(tx, &next))
+            })
+            .collect();
         let mut promoted = Vec::new();
         let results: Vec<Result<B256, PoolError>> = {
             let mut pool = self.lock();
-            txs.into_iter()
+            checked
+                .into_iter()
                 .map(|tx| {
-                    let (hash, added) = pool.add(tx, &accounts)?;
+                    let (hash, added) = match tx {
+                        Ok(tx) => pool.add(tx, &accounts)?,
+                        Err(valid) => pool.add_validated(valid?, &accounts)?,
+                    };
                     promoted.extend(added.promoted);
                     Ok(hash)
                 })
@@ -318,7 +337,15 @@ pub(crate) struct PoolCandidates(pub(crate) BestTransactions);
 
 impl tern_execution::BlockCandidates for PoolCandidates {
     fn next_candidate(&mut self) -> Option<(Arc<TxEnvelope>, Address)> {
-        self.0.next().map(|t| (t.tx, t.sender))
+        // Blob transactions wait: blocks built here carry no blob gas yet (Clique chains
+        // run London rules until issue 17 brings Cancun to them).
+        loop {
+            let t = self.0.next()?;
+            if !t.tx.is_eip4844() {
+                return Some((t.tx, t.sender));
+            }
+            self.0.skip_sender();
+        }
     }
 
     fn skip_sender(&mut self) {

@@ -1,14 +1,13 @@
 //! The node's pool as the RPC server sees it.
 
 use crate::NodePool;
-use alloy_consensus::TxEnvelope;
 use alloy_primitives::{Address, B256};
 use std::collections::BTreeMap;
-use tern_txpool::{PoolError, PoolStatus, ValidTx};
+use tern_txpool::{Incoming, PoolError, PoolStatus, ValidTx};
 use tokio::sync::broadcast;
 
 impl tern_rpc::TransactionPool for NodePool {
-    fn add_transaction(&self, tx: TxEnvelope) -> Result<B256, PoolError> {
+    fn add_transaction(&self, tx: Incoming) -> Result<B256, PoolError> {
         self.add(vec![tx]).pop().expect("one result per transaction")
     }
 

@@ -13,10 +13,7 @@ use tern_storage::ChainStore;
 
 /// Files Tern does not pass, each with why; the test fails if one of them passes (so this
 /// list stays true) or if any other file fails.
-const KNOWN_FAILURES: &[(&str, &str)] = &[(
-    "eth_sendRawTransaction/send-blob-tx.io",
-    "the pool refuses blob transactions (no KZG verification of sidecars yet)",
-)];
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rpc-tests")

@@ -74,7 +74,7 @@ async fn transactions_sent_to_a_fullnode_are_sealed_by_the_validator(version: Et
     // The same again is known; a replacement of nonce 3 with a 5% bump is refused.
     let e = full.pool.add(vec![transfer(3, 1)]).pop().unwrap().unwrap_err();
     assert_eq!(e, tern_txpool::PoolError::AlreadyKnown);
-    let cheap_bump = {
+    let cheap_bump: TxEnvelope = {
         let t = TxEip1559 {
             chain_id: ChainSpec::dev().chain_id,
             nonce: 3,

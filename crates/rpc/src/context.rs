@@ -5,7 +5,7 @@ use crate::{
     filters::Filters,
     pubsub::ChainEvents,
 };
-use alloy_consensus::{Header, TxEnvelope};
+use alloy_consensus::Header;
 use alloy_eips::{BlockId, BlockNumberOrTag, RpcBlockHash};
 use alloy_primitives::{Address, B256};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -13,7 +13,7 @@ use tern_chainspec::ChainSpec;
 use tern_network::NetworkHandle;
 use tern_storage::{ChainStore, HistoricalState};
 use tern_sync::SyncHandle;
-use tern_txpool::{PoolError, PoolStatus, ValidTx};
+use tern_txpool::{Incoming, PoolError, PoolStatus, ValidTx};
 use tokio::sync::broadcast;
 
 /// The limits of the RPC server. Defaults are reth's where it has one.
@@ -68,8 +68,9 @@ impl Default for RpcConfig {
 
 /// The transaction pool as RPC sees it.
 pub trait TransactionPool: Send + Sync + std::fmt::Debug + 'static {
-    /// Validates and adds a transaction; its hash, or why it was refused.
-    fn add_transaction(&self, tx: TxEnvelope) -> Result<B256, PoolError>;
+    /// Validates and adds a transaction (a blob transaction with its sidecar); its hash,
+    /// or why it was refused.
+    fn add_transaction(&self, tx: Incoming) -> Result<B256, PoolError>;
     /// A transaction the pool holds, with its sender.
     fn transaction(&self, hash: &B256) -> Option<ValidTx>;
     /// Sizes.

@@ -103,15 +103,15 @@ fn run_call<T>(
 }
 
 /// Decodes a raw transaction as `eth_sendRawTransaction` takes it: EIP-2718 bytes (a
-/// blob transaction in its network form, with the sidecar: refused by the pool).
-fn decode_raw_transaction(raw: &[u8]) -> RpcResult<TxEnvelope> {
+/// blob transaction in its network form, with the sidecar of either version).
+fn decode_raw_transaction(raw: &[u8]) -> RpcResult<tern_txpool::Incoming> {
     let mut buf = raw;
-    let tx = alloy_consensus::transaction::PooledTransaction::decode_2718(&mut buf)
+    let tx = TxEnvelope::decode_2718(&mut buf)
         .map_err(|e| RpcError::InvalidParams(format!("invalid raw transaction: {e}")))?;
     if !buf.is_empty() {
         return Err(RpcError::InvalidParams("invalid raw transaction: trailing bytes".into()));
     }
-    tern_txpool::from_pooled(tx).map_err(|e| RpcError::Server(e.to_string()))
+    Ok(tx.into())
 }
 
 /// Registers every `eth_` and `debug_getRaw*` method.

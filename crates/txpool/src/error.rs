@@ -26,9 +26,25 @@ pub enum PoolError {
     /// A transaction type the active fork does not have.
     #[error("transaction type not supported")]
     TypeNotSupported,
-    /// Blob transactions (EIP-4844) are refused by this pool.
-    #[error("transaction type not supported: blob transactions (EIP-4844) are not accepted by this node's pool")]
-    BlobsNotSupported,
+    /// A blob transaction (EIP-4844) without its sidecar: the pool takes them only in
+    /// their network form, with blobs, commitments and proofs.
+    #[error("blob transaction without its sidecar: send it in its network form (with blobs, commitments and proofs)")]
+    BlobSidecarMissing,
+    /// A blob transaction with no blobs, or more than one transaction may carry.
+    #[error("invalid blob count: {count} (a blob transaction carries 1 to {max})")]
+    BlobCount {
+        /// Blobs it carries.
+        count: usize,
+        /// The most one transaction may carry at the next block.
+        max: u64,
+    },
+    /// A sidecar of the wrong version for the next block: cell proofs (EIP-7594) from
+    /// Osaka on, blob proofs before.
+    #[error("blob sidecar version mismatch: the next block needs {0}")]
+    BlobSidecarVersion(&'static str),
+    /// The sidecar's commitments, proofs or versioned hashes do not verify.
+    #[error("invalid blobs: {0}")]
+    InvalidBlobs(String),
     /// Larger than [`crate::MAX_TX_SIZE`].
     #[error("oversized data: transaction size {size}, limit {limit}")]
     Oversized {
@@ -123,6 +139,9 @@ impl PoolError {
                 | Self::InitcodeTooLarge { .. }
                 | Self::IntrinsicGas { .. }
                 | Self::TipAboveFeeCap
+                | Self::BlobCount { .. }
+                | Self::BlobSidecarVersion(_)
+                | Self::InvalidBlobs(_)
         )
     }
 
@@ -134,7 +153,10 @@ impl PoolError {
             Self::WrongChainId { .. } => "wrong_chain_id",
             Self::NotReplayProtected => "not_replay_protected",
             Self::TypeNotSupported => "type_not_supported",
-            Self::BlobsNotSupported => "blobs_not_supported",
+            Self::BlobSidecarMissing => "blob_sidecar_missing",
+            Self::BlobCount { .. } => "blob_count",
+            Self::BlobSidecarVersion(_) => "blob_sidecar_version",
+            Self::InvalidBlobs(_) => "invalid_blobs",
             Self::Oversized { .. } => "oversized",
             Self::InitcodeTooLarge { .. } => "initcode_too_large",
             Self::IntrinsicGas { .. } => "intrinsic_gas",

@@ -8,7 +8,9 @@
 //! limits per sender and overall (count and bytes) evict the cheapest. On every new head
 //! [`Pool::on_new_head`] re-reads the senders' accounts, removes what was mined and
 //! promotes or demotes the rest. [`Pool::best`] orders the pending transactions for a
-//! block. Blob transactions (EIP-4844) are refused ([`PoolError::BlobsNotSupported`]).
+//! block. Blob transactions (EIP-4844) are taken in their network form only
+//! ([`Incoming`] keeps the sidecar beside the transaction); their KZG commitments and
+//! proofs are verified before anything else is done with them.
 
 mod best;
 mod error;
@@ -19,7 +21,7 @@ pub use best::BestTransactions;
 pub use error::PoolError;
 pub use pool::{AccountSource, Added, HeadChange, Pool, PoolConfig, PoolStatus, SenderAccount};
 pub use validate::{
-    from_pooled, intrinsic_gas, to_pooled, validate_stateless, Forks, NextBlock, ValidTx,
+    intrinsic_gas, to_pooled, validate_stateless, Forks, Incoming, NextBlock, ValidTx,
     MAX_INITCODE_SIZE, MAX_TX_SIZE,
 };
 

@@ -1,8 +1,8 @@
 //! The pool: transactions by sender and nonce, split into pending (executable on the
 //! head) and queued (waiting for a nonce, funds or a lower base fee), within limits.
 
-use crate::{validate_stateless, BestTransactions, NextBlock, PoolError, ValidTx};
-use alloy_consensus::{Transaction, TxEnvelope};
+use crate::{validate_stateless, BestTransactions, Incoming, NextBlock, PoolError, ValidTx};
+use alloy_consensus::Transaction;
 use alloy_primitives::{Address, B256, U256};
 use std::collections::{BTreeMap, HashMap};
 
@@ -256,10 +256,21 @@ impl Pool {
     /// `accounts` if the pool does not know the sender yet) and adds it.
     pub fn add(
         &mut self,
-        tx: TxEnvelope,
+        tx: impl Into<Incoming>,
         accounts: &dyn AccountSource,
     ) -> Result<(B256, Added), PoolError> {
         self.validate_and_insert(tx, accounts, false)
+    }
+
+    /// Adds a transaction already checked with [`validate_stateless`] against this pool's
+    /// [`Pool::next_block`] (outside the pool's lock: a blob transaction's proofs take
+    /// milliseconds to verify); its sender's account is checked here.
+    pub fn add_validated(
+        &mut self,
+        tx: ValidTx,
+        accounts: &dyn AccountSource,
+    ) -> Result<(B256, Added), PoolError> {
+        self.insert(tx, accounts, false)
     }
 
     /// Adds a transaction of a block a reorg unwound: validated like any other, but
@@ -268,7 +279,7 @@ impl Pool {
     /// what was already in a block.
     pub fn add_returned(
         &mut self,
-        tx: TxEnvelope,
+        tx: impl Into<Incoming>,
         accounts: &dyn AccountSource,
     ) -> Result<(B256, Added), PoolError> {
         self.validate_and_insert(tx, accounts, true)
@@ -276,12 +287,13 @@ impl Pool {
 
     fn validate_and_insert(
         &mut self,
-        tx: TxEnvelope,
+        tx: impl Into<Incoming>,
         accounts: &dyn AccountSource,
         returned: bool,
     ) -> Result<(B256, Added), PoolError> {
+        let tx = tx.into();
         // Known ones are refused before the signature is recovered again.
-        if self.by_hash.contains_key(tx.tx_hash()) {
+        if self.by_hash.contains_key(tx.tx.tx_hash()) {
             return Err(PoolError::AlreadyKnown);
         }
         let tx = validate_stateless(tx, &self.next)?;

@@ -54,7 +54,9 @@ fn next(base_fee_gwei: u64) -> NextBlock {
             shanghai: true,
             cancun: true,
             prague: true,
+            osaka: false,
         },
+        max_blobs_per_tx: 6,
     }
 }
 
@@ -113,7 +115,7 @@ fn refusals_name_the_rule_in_geths_words() {
     assert_eq!(e.to_string(), "max priority fee per gas higher than max fee per gas");
     // Signed for another chain.
     let other = TxEip1559 { chain_id: 1, gas_limit: 21_000, ..Default::default() };
-    let e = p.add(sign(other, &k).into(), &acc).unwrap_err();
+    let e = p.add(TxEnvelope::from(sign(other, &k)), &acc).unwrap_err();
     assert!(e.to_string().starts_with("invalid chain id for signer"), "{e}");
     // Intrinsic gas: 100 non-zero calldata bytes cost 1,600 more than a transfer; from
     // Prague the EIP-7623 floor (10 gas per token, 4 tokens per non-zero byte) is higher.
@@ -133,12 +135,12 @@ fn refusals_name_the_rule_in_geths_words() {
     assert_eq!(e, PoolError::IntrinsicGas { gas: 21_000, needed: 25_000 });
     // Pre-EIP-155 legacy transactions are refused.
     let legacy = TxLegacy { gas_limit: 21_000, gas_price: GWEI * 10, ..Default::default() };
-    let e = p.add(sign(legacy, &k).into(), &acc).unwrap_err();
+    let e = p.add(TxEnvelope::from(sign(legacy, &k)), &acc).unwrap_err();
     assert_eq!(e, PoolError::NotReplayProtected);
     // Above the block gas limit.
     let big = TxEip1559 { chain_id: CHAIN, gas_limit: 30_000_001, ..Default::default() };
     assert_eq!(
-        p.add(sign(big, &k).into(), &acc).unwrap_err().to_string(),
+        p.add(TxEnvelope::from(sign(big, &k)), &acc).unwrap_err().to_string(),
         "exceeds block gas limit"
     );
     assert_eq!(p.status(), PoolStatus::default());
@@ -332,4 +334,86 @@ fn a_gap_filler_takes_the_place_of_the_senders_last_at_the_slot_limit() {
     let (_, added) = p.add(transfer(&k, 0, 10, 1), &acc).unwrap();
     assert_eq!(added.evicted, vec![queued[2]]);
     assert_eq!((p.status().pending, p.status().queued), (3, 0));
+}
+
+/// A blob transaction from `k` with `blobs` blobs of data and its EIP-4844 sidecar (real
+/// commitments and proofs).
+fn blob_tx(
+    k: &SecretKey,
+    blobs: usize,
+) -> (TxEnvelope, alloy_eips::eip4844::BlobTransactionSidecar) {
+    use alloy_eips::eip4844::builder::{SidecarBuilder, SimpleCoder};
+    // Enough data for `blobs` blobs, each different (so their proofs differ too).
+    let data: Vec<u8> = (0..(blobs + 1) * 100_000).map(|i| (i / 1000) as u8).collect();
+    let mut sidecar: alloy_eips::eip4844::BlobTransactionSidecar =
+        SidecarBuilder::<SimpleCoder>::from_slice(&data).build().unwrap();
+    sidecar.blobs.truncate(blobs);
+    sidecar.commitments.truncate(blobs);
+    sidecar.proofs.truncate(blobs);
+    let tx = alloy_consensus::TxEip4844 {
+        chain_id: CHAIN,
+        nonce: 0,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to: Address::repeat_byte(0x42),
+        blob_versioned_hashes: sidecar.versioned_hashes().collect(),
+        max_fee_per_blob_gas: 3,
+        ..Default::default()
+    };
+    let variant: alloy_consensus::TxEip4844Variant =
+        alloy_consensus::TxEip4844Variant::TxEip4844(tx);
+    (TxEnvelope::from(sign(variant, k)), sidecar)
+}
+
+fn with_sidecar(tx: &TxEnvelope, sidecar: alloy_eips::eip4844::BlobTransactionSidecar) -> Incoming {
+    let mut incoming = Incoming::from(tx.clone());
+    incoming.sidecar = Some(std::sync::Arc::new(
+        alloy_eips::eip7594::BlobTransactionSidecarVariant::Eip4844(sidecar),
+    ));
+    incoming
+}
+
+#[test]
+fn blob_transactions_need_a_verified_sidecar_of_the_right_version() {
+    let (mut p, acc, k) = (pool(), Accounts::default(), key(3));
+    let (tx, sidecar) = blob_tx(&k, 2);
+    // Canonical form only (as in a block): no blobs to serve, refused.
+    assert_eq!(p.add(tx.clone(), &acc).unwrap_err(), PoolError::BlobSidecarMissing);
+    // A proof that does not verify.
+    let mut bad = sidecar.clone();
+    bad.proofs.swap(0, 1);
+    let e = p.add(with_sidecar(&tx, bad), &acc).unwrap_err();
+    assert!(matches!(e, PoolError::InvalidBlobs(_)) && e.is_bad_transaction(), "{e}");
+    // A commitment that does not match the versioned hash.
+    let mut wrong = sidecar.clone();
+    wrong.commitments.swap(0, 1);
+    assert!(matches!(p.add(with_sidecar(&tx, wrong), &acc), Err(PoolError::InvalidBlobs(_))));
+    // From Osaka the sidecar must carry cell proofs.
+    let mut osaka = Pool::new(
+        PoolConfig::default(),
+        NextBlock { forks: Forks { osaka: true, ..next(1).forks }, ..next(1) },
+    );
+    let e = osaka.add(with_sidecar(&tx, sidecar.clone()), &acc).unwrap_err();
+    assert!(matches!(e, PoolError::BlobSidecarVersion(_)), "{e}");
+    // Before Cancun there are no blob transactions at all.
+    let mut london = Pool::new(
+        PoolConfig::default(),
+        NextBlock { forks: Forks { cancun: false, ..next(1).forks }, ..next(1) },
+    );
+    assert_eq!(
+        london.add(with_sidecar(&tx, sidecar.clone()), &acc).unwrap_err(),
+        PoolError::TypeNotSupported
+    );
+    // The good one: pending, its cost counting the blob gas, served with its sidecar.
+    let (hash, _) = p.add(with_sidecar(&tx, sidecar.clone()), &acc).unwrap();
+    let held = p.get(&hash).unwrap().clone();
+    let blob_gas = 2 * alloy_eips::eip4844::DATA_GAS_PER_BLOB;
+    assert_eq!(held.cost, U256::from(21_000 * 10 * GWEI) + U256::from(blob_gas * 3));
+    assert!(held.size > 2 * 131_072, "the size counts the blobs: {}", held.size);
+    assert!(p.is_pending(&hash));
+    // Too many blobs for one transaction.
+    let (many, many_sidecar) = blob_tx(&key(4), 7);
+    let e = p.add(with_sidecar(&many, many_sidecar), &acc).unwrap_err();
+    assert_eq!(e, PoolError::BlobCount { count: 7, max: 6 });
 }

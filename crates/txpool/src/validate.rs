@@ -2,8 +2,15 @@
 //! size, gas and fees.
 
 use crate::PoolError;
-use alloy_consensus::{transaction::SignerRecoverable, Header, Transaction, TxEnvelope, Typed2718};
-use alloy_eips::{eip1559::BaseFeeParams, Encodable2718};
+use alloy_consensus::{
+    transaction::{PooledTransaction, SignerRecoverable},
+    Header, Signed, Transaction, TxEip4844, TxEip4844Variant, TxEip4844WithSidecar, TxEnvelope,
+    Typed2718,
+};
+use alloy_eips::{
+    eip1559::BaseFeeParams, eip4844::env_settings::EnvKzgSettings,
+    eip7594::BlobTransactionSidecarVariant, Encodable2718,
+};
 use alloy_primitives::{Address, B256, U256};
 use std::sync::Arc;
 use tern_chainspec::ChainSpec;
@@ -31,6 +38,8 @@ pub struct NextBlock {
     pub chain_id: u64,
     /// The forks active at the next block.
     pub forks: Forks,
+    /// The most blobs one transaction may carry in the next block (0 before Cancun).
+    pub max_blobs_per_tx: u64,
 }
 
 /// The transaction-relevant forks active at a block.
@@ -48,6 +57,8 @@ pub struct Forks {
     pub cancun: bool,
     /// Prague: set-code transactions (type 4, EIP-7702) and the calldata floor (EIP-7623).
     pub prague: bool,
+    /// Osaka: blob sidecars carry cell proofs (EIP-7594).
+    pub osaka: bool,
 }
 
 impl NextBlock {
@@ -62,6 +73,7 @@ impl NextBlock {
             shanghai: on("shanghai"),
             cancun: on("cancun"),
             prague: on("prague"),
+            osaka: on("osaka"),
         };
         let base_fee = if !forks.london {
             0
@@ -77,6 +89,7 @@ impl NextBlock {
             gas_limit: head.gas_limit,
             chain_id: spec.chain_id,
             forks,
+            max_blobs_per_tx: spec.blob_params(t).map_or(0, |p| p.max_blobs_per_tx),
         }
     }
 }
@@ -93,8 +106,11 @@ pub struct ValidTx {
     pub sender: Address,
     /// Its EIP-2718 encoded size in bytes.
     pub size: usize,
-    /// The most it can cost the sender: `gas_limit × max_fee + value`, in wei.
+    /// The most it can cost the sender: `gas_limit × max_fee + value` (and the blob gas
+    /// at its blob fee cap), in wei.
     pub cost: U256,
+    /// A blob transaction's blobs, commitments and proofs (what peers fetch with it).
+    pub sidecar: Option<Arc<BlobTransactionSidecarVariant>>,
 }
 
 impl ValidTx {
@@ -142,21 +158,102 @@ pub fn intrinsic_gas(tx: &TxEnvelope, forks: Forks) -> u64 {
     gas
 }
 
-/// Checks `tx` against the rules of `next` that need no account state, and recovers its
-/// sender.
-pub fn validate_stateless(tx: TxEnvelope, next: &NextBlock) -> Result<ValidTx, PoolError> {
+/// A transaction as it reaches the pool: the transaction and, for a blob transaction, its
+/// sidecar (from its network form).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The transaction (a blob transaction without its sidecar).
+    pub tx: TxEnvelope,
+    /// The blobs, commitments and proofs of a blob transaction.
+    pub sidecar: Option<Arc<BlobTransactionSidecarVariant>>,
+}
+
+impl From<TxEnvelope> for Incoming {
+    /// A transaction as blocks carry it (a blob transaction so has no sidecar).
+    fn from(tx: TxEnvelope) -> Self {
+        match tx {
+            TxEnvelope::Eip4844(signed) => {
+                let (variant, signature, hash) = signed.into_parts();
+                let (tx, sidecar) = match variant {
+                    TxEip4844Variant::TxEip4844(tx) => (tx, None),
+                    TxEip4844Variant::TxEip4844WithSidecar(w) => (w.tx, Some(Arc::new(w.sidecar))),
+                };
+                Self { tx: blob_envelope(tx, signature, hash), sidecar }
+            }
+            other => Self { tx: other, sidecar: None },
+        }
+    }
+}
+
+impl From<PooledTransaction> for Incoming {
+    /// A transaction in its network form (`eth_sendRawTransaction`, `PooledTransactions`).
+    fn from(tx: PooledTransaction) -> Self {
+        use PooledTransaction as P;
+        let tx = match tx {
+            P::Legacy(t) => TxEnvelope::Legacy(t),
+            P::Eip2930(t) => TxEnvelope::Eip2930(t),
+            P::Eip1559(t) => TxEnvelope::Eip1559(t),
+            P::Eip7702(t) => TxEnvelope::Eip7702(t),
+            P::Eip4844(signed) => {
+                let (w, signature, hash) = signed.into_parts();
+                let tx = blob_envelope(w.tx, signature, hash);
+                let sidecar = BlobTransactionSidecarVariant::Eip7594(w.sidecar);
+                return Self { tx, sidecar: Some(Arc::new(sidecar)) };
+            }
+        };
+        Self { tx, sidecar: None }
+    }
+}
+
+fn blob_envelope(tx: TxEip4844, signature: alloy_primitives::Signature, hash: B256) -> TxEnvelope {
+    TxEnvelope::Eip4844(Signed::new_unchecked(TxEip4844Variant::TxEip4844(tx), signature, hash))
+}
+
+/// Checks a blob transaction's sidecar: there is one, of the version the next block
+/// needs, with 1 to `max_blobs_per_tx` blobs whose commitments match the versioned hashes
+/// and whose proofs verify (EIP-4844; cell proofs, EIP-7594, from Osaka).
+fn check_blobs(
+    tx: &TxEnvelope,
+    sidecar: Option<&BlobTransactionSidecarVariant>,
+    next: &NextBlock,
+) -> Result<(), PoolError> {
+    let hashes = tx.blob_versioned_hashes().unwrap_or_default();
+    let max = next.max_blobs_per_tx;
+    if hashes.is_empty() || hashes.len() as u64 > max {
+        return Err(PoolError::BlobCount { count: hashes.len(), max });
+    }
+    let sidecar = sidecar.ok_or(PoolError::BlobSidecarMissing)?;
+    match (next.forks.osaka, sidecar) {
+        (true, BlobTransactionSidecarVariant::Eip4844(_)) => {
+            return Err(PoolError::BlobSidecarVersion("cell proofs (EIP-7594)"))
+        }
+        (false, BlobTransactionSidecarVariant::Eip7594(_)) => {
+            return Err(PoolError::BlobSidecarVersion("blob proofs (EIP-4844)"))
+        }
+        _ => {}
+    }
+    sidecar
+        .validate(hashes, EnvKzgSettings::Default.get())
+        .map_err(|e| PoolError::InvalidBlobs(e.to_string()))
+}
+
+/// Checks `tx` against the rules of `next` that need no account state (a blob
+/// transaction's sidecar included), and recovers its sender.
+pub fn validate_stateless(tx: impl Into<Incoming>, next: &NextBlock) -> Result<ValidTx, PoolError> {
+    let Incoming { tx, sidecar } = tx.into();
     let f = next.forks;
     let allowed = match tx.ty() {
         0 => true,
         1 => f.berlin,
         2 => f.london,
-        3 => return Err(PoolError::BlobsNotSupported),
+        3 => f.cancun,
         4 => f.prague,
         _ => false,
     };
     if !allowed {
         return Err(PoolError::TypeNotSupported);
     }
+    // The size limit is the transaction's; blobs are bounded by their count.
     let size = tx.encode_2718_len();
     if size > MAX_TX_SIZE {
         return Err(PoolError::Oversized { size, limit: MAX_TX_SIZE });
@@ -185,35 +282,36 @@ pub fn validate_stateless(tx: TxEnvelope, next: &NextBlock) -> Result<ValidTx, P
         return Err(PoolError::TipAboveFeeCap);
     }
     let sender = tx.recover_signer().map_err(|_| PoolError::InvalidSender)?;
-    let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+    // The costly check last: a bad signature or fee is refused without touching blobs.
+    if tx.is_eip4844() {
+        check_blobs(&tx, sidecar.as_deref(), next)?;
+    }
+    let blob_cost = U256::from(tx.blob_gas_used().unwrap_or_default())
+        * U256::from(tx.max_fee_per_blob_gas().unwrap_or_default());
+    let cost =
+        U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value() + blob_cost;
     let hash = *tx.tx_hash();
-    Ok(ValidTx { tx: Arc::new(tx), hash, sender, size, cost })
+    let size = size + sidecar.as_ref().map_or(0, |s| alloy_rlp::Encodable::length(&**s));
+    Ok(ValidTx { tx: Arc::new(tx), hash, sender, size, cost, sidecar })
 }
 
-/// A transaction in its network form (as `eth_sendRawTransaction` and
-/// `PooledTransactions` carry it) as the pool keeps it; blob transactions are refused.
-pub fn from_pooled(
-    tx: alloy_consensus::transaction::PooledTransaction,
-) -> Result<TxEnvelope, PoolError> {
-    use alloy_consensus::transaction::PooledTransaction as P;
-    Ok(match tx {
-        P::Legacy(t) => TxEnvelope::Legacy(t),
-        P::Eip2930(t) => TxEnvelope::Eip2930(t),
-        P::Eip1559(t) => TxEnvelope::Eip1559(t),
-        P::Eip7702(t) => TxEnvelope::Eip7702(t),
-        P::Eip4844(_) => return Err(PoolError::BlobsNotSupported),
-    })
-}
-
-/// A pool transaction in its network form, for `PooledTransactions` (the pool holds no
-/// blob transactions, so every one converts).
-pub fn to_pooled(tx: &TxEnvelope) -> Option<alloy_consensus::transaction::PooledTransaction> {
-    use alloy_consensus::transaction::PooledTransaction as P;
-    Some(match tx {
-        TxEnvelope::Legacy(t) => P::Legacy(t.clone()),
-        TxEnvelope::Eip2930(t) => P::Eip2930(t.clone()),
-        TxEnvelope::Eip1559(t) => P::Eip1559(t.clone()),
-        TxEnvelope::Eip7702(t) => P::Eip7702(t.clone()),
-        TxEnvelope::Eip4844(_) => return None,
+/// A pool transaction in its network form, for `PooledTransactions`: a blob transaction
+/// with its sidecar. `None` for a blob transaction with a pre-Osaka sidecar (blob
+/// proofs): the eth wire types carry cell proofs only, so those are not gossiped.
+pub fn to_pooled(t: &ValidTx) -> Option<PooledTransaction> {
+    use PooledTransaction as P;
+    Some(match &*t.tx {
+        TxEnvelope::Legacy(s) => P::Legacy(s.clone()),
+        TxEnvelope::Eip2930(s) => P::Eip2930(s.clone()),
+        TxEnvelope::Eip1559(s) => P::Eip1559(s.clone()),
+        TxEnvelope::Eip7702(s) => P::Eip7702(s.clone()),
+        TxEnvelope::Eip4844(s) => {
+            let tx = s.tx().tx().clone();
+            let BlobTransactionSidecarVariant::Eip7594(sidecar) = &**t.sidecar.as_ref()? else {
+                return None;
+            };
+            let with = TxEip4844WithSidecar { tx, sidecar: sidecar.clone() };
+            P::Eip4844(Signed::new_unchecked(with, *s.signature(), *s.hash()))
+        }
     })
 }
