@@ -178,7 +178,7 @@ impl Node {
             None => (None, None),
             Some(addr) => {
                 let spec = std::sync::Arc::new(config.spec.clone());
-                let events = tern_rpc::ChainEvents::spawn(spec.clone(), store.clone())
+                let events = tern_rpc::ChainEvents::spawn(store.clone())
                     .map_err(|e| NodeError::Rpc { addr, error: std::io::Error::other(e) })?;
                 let limits = &config.rpc;
                 let ctx = tern_rpc::RpcContext {

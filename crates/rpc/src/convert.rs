@@ -93,6 +93,29 @@ pub(crate) fn blob_gas_price(spec: &ChainSpec, header: &Header) -> Option<u128> 
     Some(params.calc_blob_fee(header.excess_blob_gas?))
 }
 
+/// The logs of block `b` in RPC form (positions in the block, no sender recovery), from
+/// its stored receipts.
+pub(crate) fn logs(b: &SealedBlock, stored: &[ReceiptEnvelope]) -> Vec<Log> {
+    let h = &b.block.header;
+    let txs = &b.block.body.transactions;
+    let mut out = Vec::new();
+    for (i, (tx, receipt)) in txs.iter().zip(stored).enumerate() {
+        for l in receipt.logs() {
+            out.push(Log {
+                inner: l.clone(),
+                block_hash: Some(b.hash),
+                block_number: Some(h.number),
+                block_timestamp: Some(h.timestamp),
+                transaction_hash: Some(*tx.tx_hash()),
+                transaction_index: Some(i as u64),
+                log_index: Some(out.len() as u64),
+                removed: false,
+            });
+        }
+    }
+    out
+}
+
 /// The receipts of block `b` in RPC form, from its stored receipts.
 pub(crate) fn receipts(
     spec: &ChainSpec,

@@ -77,12 +77,10 @@ fn logs_in_range(ctx: &RpcContext, filter: &Filter, from: u64, to: u64) -> RpcRe
             continue;
         }
         let Some(block) = ctx.store.block_by_number(number)? else { break };
-        let receipts = convert::receipts(&ctx.spec, &block, ctx.store.receipts(number)?)?;
-        for log in receipts.iter().flat_map(|r| r.inner.logs()) {
-            if filter.matches_address(log.address()) && filter.matches_topics(log.topics()) {
-                out.push(log.clone());
-            }
-        }
+        let logs = convert::logs(&block, &ctx.store.receipts(number)?);
+        out.extend(logs.into_iter().filter(|log| {
+            filter.matches_address(log.address()) && filter.matches_topics(log.topics())
+        }));
         if out.len() > max_logs {
             return Err(RpcError::LimitExceeded(format!(
                 "query exceeds max results {max_logs} (--rpc.max-logs-per-response); ask for a smaller block range"

@@ -7,11 +7,10 @@ use crate::{
     convert,
     error::{RpcError, RpcResult},
 };
-use alloy_rpc_types_eth::{Filter, Header as RpcHeader, Log, TransactionReceipt};
+use alloy_rpc_types_eth::{Filter, Header as RpcHeader, Log};
 use jsonrpsee::{core::SubscriptionResult, PendingSubscriptionSink, SubscriptionMessage};
 use serde::Serialize;
 use std::{collections::VecDeque, sync::Arc};
-use tern_chainspec::ChainSpec;
 use tern_storage::ChainStore;
 use tokio::sync::{broadcast, Notify};
 use tracing::warn;
@@ -28,13 +27,13 @@ const MAX_BLOCKS_PER_CHANGE: u64 = 256;
 /// in block numbers, as with geth).
 const EVENT_BUFFER: usize = 1_024;
 
-/// A canonical block with its receipts in RPC form.
+/// A canonical block with its logs in RPC form.
 #[derive(Debug)]
 pub struct BlockEvent {
     /// The header (with hash and size).
     pub header: RpcHeader,
-    /// Its receipts (logs with positions).
-    pub receipts: Vec<TransactionReceipt>,
+    /// Its logs, with their positions (empty when nobody was subscribed as it arrived).
+    pub logs: Vec<Log>,
 }
 
 /// A change of the canonical chain.
@@ -61,12 +60,12 @@ impl Default for ChainEvents {
 impl ChainEvents {
     /// Publishes the canonical changes of `store` from now on (a task on the current
     /// runtime, woken by each commit).
-    pub fn spawn(spec: Arc<ChainSpec>, store: ChainStore) -> RpcResult<Self> {
+    pub fn spawn(store: ChainStore) -> RpcResult<Self> {
         let events = Self::default();
         let wake = Arc::new(Notify::new());
         let notify = wake.clone();
         store.on_chain_change(move || notify.notify_one());
-        let mut follower = Follower { spec, store, recent: VecDeque::new() };
+        let mut follower = Follower { store, recent: VecDeque::new() };
         follower.start()?;
         let tx = events.tx.clone();
         tokio::spawn(async move {
@@ -88,7 +87,6 @@ impl ChainEvents {
 
 /// Follows the canonical chain, remembering its last blocks.
 struct Follower {
-    spec: Arc<ChainSpec>,
     store: ChainStore,
     recent: VecDeque<Arc<BlockEvent>>,
 }
@@ -96,24 +94,24 @@ struct Follower {
 impl Follower {
     fn start(&mut self) -> RpcResult<()> {
         let (best, _) = self.store.best_block()?;
-        self.recent.push_back(self.load(best)?);
+        self.recent.push_back(self.load(best, false)?);
         Ok(())
     }
 
-    fn load(&self, number: u64) -> RpcResult<Arc<BlockEvent>> {
+    /// Block `number` as an event; its logs only if `with_logs` (someone listens).
+    fn load(&self, number: u64, with_logs: bool) -> RpcResult<Arc<BlockEvent>> {
         let block = self
             .store
             .block_by_number(number)?
             .ok_or_else(|| RpcError::Internal(format!("canonical block {number} missing")))?;
-        let stored = self.store.receipts(number)?;
-        let receipts = if stored.len() == block.block.body.transactions.len() {
-            convert::receipts(&self.spec, &block, stored)?
-        } else {
-            Vec::new() // stored without execution: no receipts to report
+        // Blocks stored without execution have no receipts: no logs to report.
+        let logs = match with_logs {
+            true => convert::logs(&block, &self.store.receipts(number)?),
+            false => Vec::new(),
         };
         let size = alloy_rlp::Encodable::length(&block.block);
         let header = convert::header(block.block.header.clone(), block.hash, Some(size));
-        Ok(Arc::new(BlockEvent { header, receipts }))
+        Ok(Arc::new(BlockEvent { header, logs }))
     }
 
     /// Reports blocks unwound since the last call (newest first), then new ones.
@@ -135,8 +133,9 @@ impl Follower {
             Some(b) => b.header.inner.number + 1,
             None => best.saturating_sub(MAX_BLOCKS_PER_CHANGE - 1),
         };
+        let listened = tx.receiver_count() > 0;
         for number in from.max(best.saturating_sub(MAX_BLOCKS_PER_CHANGE - 1))..=best {
-            let block = self.load(number)?;
+            let block = self.load(number, listened)?;
             self.recent.push_back(block.clone());
             if self.recent.len() > REMEMBERED_BLOCKS {
                 self.recent.pop_front();
@@ -153,9 +152,8 @@ pub(crate) fn matching_logs(block: &BlockEvent, filter: &Filter, removed: bool) 
         return Vec::new();
     }
     block
-        .receipts
+        .logs
         .iter()
-        .flat_map(|r| r.inner.logs())
         .filter(|l| filter.matches_address(l.address()) && filter.matches_topics(l.topics()))
         .map(|l| Log { removed, ..l.clone() })
         .collect()
@@ -258,6 +256,7 @@ mod tests {
     use super::*;
     use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxLegacy};
     use alloy_primitives::{Address, Bytes, LogData, TxKind, B256, U256};
+    use tern_chainspec::ChainSpec;
     use tern_storage::{ExecutedBlock, SealedBlock, StateChanges};
 
     const EMITTER: Address = Address::repeat_byte(0xe1);
@@ -320,8 +319,7 @@ mod tests {
         let store = ChainStore::init(&dir, &spec).unwrap();
         let genesis = store.block_by_number(0).unwrap().unwrap();
         let (tx, mut rx) = broadcast::channel(16);
-        let mut follower =
-            Follower { spec: spec.clone(), store: store.clone(), recent: VecDeque::new() };
+        let mut follower = Follower { store: store.clone(), recent: VecDeque::new() };
         follower.start().unwrap();
 
         let a1 = block(&spec, &genesis, 1);
@@ -345,7 +343,7 @@ mod tests {
 
         // The logs subscription's view: a2's log again as removed, then b2's and b3's.
         let filter = Filter::new().address(EMITTER);
-        let a1_event = follower.load(1).unwrap(); // still canonical
+        let a1_event = follower.load(1, true).unwrap(); // still canonical
         assert_eq!(matching_logs(&a1_event, &filter, false).len(), 1);
         let b3_event = follower.recent.back().unwrap().clone();
         let logs = matching_logs(&b3_event, &filter, true);
