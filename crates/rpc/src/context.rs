@@ -11,7 +11,7 @@ use alloy_primitives::{Address, B256};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tern_chainspec::ChainSpec;
 use tern_network::NetworkHandle;
-use tern_storage::{ChainStore, HistoricalState};
+use tern_storage::{ChainStore, HistoricalState, StateBlock, StoreError};
 use tern_sync::SyncHandle;
 use tern_txpool::{Incoming, PoolError, PoolStatus, ValidTx};
 use tokio::sync::broadcast;
@@ -173,24 +173,36 @@ impl RpcContext {
         self.find_block(id)?.ok_or(RpcError::HeaderNotFound)
     }
 
-    /// The state after the block `id` names: canonical, and within the history served.
+    /// The state after the block `id` names: canonical, and within the history served
+    /// (the block and its state read in one store transaction).
     pub fn state_at(&self, id: BlockId) -> RpcResult<(FoundBlock, HistoricalState)> {
-        let block = self.block(id)?;
-        if self.store.canonical_hash(block.number)? != Some(block.hash) {
-            return Err(RpcError::Server(format!(
-                "missing trie node: block {} is not canonical; state is kept for the canonical chain only",
-                block.hash
-            )));
-        }
-        let head = self.store.state_number()?;
-        if head.saturating_sub(block.number) > self.config.state_history {
+        let at = match id {
+            BlockId::Hash(h) => StateBlock::Hash(h.block_hash),
+            BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending) => {
+                StateBlock::Latest
+            }
+            BlockId::Number(tag) => match self.tag_number(tag)? {
+                Some(n) => StateBlock::Number(n),
+                None => return Err(RpcError::HeaderNotFound),
+            },
+        };
+        let (hash, header, state) = match self.store.state_at_block(at) {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(StoreError::StateAhead { .. }) => return Err(RpcError::HeaderNotFound),
+            Err(StoreError::NotCanonical(hash)) => {
+                return Err(RpcError::Server(format!(
+                    "missing trie node: block {hash} is not canonical; state is kept for the canonical chain only"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if state.head().saturating_sub(header.number) > self.config.state_history {
             return Err(RpcError::Server(format!(
                 "missing trie node: state of block {} is older than the {} blocks this node serves (--rpc.state-history)",
-                block.number, self.config.state_history
+                header.number, self.config.state_history
             )));
         }
-        let state = self.store.state_at(block.number)?;
-        Ok((block, state))
+        Ok((FoundBlock { number: header.number, hash, header }, state))
     }
 }
 

@@ -42,6 +42,11 @@ impl HistoricalState {
         self.number
     }
 
+    /// The block the latest state is at (the head).
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
     /// The value of `key` before the first block above `number` that recorded one.
     fn before_later_block(&self, table: Table, rest: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         for block in self.number + 1..=self.head {
@@ -178,7 +183,46 @@ pub(crate) fn account_proof(
     Ok(AccountProof { account, storage_root, account_proof, storage })
 }
 
+/// The block a state read names ([`ChainStore::state_at_block`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateBlock {
+    /// The block the state is at (the head).
+    Latest,
+    /// A canonical block by number.
+    Number(u64),
+    /// A block by hash (it must be canonical).
+    Hash(B256),
+}
+
 impl ChainStore {
+    /// The state after the block `at` names, with the block's hash and header, all read in
+    /// one transaction (a read transaction costs a reader-slot lock: one per request, not
+    /// one per lookup). `None` if there is no such block; [`StoreError::NotCanonical`] for
+    /// a block off the canonical chain, [`StoreError::StateAhead`] for one the state has
+    /// not reached.
+    pub fn state_at_block(
+        &self,
+        at: StateBlock,
+    ) -> Result<Option<(B256, alloy_consensus::Header, HistoricalState)>, StoreError> {
+        let txn = self.begin_ro()?;
+        let head = self.state_number_in(&txn)?;
+        let hash = match at {
+            StateBlock::Latest => self.canonical_in(&txn, head)?,
+            StateBlock::Number(n) => self.canonical_in(&txn, n)?,
+            StateBlock::Hash(h) => Some(h),
+        };
+        let Some(hash) = hash else { return Ok(None) };
+        let Some(header) = self.header_in(&txn, hash)? else { return Ok(None) };
+        if self.canonical_in(&txn, header.number)? != Some(hash) {
+            return Err(StoreError::NotCanonical(hash));
+        }
+        if header.number > head {
+            return Err(StoreError::StateAhead { number: header.number, head });
+        }
+        let state = HistoricalState { store: self.clone(), txn, number: header.number, head };
+        Ok(Some((hash, header, state)))
+    }
+
     /// The state after canonical block `number` (at most the block the state is at).
     pub fn state_at(&self, number: u64) -> Result<HistoricalState, StoreError> {
         let txn = self.begin_ro()?;

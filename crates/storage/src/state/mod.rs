@@ -16,7 +16,7 @@ use trie::{delete_prefix, update_trie, PrefixSet, TrieKind};
 
 mod history;
 mod trie;
-pub use history::{AccountProof, HistoricalState};
+pub use history::{AccountProof, HistoricalState, StateBlock};
 use signet_libmdbx::{
     tx::{
         aliases::{RoTxUnsync, RwTxUnsync, TxUnsync},
