@@ -17,8 +17,8 @@ pub use bench::{
 };
 pub use error::StoreError;
 pub use state::{
-    Account, AccountProof, ExecutedBlock, HistoricalState, StateBlock, StateChanges, StateRead, StateReader,
-    StateWriter, StorageChange, EMPTY_CODE_HASH,
+    Account, AccountProof, ExecutedBlock, HistoricalState, StateBlock, StateChanges, StateRead,
+    StateReader, StateWriter, StorageChange, EMPTY_CODE_HASH,
 };
 pub use store::{ChainStore, SealedBlock, TxLocation, SCHEMA_VERSION};
 pub use tables::Table;
