@@ -1,0 +1,18 @@
+//! Node discovery, protocol version 4 ([discv4]): the UDP packets (this crate's first
+//! part), with the Kademlia table and lookups to come (issue 16).
+//!
+//! A packet is `hash ‖ signature ‖ type ‖ RLP data`, at most 1280 bytes; the signature
+//! (65 bytes, `r ‖ s ‖ v`) covers `type ‖ data`, the hash covers `signature ‖ type ‖
+//! data`. Decoding accepts what EIP-8 asks for: extra list elements and extra bytes after
+//! the list are ignored, any Ping version is accepted.
+//!
+//! [discv4]: https://github.com/ethereum/devp2p/blob/master/discv4.md
+
+mod error;
+mod packet;
+
+pub use error::PacketError;
+pub use packet::{
+    decode, encode, Decoded, EnrRequest, EnrResponse, FindNode, Message, Neighbours, NodeEndpoint,
+    NodeRecord, Ping, Pong, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE,
+};
