@@ -10,9 +10,11 @@
 
 mod error;
 mod packet;
+mod record;
 
 pub use error::PacketError;
 pub use packet::{
     decode, encode, Decoded, EnrRequest, EnrResponse, FindNode, Message, Neighbours, NodeEndpoint,
     NodeRecord, Ping, Pong, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE,
 };
+pub use record::{local_record, record_fork_id, record_node_id, NodeEnr, RecordError, ETH_ENR_KEY};
