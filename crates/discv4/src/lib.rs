@@ -1,5 +1,5 @@
-//! Node discovery, protocol version 4 ([discv4]): the UDP packets (this crate's first
-//! part), with the Kademlia table and lookups to come (issue 16).
+//! Node discovery, protocol version 4 ([discv4]): the UDP packets, node records (ENR) and
+//! the Kademlia table; bonding, lookups and the UDP service come next (issue 16).
 //!
 //! A packet is `hash ‖ signature ‖ type ‖ RLP data`, at most 1280 bytes; the signature
 //! (65 bytes, `r ‖ s ‖ v`) covers `type ‖ data`, the hash covers `signature ‖ type ‖
@@ -11,6 +11,7 @@
 mod error;
 mod packet;
 mod record;
+mod table;
 
 pub use error::PacketError;
 pub use packet::{
@@ -18,3 +19,4 @@ pub use packet::{
     NodeRecord, Ping, Pong, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE,
 };
 pub use record::{local_record, record_fork_id, record_node_id, NodeEnr, RecordError, ETH_ENR_KEY};
+pub use table::{distance, Seen, Table, TableEntry, BUCKETS, BUCKET_SIZE, REPLACEMENTS};
