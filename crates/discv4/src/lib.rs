@@ -9,11 +9,13 @@
 //! [discv4]: https://github.com/ethereum/devp2p/blob/master/discv4.md
 
 mod error;
+mod lookup;
 mod packet;
 mod record;
 mod table;
 
 pub use error::PacketError;
+pub use lookup::{Lookup, ALPHA};
 pub use packet::{
     decode, encode, Decoded, EnrRequest, EnrResponse, FindNode, Message, Neighbours, NodeEndpoint,
     NodeRecord, Ping, Pong, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE,
