@@ -12,6 +12,7 @@ mod error;
 mod lookup;
 mod packet;
 mod record;
+mod service;
 mod table;
 
 pub use error::PacketError;
@@ -21,4 +22,5 @@ pub use packet::{
     NodeRecord, Ping, Pong, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE,
 };
 pub use record::{local_record, record_fork_id, record_node_id, NodeEnr, RecordError, ETH_ENR_KEY};
+pub use service::{Discv4, Discv4Config, BOND_EXPIRY};
 pub use table::{distance, Seen, Table, TableEntry, BUCKETS, BUCKET_SIZE, REPLACEMENTS};

@@ -99,6 +99,19 @@ impl Lookup {
         true
     }
 
+    /// More nodes from `from`, which answered already (a reply split over packets).
+    pub fn on_more(&mut self, from: &B512, nodes: impl IntoIterator<Item = NodeRecord>) {
+        let d = distance(from, &self.target);
+        if self.seen.get(&d).is_some_and(|(_, s)| *s == State::Answered) {
+            self.add(nodes);
+        }
+    }
+
+    /// Whether `node` was asked and has not answered or failed yet.
+    pub fn is_waiting_for(&self, node: &B512) -> bool {
+        self.seen.get(&distance(node, &self.target)).is_some_and(|(_, s)| *s == State::Asked)
+    }
+
     /// `node` did not answer in time: out of the result.
     pub fn on_timeout(&mut self, node: &B512) {
         self.mark(node, State::Failed);
