@@ -113,6 +113,7 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
                 metrics: None,
                 txpool: Default::default(),
                 rpc: Default::default(),
+                discovery: None,
             };
             servers.push(Node::start(config).await?);
         }

@@ -220,6 +220,16 @@ struct NodeArgs {
     /// Percent a replacement must raise both fee caps by.
     #[arg(long = "txpool.pricebump", default_value_t = PoolConfig::default().price_bump)]
     txpool_pricebump: u128,
+    /// Do not run node discovery (discv4): peers come only from --bootnodes,
+    /// --trusted-peers and known-peers.json.
+    #[arg(long = "disable-discovery")]
+    disable_discovery: bool,
+    /// UDP port of node discovery (default: the TCP --port).
+    #[arg(long = "discovery.port")]
+    discovery_port: Option<u16>,
+    /// The address other nodes reach us at, put in discovery packets: `extip:<IP>`.
+    #[arg(long, value_name = "extip:IP")]
+    nat: Option<String>,
     /// Most gas an eth_call or eth_estimateGas may use.
     #[arg(long = "rpc.gascap", default_value_t = RpcConfig::default().gas_cap)]
     rpc_gascap: u64,
@@ -575,6 +585,14 @@ fn key(command: KeyCommand) -> Result<()> {
     Ok(())
 }
 
+/// `--nat extip:<IP>`: the address to advertise.
+fn parse_nat(s: &str) -> Result<std::net::IpAddr> {
+    let ip = s.strip_prefix("extip:").ok_or_else(|| {
+        eyre::eyre!("expected extip:<IP>, got {s:?} (no other NAT method is supported)")
+    })?;
+    ip.parse().map_err(|e| eyre::eyre!("{ip:?} is not an IP address: {e}"))
+}
+
 /// The safe and finalized hashes of a fork-choice file (an `engine_forkchoiceUpdated`
 /// request, or its first parameter alone).
 fn read_fork_choice(
@@ -636,6 +654,13 @@ async fn node(args: NodeArgs) -> Result<()> {
         metrics: args.metrics,
         txpool: args.txpool(),
         rpc: args.rpc(),
+        discovery: match args.disable_discovery {
+            true => None,
+            false => Some(tern_node::DiscoveryConfig {
+                port: args.discovery_port,
+                external_ip: args.nat.as_deref().map(parse_nat).transpose().wrap_err("--nat")?,
+            }),
+        },
     };
     let mut node = Node::start(config).await.map_err(|e| match e {
         tern_node::NodeError::Network(_) => eyre::Report::new(e).wrap_err("--addr/--port"),

@@ -193,6 +193,12 @@ impl NetworkHandle {
         let _ = self.tx.send(ManagerMsg::Announce { blocks, latest: (number, hash) }).await;
     }
 
+    /// A peer to dial when an outbound slot is free (found by discovery); ignored if it
+    /// is known already or the dialer holds its maximum.
+    pub async fn add_peer(&self, enode: Enode) {
+        let _ = self.tx.send(ManagerMsg::AddPeer(enode)).await;
+    }
+
     /// The connected peers.
     pub async fn peers(&self) -> Vec<PeerInfo> {
         self.ask(ManagerMsg::Peers).await.unwrap_or_default()

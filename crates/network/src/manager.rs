@@ -32,6 +32,10 @@ const MANAGER_QUEUE: usize = 4096;
 pub const MIN_REDIAL_DELAY: Duration = Duration::from_secs(1);
 /// Longest redial delay.
 pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(300);
+/// Peers the dialer keeps (bootnodes, trusted, known and discovered): discovery adds no
+/// more beyond this.
+const MAX_DISCOVERED_DIALS: usize = 1_024;
+
 /// How often known peers are saved.
 const SAVE_INTERVAL: Duration = Duration::from_secs(60);
 /// Age at which an inbound handshake still in progress may be aborted when all handshake
@@ -69,6 +73,8 @@ pub(crate) enum ManagerMsg {
         reason: DisconnectReason,
     },
     Shutdown(oneshot::Sender<()>),
+    /// A peer found by discovery: dialed when outbound slots are free.
+    AddPeer(Enode),
     Admit {
         id: PeerId,
         direction: Direction,
@@ -499,6 +505,16 @@ impl Manager {
                     if s.commands.try_send(SessionCommand::Gossip(gossip)).is_err() {
                         metrics::counter!("tern_tx_gossip_dropped_total").increment(1);
                     }
+                }
+            }
+            ManagerMsg::AddPeer(enode) => {
+                if enode.id != self.local_id
+                    && !self.dials.contains_key(&enode.id)
+                    && self.dials.len() < MAX_DISCOVERED_DIALS
+                {
+                    let dial = Dial { enode, failures: 0, next_at: Instant::now(), busy: false };
+                    self.dials.insert(enode.id, dial);
+                    self.dial_due();
                 }
             }
             ManagerMsg::Peers(tx) => {

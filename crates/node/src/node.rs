@@ -31,6 +31,19 @@ pub struct NodeConfig {
     pub txpool: tern_txpool::PoolConfig,
     /// JSON-RPC limits.
     pub rpc: tern_rpc::RpcConfig,
+    /// Node discovery (discv4); `None`: peers come only from bootnodes, trusted peers
+    /// and known-peers.json.
+    pub discovery: Option<DiscoveryConfig>,
+}
+
+/// Node discovery settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    /// The UDP port (`None`: the TCP port).
+    pub port: Option<u16>,
+    /// The address put in our discovery packets and enode (`--nat extip:IP`; `None`: the
+    /// listen address).
+    pub external_ip: Option<std::net::IpAddr>,
 }
 
 /// Why a node stopped with an error.
@@ -64,6 +77,14 @@ pub enum NodeError {
     /// A task of the node returned while the node was running.
     #[error("the {0} task ended unexpectedly")]
     TaskEnded(&'static str),
+    /// The discovery socket could not be bound.
+    #[error("cannot start node discovery on UDP {addr} (--discovery.port): {error}")]
+    Discovery {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
     /// The network task ended unexpectedly.
     #[error("the network stopped: {0}")]
     NetworkStopped(String),
@@ -139,6 +160,8 @@ pub struct Node {
     pub pool: std::sync::Arc<crate::NodePool>,
     /// The JSON-RPC address, if serving.
     pub rpc_addr: Option<std::net::SocketAddr>,
+    /// Node discovery, if enabled.
+    pub discovery: Option<tern_discv4::Discv4>,
     rpc: Option<jsonrpsee::server::ServerHandle>,
     shutdown: watch::Sender<bool>,
     sync_task: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
@@ -158,6 +181,12 @@ impl Node {
         let network =
             tern_network::start(config.network.clone(), config.spec.clone(), store.clone()).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let discovery = match &config.discovery {
+            None => None,
+            Some(d) => {
+                Some(start_discovery(d, &config.network, &network, shutdown_rx.clone()).await?)
+            }
+        };
         let (sync_manager, sync) = BlockSyncManager::new(
             config.spec.clone(),
             config.sync.clone(),
@@ -222,7 +251,18 @@ impl Node {
         };
         info!(enode = %network.local_enode(), validator = validator.is_some(), "node running");
         let sync_task = Some(sync_task);
-        Ok(Self { network, store, sync, pool, rpc_addr, rpc, shutdown, sync_task, validator })
+        Ok(Self {
+            network,
+            store,
+            sync,
+            pool,
+            rpc_addr,
+            discovery,
+            rpc,
+            shutdown,
+            sync_task,
+            validator,
+        })
     }
 
     /// Waits until the validator, sync or the network ends: with its error, or
@@ -287,6 +327,56 @@ impl Node {
         }
         result
     }
+}
+
+/// Starts discv4 beside the network: UDP on the TCP listen address (or `--discovery.port`),
+/// bootnodes as first contacts, and every node it bonds with offered to the dialer.
+async fn start_discovery(
+    d: &DiscoveryConfig,
+    net: &NetworkConfig,
+    network: &NetworkHandle,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<tern_discv4::Discv4, NodeError> {
+    use tern_discv4::{NodeEndpoint, NodeRecord};
+    let local = network.local_enode();
+    let listen = std::net::SocketAddr::new(net.listen_addr.ip(), d.port.unwrap_or(local.tcp_port));
+    let advertised = NodeEndpoint {
+        ip: d.external_ip.unwrap_or(local.address),
+        udp: listen.port(),
+        tcp: local.tcp_port,
+    };
+    let mut config = tern_discv4::Discv4Config::new(net.secret_key, listen, advertised);
+    config.bootnodes = net
+        .bootnodes
+        .iter()
+        .map(|e| NodeRecord {
+            endpoint: NodeEndpoint { ip: e.address, udp: e.udp_port, tcp: e.tcp_port },
+            id: e.id,
+        })
+        .collect();
+    let discovery = tern_discv4::Discv4::spawn(config)
+        .await
+        .map_err(|error| NodeError::Discovery { addr: listen, error })?;
+    info!(udp = %listen, "node discovery (discv4) running");
+    let mut found = discovery.subscribe();
+    let network = network.clone();
+    tokio::spawn(async move {
+        loop {
+            let node = tokio::select! {
+                _ = shutdown.changed() => return,
+                r = found.recv() => match r {
+                    Ok(n) => n,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+            };
+            if node.endpoint.tcp != 0 {
+                let addr = std::net::SocketAddr::new(node.endpoint.ip, node.endpoint.tcp);
+                network.add_peer(tern_p2p::Enode::new(node.id, addr)).await;
+            }
+        }
+    });
+    Ok(discovery)
 }
 
 #[cfg(test)]

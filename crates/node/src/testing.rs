@@ -60,6 +60,7 @@ pub fn node_config(
         metrics: None,
         txpool: Default::default(),
         rpc: Default::default(),
+        discovery: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn config(datadir: PathBuf, bootnodes: Vec<Enode>) -> NodeConfig {
         metrics: None,
         txpool: Default::default(),
         rpc: Default::default(),
+        discovery: None,
     }
 }
 
