@@ -1,7 +1,7 @@
 //! Running a transaction request on a block's state without storing anything:
 //! `eth_call`, `eth_estimateGas` and `eth_createAccessList` as geth answers them.
 
-use crate::{forks::EvmForks, StateReadError, StoreDb};
+use crate::{forks::EvmForks, StoreDb};
 use alloy_consensus::Header;
 use alloy_eips::eip2930::{AccessList, AccessListItem};
 use alloy_evm::{
@@ -443,13 +443,6 @@ impl AccessTracer {
         if !self.excluded.contains(&address) {
             self.touched.entry(address).or_default();
         }
-    }
-}
-
-/// Keeps `StateReadError` in use for callers matching on state failures.
-impl From<StateReadError> for CallError {
-    fn from(e: StateReadError) -> Self {
-        db_error(e)
     }
 }
 

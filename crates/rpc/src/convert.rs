@@ -116,6 +116,19 @@ pub(crate) fn logs(b: &SealedBlock, stored: &[ReceiptEnvelope]) -> Vec<Log> {
     out
 }
 
+/// The gas each transaction of a block used, from its receipts' cumulative gas.
+pub(crate) fn gas_used_per_tx(receipts: &[ReceiptEnvelope]) -> Vec<u64> {
+    let mut last = 0;
+    receipts
+        .iter()
+        .map(|r| {
+            let used = r.cumulative_gas_used() - last;
+            last = r.cumulative_gas_used();
+            used
+        })
+        .collect()
+}
+
 /// The receipts of block `b` in RPC form, from its stored receipts.
 pub(crate) fn receipts(
     spec: &ChainSpec,
@@ -133,28 +146,14 @@ pub(crate) fn receipts(
         )));
     }
     let blob_price = blob_gas_price(spec, h);
+    let gas_used = gas_used_per_tx(&stored);
+    let mut logs = logs(b, &stored).into_iter();
     let mut out = Vec::with_capacity(txs.len());
-    let (mut log_index, mut cumulative) = (0u64, 0u64);
-    for (i, (tx, receipt)) in txs.iter().zip(stored).enumerate() {
-        let at = TxAt::new(h, b.hash, i);
+    for (i, ((tx, receipt), gas_used)) in txs.iter().zip(stored).zip(gas_used).enumerate() {
         let from = sender(tx)?;
-        let gas_used = receipt.cumulative_gas_used() - cumulative;
-        cumulative = receipt.cumulative_gas_used();
         let tx_hash = *tx.tx_hash();
-        let inner = receipt.map_logs(|l| {
-            let log = Log {
-                inner: l,
-                block_hash: Some(b.hash),
-                block_number: Some(h.number),
-                block_timestamp: Some(h.timestamp),
-                transaction_hash: Some(tx_hash),
-                transaction_index: Some(i as u64),
-                log_index: Some(log_index),
-                removed: false,
-            };
-            log_index += 1;
-            log
-        });
+        // The same logs, with their positions in the block.
+        let inner = receipt.map_logs(|_| logs.next().expect("one log built per stored log"));
         let blob_gas_used = tx.blob_gas_used();
         out.push(TransactionReceipt {
             inner,
@@ -163,7 +162,7 @@ pub(crate) fn receipts(
             block_hash: Some(b.hash),
             block_number: Some(h.number),
             gas_used,
-            effective_gas_price: tx.effective_gas_price(at.base_fee),
+            effective_gas_price: tx.effective_gas_price(h.base_fee_per_gas),
             blob_gas_used,
             blob_gas_price: blob_gas_used.and(blob_price),
             from,

@@ -359,19 +359,6 @@ fn pending(tx: &TxEnvelope) -> Transaction {
     convert::transaction(tx.clone(), sender, None)
 }
 
-/// The `gasUsed` of a transaction in a block, for fee rewards.
-pub(crate) fn gas_used_per_tx(receipts: &[alloy_consensus::ReceiptEnvelope]) -> Vec<u64> {
-    let mut last = 0;
-    receipts
-        .iter()
-        .map(|r| {
-            let used = r.cumulative_gas_used() - last;
-            last = r.cumulative_gas_used();
-            used
-        })
-        .collect()
-}
-
 /// Whether `tx` pays at least `tip` per gas over `base_fee`.
 pub(crate) fn effective_tip(tx: &TxEnvelope, base_fee: Option<u64>) -> u128 {
     tx.effective_tip_per_gas(base_fee.unwrap_or_default()).unwrap_or_default()

@@ -4,8 +4,9 @@
 use crate::{
     context::RpcContext,
     convert,
+    convert::gas_used_per_tx,
     error::{RpcError, RpcResult},
-    eth::{effective_tip, gas_used_per_tx},
+    eth::effective_tip,
 };
 use alloy_consensus::Header;
 use alloy_eips::{eip1559::BaseFeeParams, BlockNumberOrTag};
