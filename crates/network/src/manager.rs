@@ -35,6 +35,9 @@ pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(300);
 /// Peers the dialer keeps (bootnodes, trusted, known and discovered): discovery adds no
 /// more beyond this.
 const MAX_DISCOVERED_DIALS: usize = 1_024;
+/// Failed dials in a row after which a discovered peer is forgotten (discovery offers it
+/// again, at its current address, when it bonds anew).
+const MAX_DISCOVERED_FAILURES: u32 = 3;
 
 /// How often known peers are saved.
 const SAVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -75,19 +78,28 @@ pub(crate) enum ManagerMsg {
     Shutdown(oneshot::Sender<()>),
     /// A peer found by discovery: dialed when outbound slots are free.
     AddPeer(Enode),
+    /// A connection finished its Hello: may it go on? (`Ok` carries its serial.)
     Admit {
         id: PeerId,
         direction: Direction,
-        tx: oneshot::Sender<Result<(), DisconnectReason>>,
+        tx: oneshot::Sender<Result<u64, DisconnectReason>>,
     },
+    /// An admitted connection finished its eth handshake; `ok` says whether it is still
+    /// the one admitted for its peer (if not, it disconnects and reports nothing more).
     Established {
         info: Box<PeerInfo>,
         commands: mpsc::Sender<SessionCommand>,
         dial: Option<Enode>,
+        serial: u64,
+        ok: oneshot::Sender<bool>,
     },
     HandshakeFailed {
         id: PeerId,
+        direction: Direction,
+        serial: u64,
         reason: String,
+        /// Whether it counts as a failed dial (not when the peer kept another connection).
+        failed: bool,
     },
     DialFailed {
         id: PeerId,
@@ -103,6 +115,8 @@ pub(crate) enum ManagerMsg {
     Event(NetworkEvent),
     Closed {
         peer: PeerId,
+        /// The session's connection serial (a replaced session's end changes nothing).
+        serial: u64,
         reason: String,
         penalty: Option<Penalty>,
     },
@@ -125,11 +139,15 @@ pub(crate) struct Shared {
 
 struct SessionEntry {
     info: PeerInfo,
+    serial: u64,
     commands: mpsc::Sender<SessionCommand>,
 }
 
 struct Dial {
     enode: Enode,
+    /// Found by discovery (not configured, not saved): forgotten after
+    /// [`MAX_DISCOVERED_FAILURES`] failed dials in a row.
+    discovered: bool,
     failures: u32,
     next_at: Instant,
     busy: bool,
@@ -142,7 +160,11 @@ pub(crate) struct Manager {
     local_id: PeerId,
     max_inbound: usize,
     max_outbound: usize,
-    pending: HashMap<PeerId, Direction>,
+    /// Connections admitted and still in their eth handshake, with their serials (at
+    /// most one per peer and direction).
+    pending: HashMap<(PeerId, Direction), u64>,
+    /// The serial of the next admitted connection.
+    next_serial: u64,
     sessions: HashMap<PeerId, SessionEntry>,
     dials: HashMap<PeerId, Dial>,
     /// Addresses of peers we could redial (for known-peers.json).
@@ -190,7 +212,13 @@ pub(crate) async fn build(
     let now = Instant::now();
     let mut dials = HashMap::new();
     let add = |dials: &mut HashMap<PeerId, Dial>, enode: Enode| {
-        dials.entry(enode.id).or_insert(Dial { enode, failures: 0, next_at: now, busy: false });
+        dials.entry(enode.id).or_insert(Dial {
+            enode,
+            discovered: false,
+            failures: 0,
+            next_at: now,
+            busy: false,
+        });
     };
     for e in &config.trusted_peers {
         reputation.trust(e.id);
@@ -245,6 +273,7 @@ pub(crate) async fn build(
         max_inbound: config.max_inbound,
         max_outbound: config.max_outbound,
         pending: HashMap::new(),
+        next_serial: 0,
         sessions: HashMap::new(),
         dials,
         addresses,
@@ -274,7 +303,7 @@ impl Manager {
 
 impl Manager {
     fn count(&self, direction: Direction) -> usize {
-        self.pending.values().filter(|d| **d == direction).count()
+        self.pending.keys().filter(|(_, d)| *d == direction).count()
             + self.sessions.values().filter(|s| s.info.direction == direction).count()
     }
 
@@ -392,7 +421,7 @@ impl Manager {
                 !d.busy
                     && d.next_at <= now
                     && !self.sessions.contains_key(*id)
-                    && !self.pending.contains_key(*id)
+                    && !self.is_pending(id)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -416,16 +445,34 @@ impl Manager {
     }
 
     fn schedule_redial(&mut self, id: &PeerId, failed: bool) {
-        if let Some(d) = self.dials.get_mut(id) {
-            d.busy = false;
-            d.failures = if failed { d.failures + 1 } else { 0 };
-            let delay =
-                MIN_REDIAL_DELAY.saturating_mul(1 << d.failures.min(16)).min(MAX_REDIAL_DELAY);
-            d.next_at = Instant::now() + if failed { delay } else { MIN_REDIAL_DELAY };
+        let Some(d) = self.dials.get_mut(id) else { return };
+        d.busy = false;
+        d.failures = if failed { d.failures + 1 } else { 0 };
+        if d.discovered && d.failures >= MAX_DISCOVERED_FAILURES {
+            debug!(peer = %d.enode, "discovered peer unreachable; forgotten");
+            self.dials.remove(id);
+            return;
         }
+        let delay = MIN_REDIAL_DELAY.saturating_mul(1 << d.failures.min(16)).min(MAX_REDIAL_DELAY);
+        d.next_at = Instant::now() + if failed { delay } else { MIN_REDIAL_DELAY };
     }
 
-    fn admit(&mut self, id: PeerId, direction: Direction) -> Result<(), DisconnectReason> {
+    fn is_pending(&self, id: &PeerId) -> bool {
+        [Direction::Inbound, Direction::Outbound]
+            .iter()
+            .any(|d| self.pending.contains_key(&(*id, *d)))
+    }
+
+    /// Admits a connection that finished its Hello, or says why not; `Ok` carries the
+    /// connection's serial.
+    ///
+    /// One connection per peer and direction. Two nodes that find each other at the same
+    /// moment (discovery bonds both ways) dial each other at once: both connections are
+    /// admitted, and when the second finishes its eth handshake [`Self::established`]
+    /// keeps the one dialed by the node with the smaller id, on both sides alike.
+    /// Refusing the second as a duplicate instead made each side refuse the other's dial
+    /// and lose both, again at every redial.
+    fn admit(&mut self, id: PeerId, direction: Direction) -> Result<u64, DisconnectReason> {
         let now = Instant::now();
         if id == self.local_id {
             return Err(DisconnectReason::ConnectedToSelf);
@@ -433,7 +480,9 @@ impl Manager {
         if self.reputation.is_banned(&id, now) {
             return Err(DisconnectReason::UselessPeer);
         }
-        if self.sessions.contains_key(&id) || self.pending.contains_key(&id) {
+        if self.pending.contains_key(&(id, direction))
+            || self.sessions.get(&id).is_some_and(|s| s.info.direction == direction)
+        {
             return Err(DisconnectReason::AlreadyConnected);
         }
         let (count, max) = match direction {
@@ -443,8 +492,71 @@ impl Manager {
         if count >= max && !self.reputation.is_trusted(&id) {
             return Err(DisconnectReason::TooManyPeers);
         }
-        self.pending.insert(id, direction);
-        Ok(())
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.pending.insert((id, direction), serial);
+        Ok(serial)
+    }
+
+    /// Whether a connection dialed by `dialer` beats one dialed by the other side.
+    fn dialed_by_smaller(&self, direction: Direction, peer: &PeerId) -> bool {
+        (direction == Direction::Outbound) == (self.local_id < *peer)
+    }
+
+    /// A connection finished its eth handshake: it becomes the peer's session, unless a
+    /// session in the other direction wins the tie-break. Returns whether it was kept.
+    fn established(
+        &mut self,
+        info: PeerInfo,
+        commands: mpsc::Sender<SessionCommand>,
+        dial: Option<Enode>,
+        serial: u64,
+    ) -> bool {
+        let (id, direction) = (info.id, info.direction);
+        if self.pending.get(&(id, direction)) != Some(&serial) {
+            return false;
+        }
+        self.pending.remove(&(id, direction));
+        if let Some(old) = self.sessions.get(&id) {
+            if !self.dialed_by_smaller(direction, &id) {
+                debug!(peer = %id, ?direction, "simultaneous dial: keeping the other connection");
+                if direction == Direction::Outbound {
+                    self.schedule_redial(&id, false);
+                }
+                return false;
+            }
+            debug!(peer = %id, ?direction, "simultaneous dial: replacing the other connection");
+            let _ = old
+                .commands
+                .try_send(SessionCommand::Disconnect(DisconnectReason::AlreadyConnected));
+            let old = self.sessions.remove(&id).expect("present");
+            peers_gauge(&old.info).decrement(1.0);
+            if old.info.direction == Direction::Outbound {
+                self.schedule_redial(&id, false);
+            }
+            self.emit(NetworkEvent::PeerDisconnected {
+                id,
+                reason: "replaced by a simultaneous connection".into(),
+            });
+        }
+        info!(
+            peer = %id,
+            client = %info.client_id,
+            version = ?info.version,
+            ?direction,
+            peers = self.sessions.len() + 1,
+            "peer connected"
+        );
+        if let Some(enode) = dial {
+            self.addresses.insert(id, enode);
+        }
+        self.seen.insert(id, info.addr);
+        peers_gauge(&info).increment(1.0);
+        let mut info = info;
+        info.trusted = self.reputation.is_trusted(&id);
+        self.sessions.insert(id, SessionEntry { info: info.clone(), serial, commands });
+        self.emit(NetworkEvent::PeerConnected(Box::new(info)));
+        true
     }
 
     fn penalize(&mut self, peer: PeerId, penalty: Penalty) {
@@ -508,14 +620,32 @@ impl Manager {
                 }
             }
             ManagerMsg::AddPeer(enode) => {
-                if enode.id != self.local_id
-                    && !self.dials.contains_key(&enode.id)
-                    && self.dials.len() < MAX_DISCOVERED_DIALS
-                {
-                    let dial = Dial { enode, failures: 0, next_at: Instant::now(), busy: false };
-                    self.dials.insert(enode.id, dial);
-                    self.dial_due();
+                if enode.id == self.local_id {
+                    return;
                 }
+                let room = self.dials.len() < MAX_DISCOVERED_DIALS;
+                match self.dials.get_mut(&enode.id) {
+                    // Discovery has just heard from it there: a newer address than ours.
+                    Some(d) if d.enode != enode && !d.busy => {
+                        debug!(peer = %enode, "dial address updated by discovery");
+                        d.enode = enode;
+                        d.failures = 0;
+                        d.next_at = Instant::now();
+                    }
+                    Some(_) => return,
+                    None if room => {
+                        let dial = Dial {
+                            enode,
+                            discovered: true,
+                            failures: 0,
+                            next_at: Instant::now(),
+                            busy: false,
+                        };
+                        self.dials.insert(enode.id, dial);
+                    }
+                    None => return,
+                }
+                self.dial_due();
             }
             ManagerMsg::Peers(tx) => {
                 let now = Instant::now();
@@ -555,38 +685,30 @@ impl Manager {
                 if let Err(reason) = result {
                     debug!(peer = %id, %reason, ?direction, "connection refused");
                     if direction == Direction::Outbound {
-                        self.schedule_redial(&id, true);
+                        let failed = reason != DisconnectReason::AlreadyConnected;
+                        self.schedule_redial(&id, failed);
                     }
                 }
                 let _ = tx.send(result);
             }
-            ManagerMsg::Established { info, commands, dial } => {
-                self.pending.remove(&info.id);
-                info!(
-                    peer = %info.id,
-                    client = %info.client_id,
-                    version = ?info.version,
-                    direction = ?info.direction,
-                    peers = self.sessions.len() + 1,
-                    "peer connected"
-                );
-                if let Some(enode) = dial {
-                    self.addresses.insert(info.id, enode);
+            ManagerMsg::Established { info, commands, dial, serial, ok } => {
+                let id = info.id;
+                let kept = self.established(*info, commands, dial, serial);
+                if ok.send(kept).is_err() && kept {
+                    // The connection task is gone: nothing will report its end.
+                    if let Some(s) = self.sessions.remove(&id) {
+                        peers_gauge(&s.info).decrement(1.0);
+                    }
+                    self.emit(NetworkEvent::PeerDisconnected { id, reason: "ended".into() });
                 }
-                self.seen.insert(info.id, info.addr);
-                let trusted = self.reputation.is_trusted(&info.id);
-                peers_gauge(&info).increment(1.0);
-                let mut info = *info;
-                info.trusted = trusted;
-                self.sessions.insert(info.id, SessionEntry { info: info.clone(), commands });
-                self.emit(NetworkEvent::PeerConnected(Box::new(info)));
             }
-            ManagerMsg::HandshakeFailed { id, reason } => {
+            ManagerMsg::HandshakeFailed { id, direction, serial, reason, failed } => {
                 debug!(peer = %id, %reason, "eth handshake failed");
-                if self.pending.remove(&id) == Some(Direction::Outbound)
-                    || self.dials.contains_key(&id)
-                {
-                    self.schedule_redial(&id, true);
+                if self.pending.get(&(id, direction)) == Some(&serial) {
+                    self.pending.remove(&(id, direction));
+                    if direction == Direction::Outbound {
+                        self.schedule_redial(&id, failed);
+                    }
                 }
             }
             ManagerMsg::DialFailed { id, error } => {
@@ -596,15 +718,19 @@ impl Manager {
             ManagerMsg::Penalize { peer, penalty } => self.penalize(peer, penalty),
             ManagerMsg::Reward { peer } => self.reputation.reward(peer, Instant::now()),
             ManagerMsg::Event(e) => self.emit(e),
-            ManagerMsg::Closed { peer, reason, penalty } => {
+            ManagerMsg::Closed { peer, serial, reason, penalty } => {
+                if let Some(p) = penalty {
+                    self.penalize(peer, p);
+                }
+                if self.sessions.get(&peer).is_none_or(|s| s.serial != serial) {
+                    debug!(%peer, %reason, "a replaced connection ended");
+                    return;
+                }
                 if let Some(s) = self.sessions.remove(&peer) {
                     peers_gauge(&s.info).decrement(1.0);
                 }
                 metrics::counter!("tern_disconnects_total", "reason" => disconnect_label(&reason))
                     .increment(1);
-                if let Some(p) = penalty {
-                    self.penalize(peer, p);
-                }
                 // Only peers with a standing worth saving keep their address here, so
                 // peers that come and go with fresh keys do not grow this map.
                 let now = Instant::now();
@@ -741,37 +867,49 @@ async fn connection(shared: &Shared, conn: Conn) {
         return;
     }
     let mut p2p = p2p;
-    match rx.await {
-        Ok(Ok(())) => {}
+    let serial = match rx.await {
+        Ok(Ok(serial)) => serial,
         Ok(Err(reason)) => {
-            if direction == Direction::Outbound {
+            // A dial that meets a connection already there did not fail.
+            if direction == Direction::Outbound && reason != DisconnectReason::AlreadyConnected {
                 shared.counters.dial_failed();
             }
             let _ = p2p.disconnect(reason).await;
             return;
         }
         Err(_) => return,
-    }
+    };
     let handshake = async {
         let store = &shared.store;
-        let (number, hash) = store.best_block().map_err(|e| e.to_string())?;
-        let best = store.header(hash).map_err(|e| e.to_string())?.ok_or("best header missing")?;
-        let td = store.total_difficulty(hash).map_err(|e| e.to_string())?.unwrap_or_default();
+        let local = |e: tern_storage::StoreError| (e.to_string(), true);
+        let (number, hash) = store.best_block().map_err(local)?;
+        let best = store
+            .header(hash)
+            .map_err(local)?
+            .ok_or_else(|| ("best header missing".to_string(), true))?;
+        let td = store.total_difficulty(hash).map_err(local)?.unwrap_or_default();
         let status = status_at(&shared.spec, &best, hash, td);
         let head = Head { number, hash, timestamp: best.timestamp, ..Default::default() };
         let filter = shared.spec.fork_filter(head);
-        EthStream::handshake(p2p, &status, &filter)
-            .await
-            .map(|eth| (eth, number))
-            .map_err(|e| e.to_string())
+        EthStream::handshake(p2p, &status, &filter).await.map(|eth| (eth, number)).map_err(|e| {
+            // The peer kept another connection to us (a simultaneous dial).
+            let kept_other = matches!(
+                e,
+                tern_eth_wire::EthError::P2p(tern_p2p::P2pError::Disconnected(Some(
+                    DisconnectReason::AlreadyConnected
+                )))
+            );
+            (e.to_string(), !kept_other)
+        })
     };
     let (eth, our_best) = match handshake.await {
         Ok(ok) => ok,
-        Err(reason) => {
-            if direction == Direction::Outbound {
+        Err((reason, failed)) => {
+            if direction == Direction::Outbound && failed {
                 shared.counters.dial_failed();
             }
-            let _ = shared.manager.send(ManagerMsg::HandshakeFailed { id, reason }).await;
+            let failed = ManagerMsg::HandshakeFailed { id, direction, serial, reason, failed };
+            let _ = shared.manager.send(failed).await;
             return;
         }
     };
@@ -791,16 +929,20 @@ async fn connection(shared: &Shared, conn: Conn) {
     let dial = dial.or_else(|| {
         (hello.port != 0).then(|| Enode::new(id, SocketAddr::new(addr.ip(), hello.port)))
     });
-    if shared
-        .manager
-        .send(ManagerMsg::Established { info: Box::new(info), commands: commands_tx, dial })
-        .await
-        .is_err()
-    {
+    let (ok, still_admitted) = oneshot::channel();
+    let established =
+        ManagerMsg::Established { info: Box::new(info), commands: commands_tx, dial, serial, ok };
+    if shared.manager.send(established).await.is_err() {
+        return;
+    }
+    if !still_admitted.await.unwrap_or(false) {
+        let mut eth = eth;
+        let _ = eth.p2p_mut().disconnect(DisconnectReason::AlreadyConnected).await;
         return;
     }
     Session {
         id,
+        serial,
         eth,
         commands,
         manager: shared.manager.clone(),

@@ -88,6 +88,8 @@ struct Inflight {
 /// What a session needs to run.
 pub(crate) struct Session {
     pub(crate) id: PeerId,
+    /// The connection's serial (see the manager's `admit`).
+    pub(crate) serial: u64,
     pub(crate) eth: EthStream<EciesStream<TcpStream>>,
     pub(crate) commands: mpsc::Receiver<SessionCommand>,
     pub(crate) manager: mpsc::Sender<ManagerMsg>,
@@ -194,7 +196,8 @@ impl Session {
             }
         }
         debug!(peer = %self.id, %reason, "session ended");
-        self.report(ManagerMsg::Closed { peer: self.id, reason, penalty }).await;
+        self.report(ManagerMsg::Closed { peer: self.id, serial: self.serial, reason, penalty })
+            .await;
     }
 
     async fn expire(&self, st: &mut State) {

@@ -135,7 +135,7 @@ pub enum RequestError {
 }
 
 /// Who opened the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Direction {
     /// They dialed us.
     Inbound,

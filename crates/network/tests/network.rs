@@ -685,3 +685,49 @@ async fn receipts_are_served_for_executed_blocks() {
         }
     }
 }
+
+/// Nodes that dial each other at the same moment (as discovery makes them: bonding runs
+/// both ways) end with one connection, with no failed dial on either side. Before, each
+/// side refused the other's dial as a duplicate of its own and both connections died,
+/// again at every redial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_dials_leave_one_connection() {
+    let spec = ChainSpec::dev();
+    for round in 0..6 {
+        let (a, mut a_events) =
+            node(config(), &spec, store_with(&spec, &[], &format!("sim-a{round}"))).await;
+        let (b, mut b_events) =
+            node(config(), &spec, store_with(&spec, &[], &format!("sim-b{round}"))).await;
+        tokio::join!(a.add_peer(b.local_enode()), b.add_peer(a.local_enode()));
+        assert_eq!(wait_for(&mut a_events, connected).await, b.local_enode().id);
+        assert_eq!(wait_for(&mut b_events, connected).await, a.local_enode().id);
+        // Both connections may finish their handshakes; one is then replaced. Settled:
+        // one session each way, and it answers.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (pa, pb) = (a.peers().await, b.peers().await);
+            let one = pa.len() == 1 && pb.len() == 1 && pa[0].direction != pb[0].direction;
+            let req = GetBlockHeaders {
+                start: HashOrNumber::Number(0),
+                limit: 1,
+                skip: 0,
+                reverse: false,
+            };
+            if one && a.request(b.local_enode().id, PeerRequest::GetBlockHeaders(req)).await.is_ok()
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "round {round}: {pa:?} {pb:?}");
+            let next = async {
+                tokio::select! {
+                    _ = a_events.recv() => {}
+                    _ = b_events.recv() => {}
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), next).await;
+        }
+        assert_eq!((a.failed_dials(), b.failed_dials()), (0, 0), "round {round}");
+        a.shutdown().await;
+        b.shutdown().await;
+    }
+}
