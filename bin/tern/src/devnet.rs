@@ -168,8 +168,8 @@ pub(crate) fn launch(dir: &Path, opts: &DevnetOptions) -> Result<Devnet> {
     eyre::ensure!(reread.genesis_hash == spec.genesis_hash, "genesis.json does not round-trip");
 
     let exe = std::env::current_exe()?;
-    let validator_enodes: Vec<String> =
-        members.iter().filter(|m| m.validator_key.is_some()).map(|m| m.enode.to_string()).collect();
+    // Discovery does the rest: every node but the first knows only the first.
+    let first = members[0].enode.to_string();
     let mut devnet = Devnet { nodes: Vec::new() };
     if opts.print {
         println!(
@@ -185,7 +185,7 @@ pub(crate) fn launch(dir: &Path, opts: &DevnetOptions) -> Result<Devnet> {
         let log_path = dir.join(format!("{}.log", m.name));
         let log = std::fs::File::create(&log_path)?;
         let bootnodes: Vec<&String> =
-            validator_enodes.iter().filter(|e| **e != m.enode.to_string()).collect();
+            [&first].into_iter().filter(|e| **e != m.enode.to_string()).collect();
         let mut cmd = Command::new(&exe);
         cmd.args(["node", "--datadir"])
             .arg(&m.datadir)

@@ -220,12 +220,12 @@ struct NodeArgs {
     /// Percent a replacement must raise both fee caps by.
     #[arg(long = "txpool.pricebump", default_value_t = PoolConfig::default().price_bump)]
     txpool_pricebump: u128,
-    /// Run node discovery (discv4): the bootnodes are its first contacts and the nodes
-    /// it finds are dialed. Off by default until it filters nodes of other chains and keeps
-    /// its table across restarts (issue 16); without it peers come only from --bootnodes,
-    /// --trusted-peers and known-peers.json.
-    #[arg(long = "discovery")]
-    discovery: bool,
+    /// Do not run node discovery (discv4): peers then come only from --bootnodes,
+    /// --trusted-peers and known-peers.json. With discovery (the default) the bootnodes
+    /// are its first contacts, its table is kept in `<datadir>/discovery-nodes.txt`, and
+    /// the nodes it finds whose record carries our chain's fork id are dialed.
+    #[arg(long = "disable-discovery")]
+    disable_discovery: bool,
     /// UDP port of node discovery (default: the TCP --port).
     #[arg(long = "discovery.port")]
     discovery_port: Option<u16>,
@@ -656,9 +656,9 @@ async fn node(args: NodeArgs) -> Result<()> {
         metrics: args.metrics,
         txpool: args.txpool(),
         rpc: args.rpc(),
-        discovery: match args.discovery {
-            false => None,
-            true => Some(tern_node::DiscoveryConfig {
+        discovery: match args.disable_discovery {
+            true => None,
+            false => Some(tern_node::DiscoveryConfig {
                 port: args.discovery_port,
                 external_ip: args.nat.as_deref().map(parse_nat).transpose().wrap_err("--nat")?,
             }),
@@ -671,7 +671,7 @@ async fn node(args: NodeArgs) -> Result<()> {
     })?;
     let (best, hash) = node.store.best_block()?;
     info!(
-        enode = %node.network.local_enode(),
+        enode = %node.enode(),
         best,
         %hash,
         rpc = ?node.rpc_addr.map(|a| format!("http://{a}")),

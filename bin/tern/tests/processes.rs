@@ -311,8 +311,12 @@ fn validator_and_a_chain_of_fullnodes_agree_over_rpc() {
     let (_f1, f1_log) =
         node(&dir("chain-f1"), &["--bootnodes", &v_enode, "--http", "--http.port", &ports[1]]);
     let f1_enode = enode_of(&f1_log);
-    let (_f2, _f2_log) =
-        node(&dir("chain-f2"), &["--bootnodes", &f1_enode, "--http", "--http.port", &ports[2]]);
+    // Without discovery, so its only peer stays the first fullnode (with it, it would find
+    // the validator through the first's table).
+    let (_f2, _f2_log) = node(
+        &dir("chain-f2"),
+        &["--bootnodes", &f1_enode, "--http", "--http.port", &ports[2], "--disable-discovery"],
+    );
     let height = 4u64;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let hashes: Vec<String> = loop {
@@ -333,6 +337,7 @@ fn validator_and_a_chain_of_fullnodes_agree_over_rpc() {
     // The second fullnode's only peer is the first.
     let peers = rpc(&ports[2], "admin_peers", serde_json::json!([])).unwrap();
     assert_eq!(peers.as_array().unwrap().len(), 1);
+    assert_eq!(peers[0]["source"], "bootnode", "{peers}");
     assert_eq!(rpc(&ports[2], "net_peerCount", serde_json::json!([])).unwrap(), "0x1");
 }
 

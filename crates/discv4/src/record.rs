@@ -29,19 +29,22 @@ struct EthEntry {
 pub struct RecordError(String);
 
 /// Our record: `seq`, the address peers reach us at, our TCP and UDP ports, and the fork
-/// id of our chain at the head.
+/// id of our chain at the head (no `eth` entry without one).
 pub fn local_record(
     key: &secp256k1::SecretKey,
     seq: u64,
     ip: IpAddr,
     tcp: u16,
     udp: u16,
-    fork_id: ForkId,
+    fork_id: Option<ForkId>,
 ) -> Result<NodeEnr, RecordError> {
     let signing =
         SigningKey::from_slice(&key.secret_bytes()).map_err(|e| RecordError(e.to_string()))?;
     let mut b = enr::Enr::builder();
-    b.seq(seq).ip(ip).tcp4(tcp).udp4(udp).add_value(ETH_ENR_KEY, &EthEntry { fork_id });
+    b.seq(seq).ip(ip).tcp4(tcp).udp4(udp);
+    if let Some(fork_id) = fork_id {
+        b.add_value(ETH_ENR_KEY, &EthEntry { fork_id });
+    }
     if ip.is_ipv6() {
         b.tcp6(tcp).udp6(udp);
     }
@@ -95,8 +98,9 @@ mod tests {
     #[test]
     fn our_record_carries_the_fork_id_and_round_trips() {
         let fork = ForkId { hash: ForkHash([0xfc, 0x64, 0xec, 0x04]), next: 1_150_000 };
-        let r = local_record(&example_key(), 7, "10.0.0.1".parse().unwrap(), 30303, 30304, fork)
-            .unwrap();
+        let r =
+            local_record(&example_key(), 7, "10.0.0.1".parse().unwrap(), 30303, 30304, Some(fork))
+                .unwrap();
         let back = NodeEnr::from_str(&r.to_base64()).unwrap();
         assert!(back.verify());
         assert_eq!(back.seq(), 7);

@@ -1,19 +1,40 @@
 //! Discovery services over real UDP on 127.0.0.1: nodes that know only a bootnode find
 //! each other through it.
 
+use alloy_eip2124::{ForkHash, ForkId};
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     time::Duration,
 };
-use tern_discv4::{Discv4, Discv4Config, NodeEndpoint, NodeRecord};
+use tern_discv4::{Discovered, Discv4, Discv4Config, NodeEndpoint, NodeRecord};
 
-async fn start(seed: u8, bootnodes: Vec<NodeRecord>) -> Discv4 {
+fn config(seed: u8, bootnodes: Vec<NodeRecord>) -> Discv4Config {
     let key = secp256k1::SecretKey::from_byte_array([seed; 32]).unwrap();
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut config =
         Discv4Config::new(key, SocketAddr::new(lo, 0), NodeEndpoint { ip: lo, udp: 0, tcp: 30303 });
     config.bootnodes = bootnodes;
-    Discv4::spawn(config).await.expect("bind a UDP port")
+    config
+}
+
+async fn start(seed: u8, bootnodes: Vec<NodeRecord>) -> Discv4 {
+    Discv4::spawn(config(seed, bootnodes)).await.expect("bind a UDP port")
+}
+
+/// The next discovery report about `id`, within 30 s.
+async fn discovered(
+    found: &mut tokio::sync::broadcast::Receiver<Discovered>,
+    id: alloy_primitives::B512,
+) -> Discovered {
+    let wait = async {
+        loop {
+            let d = found.recv().await.expect("service running");
+            if d.node.id == id {
+                return d;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait).await.expect("reported")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,4 +175,136 @@ async fn find_node_is_answered_only_after_an_endpoint_proof() {
             secp256k1::SECP256K1,
             &c.key
         ))));
+}
+
+/// A bonded node is reported with the fork id of its record (EIP-868 ENRRequest), so the
+/// node can filter other chains out before dialing; a new fork id reaches peers through
+/// the sequence number in our Pongs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bonded_nodes_are_reported_with_their_records_fork_id() {
+    let ours = ForkId { hash: ForkHash([1, 2, 3, 4]), next: 0 };
+    let theirs = ForkId { hash: ForkHash([9, 9, 9, 9]), next: 0 };
+    let mut a_config = config(21, vec![]);
+    a_config.fork_id = Some(ours);
+    let a = Discv4::spawn(a_config).await.unwrap();
+    let mut b_config = config(22, vec![a.local()]);
+    b_config.fork_id = Some(theirs);
+    let mut a_found = a.subscribe();
+    let b = Discv4::spawn(b_config).await.unwrap();
+    let mut b_found = b.subscribe();
+    assert_eq!(discovered(&mut a_found, b.local().id).await.fork_id, Some(theirs));
+    assert_eq!(discovered(&mut b_found, a.local().id).await.fork_id, Some(ours));
+    assert_eq!(tern_discv4::record_fork_id(&a.local_enr()), Some(ours));
+    // A node without an eth entry is reported without a fork id.
+    let c = Discv4::spawn(config(23, vec![a.local()])).await.unwrap();
+    assert_eq!(discovered(&mut a_found, c.local().id).await.fork_id, None);
+    // After a fork, a's record has the new fork id and a higher sequence number (which
+    // its Pongs carry, so peers fetch it again).
+    let next = ForkId { hash: ForkHash([5, 6, 7, 8]), next: 0 };
+    let seq = a.local_enr().seq();
+    a.set_fork_id(next).await;
+    a.table_len().await; // a later command: the fork id is applied by now
+    assert!(a.local_enr().seq() > seq);
+    assert_eq!(tern_discv4::record_fork_id(&a.local_enr()), Some(next));
+}
+
+/// The table is saved at shutdown and, at the next start, its nodes are pinged again:
+/// a restarted node knows the network without its bootnodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tern-discv4-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("discovery-nodes.txt");
+    let _ = std::fs::remove_file(&file);
+    let boot = start(31, vec![]).await;
+    let others = [start(32, vec![boot.local()]).await, start(33, vec![boot.local()]).await];
+    let mut c = config(34, vec![boot.local()]);
+    c.nodes_file = Some(file.clone());
+    let node = Discv4::spawn(c.clone()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut found = node.subscribe();
+    while node.table_len().await < 3 {
+        assert!(std::time::Instant::now() < deadline, "table: {:?}", node.nodes().await);
+        let _ = tokio::time::timeout(Duration::from_secs(1), found.recv()).await;
+    }
+    node.shutdown().await;
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(saved.lines().count(), node_count_in(&saved, &[&boot, &others[0], &others[1]]));
+    // Restarted with no bootnode at all: the saved nodes answer and refill the table.
+    c.bootnodes.clear();
+    let again = Discv4::spawn(c).await.unwrap();
+    let mut found = again.subscribe();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while again.table_len().await < 3 {
+        assert!(std::time::Instant::now() < deadline, "table: {:?}", again.nodes().await);
+        let _ = tokio::time::timeout(Duration::from_secs(1), found.recv()).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Lines of `saved` naming one of `nodes` (each line names one saved node).
+fn node_count_in(saved: &str, nodes: &[&Discv4]) -> usize {
+    let ids: Vec<String> =
+        nodes.iter().map(|n| alloy_primitives::hex::encode(n.local().id)).collect();
+    let n = saved.lines().filter(|l| ids.iter().any(|id| l.contains(id.as_str()))).count();
+    assert_eq!(n, nodes.len(), "{saved}");
+    n
+}
+
+/// Garbage is dropped and counted; a flood from one address is cut to its rate (the
+/// flooder gets at most the burst of Pongs back); a Pong nobody asked for changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_floods_and_unsolicited_answers_are_dropped_and_counted() {
+    use tern_discv4::{Message, Ping, Pong};
+    let service = start(41, vec![]).await;
+    let target = service.local();
+    let c = Client::new().await;
+    let to = (target.endpoint.ip, target.endpoint.udp);
+    for len in [0usize, 50, 97, 300, 1281] {
+        c.socket.send_to(&vec![0xab; len], to).await.unwrap();
+    }
+    let pong = Pong {
+        to: target.endpoint,
+        ping_hash: alloy_primitives::B256::repeat_byte(7),
+        expiration: expiration(),
+        enr_seq: None,
+    };
+    c.send(Message::Pong(pong), &target).await;
+    // 300 Pings at once: the per-IP bucket (burst 100) lets the first through.
+    let ping = Message::Ping(Ping {
+        version: 4,
+        from: c.endpoint(),
+        to: target.endpoint,
+        expiration: expiration(),
+        enr_seq: None,
+    });
+    let (packet, _) = tern_discv4::encode(&ping, &c.key);
+    // In batches, each waited for (a burst of 300 could overflow the socket's buffer).
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    let mut stats = service.stats();
+    for batch in 1..=6u64 {
+        for _ in 0..50 {
+            c.socket.send_to(&packet, to).await.unwrap();
+        }
+        loop {
+            stats = service.stats();
+            if stats.malformed + stats.unsolicited + stats.rate_limited + stats.received
+                >= 6 + 50 * batch
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{stats:?}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    // The bucket refills at the rate while the batches go out.
+    let refill = started.elapsed().as_secs_f64() * f64::from(tern_discv4::PER_IP_RATE);
+    let allowed = 2 * u64::from(tern_discv4::PER_IP_RATE) + refill.ceil() as u64;
+    assert!(stats.received <= allowed, "{stats:?}, {allowed} allowed");
+    assert!(stats.rate_limited > 0 || allowed >= 300, "{stats:?}");
+    assert_eq!(stats.malformed, 5, "{stats:?}");
+    assert_eq!(stats.unsolicited, 1, "{stats:?}");
+    assert_eq!(service.table_len().await, 0, "the unsolicited Pong bonded nobody");
 }

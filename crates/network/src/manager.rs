@@ -5,8 +5,8 @@ use crate::{
     peers_file::{self, KnownPeer},
     reputation::{Penalty, Reputation},
     session::{Session, SessionCommand, COMMAND_QUEUE},
-    Direction, NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, PeerStanding,
-    RequestError,
+    Direction, NetworkConfig, NetworkEvent, PeerInfo, PeerRequest, PeerResponse, PeerSource,
+    PeerStanding, RequestError,
 };
 use alloy_primitives::B256;
 use std::{
@@ -145,9 +145,9 @@ struct SessionEntry {
 
 struct Dial {
     enode: Enode,
-    /// Found by discovery (not configured, not saved): forgotten after
+    /// How we know it; discovered peers (not configured, not saved) are forgotten after
     /// [`MAX_DISCOVERED_FAILURES`] failed dials in a row.
-    discovered: bool,
+    source: PeerSource,
     failures: u32,
     next_at: Instant,
     busy: bool,
@@ -211,10 +211,10 @@ pub(crate) async fn build(
     let mut reputation = Reputation::default();
     let now = Instant::now();
     let mut dials = HashMap::new();
-    let add = |dials: &mut HashMap<PeerId, Dial>, enode: Enode| {
+    let add = |dials: &mut HashMap<PeerId, Dial>, enode: Enode, source| {
         dials.entry(enode.id).or_insert(Dial {
             enode,
-            discovered: false,
+            source,
             failures: 0,
             next_at: now,
             busy: false,
@@ -222,9 +222,9 @@ pub(crate) async fn build(
     };
     for e in &config.trusted_peers {
         reputation.trust(e.id);
-        add(&mut dials, *e);
+        add(&mut dials, *e, PeerSource::Trusted);
     }
-    config.bootnodes.iter().for_each(|e| add(&mut dials, *e));
+    config.bootnodes.iter().for_each(|e| add(&mut dials, *e, PeerSource::Bootnode));
     let peers_file = config.datadir.as_ref().map(|d| d.join("known-peers.json"));
     let mut addresses = HashMap::new();
     let mut banned_ips = HashMap::new();
@@ -248,7 +248,7 @@ pub(crate) async fn build(
             }
             addresses.insert(enode.id, enode);
             if enode.id != local_id {
-                add(&mut dials, enode);
+                add(&mut dials, enode, PeerSource::Saved);
             }
         }
     }
@@ -448,7 +448,7 @@ impl Manager {
         let Some(d) = self.dials.get_mut(id) else { return };
         d.busy = false;
         d.failures = if failed { d.failures + 1 } else { 0 };
-        if d.discovered && d.failures >= MAX_DISCOVERED_FAILURES {
+        if d.source == PeerSource::Discovery && d.failures >= MAX_DISCOVERED_FAILURES {
             debug!(peer = %d.enode, "discovered peer unreachable; forgotten");
             self.dials.remove(id);
             return;
@@ -554,6 +554,10 @@ impl Manager {
         peers_gauge(&info).increment(1.0);
         let mut info = info;
         info.trusted = self.reputation.is_trusted(&id);
+        info.source = match direction {
+            Direction::Inbound => PeerSource::Inbound,
+            Direction::Outbound => self.dials.get(&id).map_or(PeerSource::Saved, |d| d.source),
+        };
         self.sessions.insert(id, SessionEntry { info: info.clone(), serial, commands });
         self.emit(NetworkEvent::PeerConnected(Box::new(info)));
         true
@@ -636,7 +640,7 @@ impl Manager {
                     None if room => {
                         let dial = Dial {
                             enode,
-                            discovered: true,
+                            source: PeerSource::Discovery,
                             failures: 0,
                             next_at: Instant::now(),
                             busy: false,
@@ -925,6 +929,7 @@ async fn connection(shared: &Shared, conn: Conn) {
         addr,
         reputation: 0,
         trusted: false,
+        source: PeerSource::Inbound,
     };
     let dial = dial.or_else(|| {
         (hello.port != 0).then(|| Enode::new(id, SocketAddr::new(addr.ip(), hello.port)))

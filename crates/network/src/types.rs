@@ -162,6 +162,37 @@ pub struct PeerInfo {
     pub reputation: i32,
     /// Trusted (never banned).
     pub trusted: bool,
+    /// How we came to know it.
+    pub source: PeerSource,
+}
+
+/// How we came to know a peer (`admin_peers` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerSource {
+    /// It dialed us.
+    Inbound,
+    /// A `--bootnodes` entry.
+    Bootnode,
+    /// A `--trusted-peers` entry.
+    Trusted,
+    /// Saved in `known-peers.json` by an earlier run.
+    Saved,
+    /// Found by node discovery.
+    Discovery,
+}
+
+impl PeerSource {
+    /// Its name, as `admin_peers` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Bootnode => "bootnode",
+            Self::Trusted => "trusted",
+            Self::Saved => "saved",
+            Self::Discovery => "discovery",
+        }
+    }
 }
 
 /// A peer's standing with us, connected or not.

@@ -10,6 +10,6 @@ pub mod testing;
 mod validator;
 
 pub use gossip::REANNOUNCE_INTERVAL;
-pub use node::{DiscoveryConfig, Node, NodeConfig, NodeError, STOP_TIMEOUT};
+pub use node::{DiscoveryConfig, Node, NodeConfig, NodeError, DISCOVERY_NODES_FILE, STOP_TIMEOUT};
 pub use pool::{NodePool, MAX_REORG_DEPTH, PROPAGATE_QUEUE};
 pub use validator::{build_budget, run_validator, ValidatorError, MAX_BUILD_TIME};

@@ -8,7 +8,7 @@ use tern_network::{NetworkConfig, NetworkError, NetworkHandle};
 use tern_storage::{ChainStore, StoreError};
 use tern_sync::{BlockSyncManager, SyncConfig, SyncHandle};
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{debug, info};
 
 /// Everything a node is made of.
 #[derive(Debug, Clone)]
@@ -183,9 +183,18 @@ impl Node {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let discovery = match &config.discovery {
             None => None,
-            Some(d) => {
-                Some(start_discovery(d, &config.network, &network, shutdown_rx.clone()).await?)
-            }
+            Some(d) => Some(
+                start_discovery(
+                    d,
+                    &config.network,
+                    &config.datadir,
+                    &config.spec,
+                    &store,
+                    &network,
+                    shutdown_rx.clone(),
+                )
+                .await?,
+            ),
         };
         let (sync_manager, sync) = BlockSyncManager::new(
             config.spec.clone(),
@@ -223,6 +232,7 @@ impl Node {
                         limits.max_filters,
                         limits.filter_timeout,
                     )),
+                    discovery: discovery.clone(),
                 };
                 let (handle, local) = tern_rpc::start_rpc(addr, ctx)
                     .await
@@ -307,6 +317,17 @@ impl Node {
         }
     }
 
+    /// Our enode URL as others should dial it: with the discovery address (`--nat
+    /// extip:`) and UDP port (`?discport=` when it differs from the TCP port).
+    pub fn enode(&self) -> tern_p2p::Enode {
+        let mut enode = self.network.local_enode();
+        if let Some(d) = &self.discovery {
+            let local = d.local().endpoint;
+            (enode.address, enode.udp_port) = (local.ip, local.udp);
+        }
+        enode
+    }
+
     /// Stops the validator, sync and the network (peers get Disconnect(ClientQuitting)),
     /// within about [`STOP_TIMEOUT`] whatever they are doing.
     pub async fn stop(mut self) -> Result<(), NodeError> {
@@ -322,6 +343,10 @@ impl Node {
         if let Some(rpc) = self.rpc.take() {
             let _ = rpc.stop();
         }
+        if let Some(d) = &self.discovery {
+            // Saves the table for the next start.
+            let _ = tokio::time::timeout(STOP_TIMEOUT / 3, d.shutdown()).await;
+        }
         if tokio::time::timeout(STOP_TIMEOUT / 3, self.network.shutdown()).await.is_err() {
             tracing::warn!("the network did not stop in time; abandoned");
         }
@@ -329,11 +354,30 @@ impl Node {
     }
 }
 
+/// The file the discovery table is kept in, in the data directory.
+pub const DISCOVERY_NODES_FILE: &str = "discovery-nodes.txt";
+
+/// How often the fork id of our record is checked against the head (it changes when the
+/// chain passes a fork).
+const FORK_ID_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The chain's head as a fork-id `Head`.
+fn head_of(store: &ChainStore) -> Option<tern_chainspec::Head> {
+    let (number, hash) = store.best_block().ok()?;
+    let header = store.header(hash).ok()??;
+    Some(tern_chainspec::Head { number, hash, timestamp: header.timestamp, ..Default::default() })
+}
+
 /// Starts discv4 beside the network: UDP on the TCP listen address (or `--discovery.port`),
-/// bootnodes as first contacts, and every node it bonds with offered to the dialer.
+/// bootnodes and the saved table as first contacts, our fork id in our record. Every node
+/// it bonds with whose record announces a fork id our chain accepts (EIP-2124) is offered
+/// to the dialer; nodes of other chains, and nodes without a fork id, are never dialed.
 async fn start_discovery(
     d: &DiscoveryConfig,
     net: &NetworkConfig,
+    datadir: &std::path::Path,
+    spec: &ChainSpec,
+    store: &ChainStore,
     network: &NetworkHandle,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<tern_discv4::Discv4, NodeError> {
@@ -345,7 +389,11 @@ async fn start_discovery(
         udp: listen.port(),
         tcp: local.tcp_port,
     };
+    let head = head_of(store).ok_or(NodeError::Store(StoreError::NotInitialised))?;
+    let mut fork_id = spec.fork_id(head.number, head.timestamp);
     let mut config = tern_discv4::Discv4Config::new(net.secret_key, listen, advertised);
+    config.fork_id = Some(fork_id);
+    config.nodes_file = Some(datadir.join(DISCOVERY_NODES_FILE));
     config.bootnodes = net
         .bootnodes
         .iter()
@@ -354,25 +402,70 @@ async fn start_discovery(
             id: e.id,
         })
         .collect();
-    let discovery = tern_discv4::Discv4::spawn(config)
-        .await
-        .map_err(|error| NodeError::Discovery { addr: listen, error })?;
-    info!(udp = %listen, "node discovery (discv4) running");
+    // `--port 0` means any port: if the TCP port's number is taken for UDP, any UDP port
+    // will do too (an explicit port is an error when taken).
+    let any_port = d.port.is_none() && net.listen_addr.port() == 0;
+    let mut spawned = tern_discv4::Discv4::spawn(config.clone()).await;
+    if any_port && matches!(spawned, Err(tern_discv4::Discv4Error::Bind { .. })) {
+        config.listen.set_port(0);
+        config.advertised.udp = 0;
+        spawned = tern_discv4::Discv4::spawn(config).await;
+    }
+    let discovery = spawned.map_err(|e| match e {
+        tern_discv4::Discv4Error::Bind { addr, error } => NodeError::Discovery { addr, error },
+        other => NodeError::Discovery { addr: listen, error: std::io::Error::other(other) },
+    })?;
+    info!(udp = %discovery.local().endpoint.udp, enr = %discovery.local_enr().to_base64(), "node discovery (discv4) running");
     let mut found = discovery.subscribe();
-    let network = network.clone();
+    let (network, store, spec) = (network.clone(), store.clone(), spec.clone());
+    let service = discovery.clone();
     tokio::spawn(async move {
+        let mut check = tokio::time::interval(FORK_ID_CHECK);
         loop {
-            let node = tokio::select! {
-                _ = shutdown.changed() => return,
+            let found = tokio::select! {
+                _ = shutdown.changed() => return service.shutdown().await,
+                _ = check.tick() => {
+                    if let Some(head) = head_of(&store) {
+                        let now = spec.fork_id(head.number, head.timestamp);
+                        if now != fork_id {
+                            info!(?now, "the chain passed a fork: our node record changes");
+                            fork_id = now;
+                            service.set_fork_id(now).await;
+                        }
+                    }
+                    continue;
+                }
                 r = found.recv() => match r {
                     Ok(n) => n,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "discovery reports fell behind");
+                        continue;
+                    }
                     Err(_) => return,
                 },
             };
-            if node.endpoint.tcp != 0 {
-                let addr = std::net::SocketAddr::new(node.endpoint.ip, node.endpoint.tcp);
-                network.add_peer(tern_p2p::Enode::new(node.id, addr)).await;
+            let node = found.node;
+            let Some(head) = head_of(&store) else { continue };
+            let verdict = match found.fork_id {
+                None => Err("no fork id in its record"),
+                Some(id) => {
+                    spec.fork_filter(head).validate(id).map_err(|_| "another chain's fork id")
+                }
+            };
+            match verdict {
+                Err(why) => {
+                    let reason = if found.fork_id.is_none() { "no_fork_id" } else { "fork_id" };
+                    metrics::counter!("tern_discovery_not_dialed_total", "reason" => reason)
+                        .increment(1);
+                    debug!(node = %node.id, why, "discovered node not dialed");
+                }
+                Ok(()) if node.endpoint.tcp != 0 => {
+                    let addr = std::net::SocketAddr::new(node.endpoint.ip, node.endpoint.tcp);
+                    let mut enode = tern_p2p::Enode::new(node.id, addr);
+                    enode.udp_port = node.endpoint.udp;
+                    network.add_peer(enode).await;
+                }
+                Ok(()) => {}
             }
         }
     });

@@ -72,22 +72,38 @@ pub(crate) fn register(m: &mut RpcModule<RpcContext>) -> Result<(), RegisterMeth
         }))
     })?;
     m.register_method("admin_nodeInfo", |_, c, _| -> RpcResult<Value> {
-        let enode = c.network.local_enode();
+        let mut enode = c.network.local_enode();
         let (best, hash) = c.store.best_block()?;
-        Ok(json!({
-            "enode": enode.to_string(),
-            "id": hex_id(&enode.id),
-            "name": c.client_id,
-            "ip": enode.address.to_string(),
-            "listenAddr": enode.tcp_addr().to_string(),
-            "ports": {"discovery": 0, "listener": enode.tcp_port},
-            "protocols": {"eth": {
-                "network": c.spec.network_id,
-                "genesis": c.spec.genesis_hash.to_string(),
-                "head": hash.to_string(),
-                "number": best,
-            }},
-        }))
+        let mut info = Map::new();
+        let discovery_port = match &c.discovery {
+            Some(d) => {
+                let local = d.local().endpoint;
+                (enode.address, enode.udp_port) = (local.ip, local.udp);
+                info.insert("enr".into(), json!(d.local_enr().to_base64()));
+                local.udp
+            }
+            None => 0,
+        };
+        info.extend(
+            json!({
+                "enode": enode.to_string(),
+                "id": hex_id(&enode.id),
+                "name": c.client_id,
+                "ip": enode.address.to_string(),
+                "listenAddr": enode.tcp_addr().to_string(),
+                "ports": {"discovery": discovery_port, "listener": enode.tcp_port},
+                "protocols": {"eth": {
+                    "network": c.spec.network_id,
+                    "genesis": c.spec.genesis_hash.to_string(),
+                    "head": hash.to_string(),
+                    "number": best,
+                }},
+            })
+            .as_object()
+            .cloned()
+            .expect("an object"),
+        );
+        Ok(Value::Object(info))
     })?;
     m.register_async_method("admin_peers", |_, c, _| async move {
         let peers: Vec<Value> = c
@@ -103,6 +119,7 @@ pub(crate) fn register(m: &mut RpcModule<RpcContext>) -> Result<(), RegisterMeth
                     "network": {"remoteAddress": p.addr.to_string(), "inbound": p.direction == Direction::Inbound, "trusted": p.trusted},
                     "protocols": {"eth": {"version": p.version as u8, "head": p.status.head_hash().to_string()}},
                     "reputation": p.reputation,
+                    "source": p.source.name(),
                 })
             })
             .collect();

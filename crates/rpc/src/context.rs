@@ -105,6 +105,8 @@ pub struct RpcContext {
     pub events: ChainEvents,
     /// Installed filters.
     pub filters: Arc<Filters>,
+    /// Node discovery, if it runs (`admin_nodeInfo` shows its record and port).
+    pub discovery: Option<tern_discv4::Discv4>,
 }
 
 /// A block a request names, found in the store.
