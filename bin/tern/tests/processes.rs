@@ -2,119 +2,19 @@
 //! mid-sync, restarted, and caught up with a consistent store.
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Stdio},
-    sync::mpsc,
+    process::Command,
     time::Duration,
 };
 use tern_chainspec::DEV_VALIDATOR_KEY;
 use tern_storage::ChainStore;
 
-const TERN: &str = env!("CARGO_BIN_EXE_tern");
+mod common;
+use common::*;
 const BLOCKS: u64 = 12_000;
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tern-proc-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 fn prefill(datadir: &Path, n: usize) {
     tern_node::testing::prefill_dev_chain(datadir, n, 1).unwrap();
-}
-
-/// A child process killed when dropped (so a failing test leaves nothing running).
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Node {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Node {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-/// Starts `tern node` with `args`; its log lines arrive on the returned channel.
-fn node(datadir: &Path, args: &[&str]) -> (Node, mpsc::Receiver<String>) {
-    let mut child = Command::new(TERN)
-        .args([
-            "node",
-            "--datadir",
-            datadir.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out: ChildStdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (Node(child), rx)
-}
-
-/// Waits for a log line containing `needle`; returns it.
-fn wait_line(rx: &mpsc::Receiver<String>, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no log line with {needle:?}: {e}"),
-        }
-    }
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The enode URL a node logs at start.
-fn enode_of(log: &mpsc::Receiver<String>) -> String {
-    let line = strip_ansi(&wait_line(log, "node started"));
-    line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string()
-}
-
-/// A free loopback port.
-fn free_port() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
 }
 
 /// A validator (the dev key) serving JSON-RPC on `rpc_port`; returns it and its enode.
@@ -135,28 +35,6 @@ fn validator(datadir: &Path, rpc_port: &str) -> (Node, String) {
     );
     let enode = enode_of(&log);
     (v, enode)
-}
-
-/// Sends `signal` and waits for the process to exit, at most 20 s (a hang fails the test
-/// instead of stalling CI; the node itself stops within ~2 s).
-fn stop_with(child: &mut Child, signal: &str) -> std::process::ExitStatus {
-    let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the node did not stop within 20 s of {signal}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn interrupt(child: &mut Child) {
-    let status = stop_with(child, "-INT");
-    assert!(status.success(), "a stopped node exits cleanly: {status}");
 }
 
 #[test]
@@ -212,20 +90,6 @@ fn fullnode_killed_mid_sync_resumes_and_catches_up() {
 }
 
 /// `GET /metrics` over plain HTTP.
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
-    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-/// The value of the first sample whose line starts with `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 #[test]
 fn metrics_are_scraped_during_a_sync() {
     let server_dir = dir("metrics-server");
@@ -284,22 +148,6 @@ fn ethers_reads_matching_blocks_from_fullnode_and_validator() {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["chainId"], 1337);
     assert_eq!(v["txs"], 1);
-}
-
-/// A JSON-RPC call over plain HTTP; the `result`.
-fn rpc(port: &str, method: &str, params: serde_json::Value) -> Option<serde_json::Value> {
-    use std::io::{Read, Write};
-    let addr = format!("127.0.0.1:{port}");
-    let mut s = std::net::TcpStream::connect(&addr).ok()?;
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-        .to_string();
-    write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    serde_json::from_str::<serde_json::Value>(response.split("\r\n\r\n").nth(1)?)
-        .ok()?
-        .get("result")
-        .cloned()
 }
 
 /// A validator and two fullnodes, the second bootstrapped only from the first: all report

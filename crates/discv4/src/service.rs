@@ -9,7 +9,8 @@
 //! in packets of [`MAX_NEIGHBOURS_PER_PACKET`]. Every source is held to a packet rate
 //! ([`RateLimits`]).
 //!
-//! A node enters the table when it answers our Ping; we then ask for its record
+//! A node enters the table when it answers our Ping (or waits among its bucket's
+//! replacements when the bucket is full); either way we then ask for its record
 //! ([EIP-868]) and report it, with the fork id its record announces, to
 //! [`Discv4::subscribe`]rs: the node decides whom to dial.
 //!
@@ -373,7 +374,8 @@ struct Service {
     /// Table nodes whose record we want once they hold a proof of our endpoint (their
     /// Ping, answered), with until when we wait.
     enr_waiting: HashMap<B512, PendingPing>,
-    /// The record sequence number of table nodes whose record we have.
+    /// The record sequence number of nodes whose record we have (table nodes, and
+    /// others up to [`MAX_PROOFS`]).
     known_seq: HashMap<B512, u64>,
     /// FindNodes waiting for Neighbours (or for the node to ping us first), by node.
     asked: HashMap<B512, (B512, Instant, bool)>,
@@ -641,7 +643,7 @@ impl Service {
     }
 
     async fn on_packet(&mut self, packet: &[u8], from: SocketAddr, now: Instant) {
-        if !self.limiter.allow(from.ip(), now) {
+        if !self.limiter.allow(from, now) {
             return self.counters.dropped(Drop::RateLimited);
         }
         let d = match decode(packet) {
@@ -714,7 +716,14 @@ impl Service {
                             self.request_enr(node, now).await;
                         }
                     }
-                    Seen::BucketFull { oldest } => self.ping(oldest, now).await,
+                    Seen::BucketFull { oldest } => {
+                        self.ping(oldest, now).await;
+                        // No room in the table, but a live node all the same: the dialer
+                        // hears of it once.
+                        if !self.known_seq.contains_key(&node.id) {
+                            self.request_enr(node, now).await;
+                        }
+                    }
                     Seen::Local => {}
                 }
             }
@@ -780,9 +789,10 @@ impl Service {
                     self.counters.dropped(Drop::Malformed);
                     return self.report(req.node, None);
                 };
-                if self.table.contains(&d.node_id) {
-                    self.known_seq.insert(d.node_id, record.seq());
+                if self.known_seq.len() >= MAX_PROOFS {
+                    self.known_seq.retain(|id, _| self.table.contains(id));
                 }
+                self.known_seq.insert(d.node_id, record.seq());
                 self.report(req.node, record_fork_id(&record));
             }
         }
