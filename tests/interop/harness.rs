@@ -40,9 +40,14 @@ fn ensure_npm_packages() {
 
 /// Starts `node peer.mjs ARGS`; the child is killed when dropped.
 pub fn spawn_peer(args: &[&str]) -> (Child, Events) {
+    spawn_script("peer.mjs", args)
+}
+
+/// Starts `node SCRIPT ARGS` in `tests/interop`; the child is killed when dropped.
+pub fn spawn_script(script: &str, args: &[&str]) -> (Child, Events) {
     ensure_npm_packages();
     let mut child = Command::new("node")
-        .arg("peer.mjs")
+        .arg(script)
         .args(args)
         .current_dir(interop_dir())
         .stdout(Stdio::piped())

@@ -23,8 +23,9 @@ pub use error::PacketError;
 pub use limit::{RateLimiter, RateLimits, GLOBAL_RATE, PER_IP_RATE};
 pub use lookup::{Lookup, ALPHA};
 pub use packet::{
-    decode, encode, Decoded, EnrRequest, EnrResponse, FindNode, Message, Neighbours, NodeEndpoint,
-    NodeRecord, Ping, Pong, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE,
+    decode, decode_message, encode, message_data, Decoded, EnrRequest, EnrResponse, FindNode,
+    Message, Neighbours, NodeEndpoint, NodeRecord, Ping, Pong, MAX_NEIGHBOURS_PER_PACKET,
+    MAX_PACKET_SIZE,
 };
 pub use record::{local_record, record_fork_id, record_node_id, NodeEnr, RecordError, ETH_ENR_KEY};
 pub use service::{Discovered, Discv4, Discv4Config, Discv4Error, Discv4Stats, BOND_EXPIRY};

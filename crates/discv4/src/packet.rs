@@ -222,7 +222,8 @@ fn list(out: &mut Vec<u8>, items: &[&dyn Encodable]) {
     items.iter().for_each(|i| i.encode(out));
 }
 
-fn data(message: &Message) -> Vec<u8> {
+/// The RLP data of `message` (what follows the type byte in a packet).
+pub fn message_data(message: &Message) -> Vec<u8> {
     let mut out = Vec::new();
     match message {
         Message::Ping(p) => match p.enr_seq {
@@ -259,7 +260,7 @@ impl Encodable for RawRlp<'_> {
 /// Encodes and signs `message` with `key`: the packet and its hash.
 pub fn encode(message: &Message, key: &SecretKey) -> (Vec<u8>, B256) {
     let mut signed = vec![message.kind()];
-    signed.extend_from_slice(&data(message));
+    signed.extend_from_slice(&message_data(message));
     let digest = Digest::from_digest(keccak256(&signed).0);
     let (id, rs) = SECP256K1.sign_ecdsa_recoverable(digest, key).serialize_compact();
     let mut packet = Vec::with_capacity(32 + 65 + signed.len());
@@ -350,7 +351,9 @@ fn ip_from(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn decode_message(kind: u8, buf: &[u8]) -> Result<Message, PacketError> {
+/// Decodes the data of a packet of type `kind` (what [`decode`] does once the hash and
+/// signature are verified).
+pub fn decode_message(kind: u8, buf: &[u8]) -> Result<Message, PacketError> {
     let name = kind_name(kind);
     let mut f = Fields::open(buf, name)?;
     Ok(match kind {

@@ -732,7 +732,10 @@ impl Service {
                     trace!(%from, "FindNode from a node without an endpoint proof ignored");
                     return self.counters.dropped(Drop::Unsolicited);
                 }
-                let nodes = self.table.closest(&f.target, BUCKET_SIZE);
+                // Never the asker itself (it knows where it is).
+                let mut nodes = self.table.closest(&f.target, BUCKET_SIZE + 1);
+                nodes.retain(|n| n.id != d.node_id);
+                nodes.truncate(BUCKET_SIZE);
                 for chunk in nodes.chunks(MAX_NEIGHBOURS_PER_PACKET) {
                     let message = Message::Neighbours(Neighbours {
                         nodes: chunk.to_vec(),
