@@ -147,14 +147,20 @@ pub(crate) fn quantity(v: &Value) -> u64 {
     v.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
 }
 
-/// A sample of a Prometheus series from `/metrics` at `addr`.
-fn scrape(addr: SocketAddr, series: &str) -> Option<f64> {
+/// The text of `/metrics` at `addr`.
+pub(crate) fn metrics_text(addr: SocketAddr) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
-    text.lines()
+    Some(text)
+}
+
+/// A sample of a Prometheus series from `/metrics` at `addr`.
+fn scrape(addr: SocketAddr, series: &str) -> Option<f64> {
+    metrics_text(addr)?
+        .lines()
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))?
         .split_whitespace()
         .last()?

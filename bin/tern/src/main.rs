@@ -1,6 +1,7 @@
 //! `tern`: the command-line entry point. Parses flags and wires the libraries together;
 //! protocol logic lives in the crates.
 
+mod bench_discovery;
 mod bench_exec;
 mod bench_rpc;
 mod bench_sync;
@@ -316,6 +317,9 @@ enum BenchCommand {
     /// JSON-RPC reads (eth_getBalance, eth_call of balanceOf) on one and many connections
     /// against a fullnode following a devnet at 1-second blocks: requests/s, p50, p99.
     Rpc(bench_rpc::RpcArgs),
+    /// A devnet where every node knows only the first: time until all are meshed,
+    /// discovery packets per node per minute, discovery table memory.
+    Discovery(bench_discovery::DiscoveryArgs),
     /// Chain store insert throughput vs. raw MDBX puts of the same bytes.
     Store {
         /// Scratch directory (removed afterwards); default: the system temp dir.
@@ -502,6 +506,7 @@ fn run(command: Command) -> Result<()> {
         Command::Bench { command: BenchCommand::Exec(args) } => bench_exec::run(&args),
         Command::Bench { command: BenchCommand::Txpool(args) } => bench_txpool::run(&args),
         Command::Bench { command: BenchCommand::Rpc(args) } => bench_rpc::run(&args),
+        Command::Bench { command: BenchCommand::Discovery(args) } => bench_discovery::run(&args),
         Command::Bench { command: BenchCommand::Sync { dir, empty_blocks, full_blocks, txs } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-sync"));
             tokio::runtime::Runtime::new()?.block_on(bench_sync::run(

@@ -472,8 +472,17 @@ impl Service {
                     let now = Instant::now();
                     self.expire(now).await;
                     if now >= next_lookup && self.lookups.is_empty() {
-                        self.start_lookup(B512::random(), None, now).await;
                         let sparse = self.table.len() < BUCKET_SIZE;
+                        if sparse {
+                            // Bootnodes that were not up yet (or lost our Ping) get
+                            // another chance while the table is nearly empty.
+                            for b in self.config.bootnodes.clone() {
+                                if !self.table.contains(&b.id) {
+                                    self.ping(b, now).await;
+                                }
+                            }
+                        }
+                        self.start_lookup(B512::random(), None, now).await;
                         let wait = if sparse { Duration::from_secs(2) } else { self.config.lookup_interval };
                         next_lookup = now + wait;
                     }
@@ -736,7 +745,14 @@ impl Service {
                 let mut nodes = self.table.closest(&f.target, BUCKET_SIZE + 1);
                 nodes.retain(|n| n.id != d.node_id);
                 nodes.truncate(BUCKET_SIZE);
-                for chunk in nodes.chunks(MAX_NEIGHBOURS_PER_PACKET) {
+                // An empty table still answers (one empty packet): the asker's lookup
+                // moves on instead of waiting out its timeout.
+                let empty = [Vec::new()];
+                let chunks: Vec<&[NodeRecord]> = match nodes.is_empty() {
+                    true => empty.iter().map(Vec::as_slice).collect(),
+                    false => nodes.chunks(MAX_NEIGHBOURS_PER_PACKET).collect(),
+                };
+                for chunk in chunks {
                     let message = Message::Neighbours(Neighbours {
                         nodes: chunk.to_vec(),
                         expiration: unix_now() + PACKET_LIFETIME,

@@ -156,6 +156,19 @@ impl Table {
         full[i % full.len()].nodes.front().map(|e| e.record)
     }
 
+    /// Nodes waiting among the replacements.
+    pub fn replacements_len(&self) -> usize {
+        self.buckets.iter().map(|b| b.replacements.len()).sum()
+    }
+
+    /// Bytes the table holds on the heap (its buckets and their entries, by capacity).
+    pub fn heap_bytes(&self) -> usize {
+        let entries: usize =
+            self.buckets.iter().map(|b| b.nodes.capacity() + b.replacements.capacity()).sum();
+        self.buckets.capacity() * std::mem::size_of::<Bucket>()
+            + entries * std::mem::size_of::<TableEntry>()
+    }
+
     /// Every node, bucket by bucket (for saving the table).
     pub fn nodes(&self) -> impl Iterator<Item = &NodeRecord> {
         self.buckets.iter().flat_map(|b| b.nodes.iter().map(|e| &e.record))
