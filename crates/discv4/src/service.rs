@@ -222,6 +222,8 @@ pub struct Discv4 {
     enr: Arc<RwLock<NodeEnr>>,
     commands: mpsc::Sender<Command>,
     found: broadcast::Sender<Discovered>,
+    /// The receiver made before the service started, for the first subscriber.
+    first: Arc<std::sync::Mutex<Option<broadcast::Receiver<Discovered>>>>,
     counters: Arc<Counters>,
 }
 
@@ -260,7 +262,8 @@ impl Discv4 {
         let enr = local_record(&config.key, unix_now(), e.ip, e.tcp, e.udp, config.fork_id)?;
         let enr = Arc::new(RwLock::new(enr));
         let (commands, rx) = mpsc::channel(64);
-        let (found, _) = broadcast::channel(4096);
+        let (found, first) = broadcast::channel(4096);
+        let first = Arc::new(std::sync::Mutex::new(Some(first)));
         let counters = Arc::new(Counters::default());
         let now = Instant::now();
         let saved = config.nodes_file.as_ref().map(|p| load_nodes(p)).unwrap_or_default();
@@ -287,7 +290,7 @@ impl Discv4 {
             config,
         };
         tokio::spawn(service.run(rx, saved));
-        Ok(Self { local, enr, commands, found, counters })
+        Ok(Self { local, enr, commands, found, first, counters })
     }
 
     /// Our node as others see it.
@@ -302,9 +305,12 @@ impl Discv4 {
         self.enr.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Nodes as they enter the table (with their records' fork ids), from now on.
+    /// Nodes as they bond (with their records' fork ids): the first call gets every
+    /// report since the service started (none is missed between `spawn` and it), later
+    /// calls the reports from then on.
     pub fn subscribe(&self) -> broadcast::Receiver<Discovered> {
-        self.found.subscribe()
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        first.unwrap_or_else(|| self.found.subscribe())
     }
 
     /// Packet counts so far.
@@ -369,8 +375,10 @@ struct Service {
     proven_to: HashMap<B512, Instant>,
     /// Our Pings waiting for their Pong, by ping hash.
     pings: HashMap<B256, PendingPing>,
-    /// Our ENRRequests waiting for their response, by request hash.
-    enr_requests: HashMap<B256, PendingPing>,
+    /// Our ENRRequests waiting for their response, by node, with the request's hash. Not
+    /// by hash alone: a request is only `[expiration]`, so requests signed in the same
+    /// second are the same packet, with the same hash, whoever they go to.
+    enr_requests: HashMap<B512, (B256, PendingPing)>,
     /// Table nodes whose record we want once they hold a proof of our endpoint (their
     /// Ping, answered), with until when we wait.
     enr_waiting: HashMap<B512, PendingPing>,
@@ -562,7 +570,7 @@ impl Service {
         if self.in_flight() >= MAX_IN_FLIGHT {
             return self.report(node, None);
         }
-        if self.enr_requests.values().any(|p| p.node.id == node.id) {
+        if self.enr_requests.contains_key(&node.id) {
             return;
         }
         if !fresh(self.proven_to.get(&node.id), now) {
@@ -573,11 +581,12 @@ impl Service {
         let message = Message::EnrRequest(EnrRequest { expiration: unix_now() + PACKET_LIFETIME });
         if let Some(hash) = self.send(message, udp_addr(&node)).await {
             let deadline = now + self.config.request_timeout;
-            self.enr_requests.insert(hash, PendingPing { node, deadline });
+            self.enr_requests.insert(node.id, (hash, PendingPing { node, deadline }));
         }
     }
 
     fn report(&self, node: NodeRecord, fork_id: Option<ForkId>) {
+        trace!(node = %node.id, ?fork_id, "reporting a bonded node");
         let _ = self.found.send(Discovered { node, fork_id });
     }
 
@@ -793,13 +802,13 @@ impl Service {
                 self.send(response, from).await;
             }
             Message::EnrResponse(r) => {
-                let Some(req) = self.enr_requests.get(&r.request_hash).copied() else {
+                let Some((hash, req)) = self.enr_requests.get(&d.node_id).copied() else {
                     return self.counters.dropped(Drop::Unsolicited);
                 };
-                if req.node.id != d.node_id {
+                if hash != r.request_hash {
                     return self.counters.dropped(Drop::Unsolicited);
                 }
-                self.enr_requests.remove(&r.request_hash);
+                self.enr_requests.remove(&d.node_id);
                 let record = <NodeEnr as alloy_rlp::Decodable>::decode(&mut &r.enr[..])
                     .ok()
                     .filter(|rec| rec.verify() && record_node_id(rec) == d.node_id);
@@ -842,10 +851,14 @@ impl Service {
                 self.request_enr(replacement, now).await;
             }
         }
-        let silent: Vec<B256> =
-            self.enr_requests.iter().filter(|(_, p)| p.deadline <= now).map(|(h, _)| *h).collect();
-        for h in silent {
-            if let Some(p) = self.enr_requests.remove(&h) {
+        let silent: Vec<B512> = self
+            .enr_requests
+            .iter()
+            .filter(|(_, (_, p))| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            if let Some((_, p)) = self.enr_requests.remove(&id) {
                 self.report(p.node, None);
             }
         }
@@ -861,15 +874,15 @@ impl Service {
         for id in silent {
             self.asked.remove(&id);
             for (lookup, _) in &mut self.lookups {
-                lookup.on_timeout(&id);
+                if lookup.is_waiting_for(&id) {
+                    lookup.on_timeout(&id);
+                }
             }
         }
         cap_proofs(&mut self.bonded);
         cap_proofs(&mut self.proven_to);
-        // A node that answered closes its query once its reply is in.
-        self.asked.retain(|id, (target, _, _)| {
-            self.lookups.iter().any(|(l, _)| l.target() == *target && l.is_waiting_for(id))
-        });
+        // A query stays open until its deadline even once answered: a reply of more than
+        // 12 nodes comes in two packets, and the second must not count as unsolicited.
         self.advance_lookups(now).await;
     }
 }

@@ -308,3 +308,33 @@ async fn garbage_floods_and_unsolicited_answers_are_dropped_and_counted() {
     assert_eq!(stats.unsolicited, 1, "{stats:?}");
     assert_eq!(service.table_len().await, 0, "the unsolicited Pong bonded nobody");
 }
+
+/// Records requested from several nodes in the same second all arrive: an ENRRequest is
+/// only `[expiration]`, so those requests are the same packet with the same hash, and
+/// pairing answers by hash alone credited every answer to the last node asked (the
+/// others' were dropped as unsolicited, and their fork ids never known).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_asked_of_many_nodes_at_once_all_arrive() {
+    let hub = start(71, vec![]).await;
+    let mut reports = hub.subscribe();
+    let mut nodes = Vec::new();
+    for seed in 72..78u8 {
+        let mut c = config(seed, vec![hub.local()]);
+        c.fork_id = Some(ForkId { hash: ForkHash([seed; 4]), next: 0 });
+        nodes.push(Discv4::spawn(c).await.unwrap());
+    }
+    // Reports come in any order: collect them until every node's is in.
+    let mut got = std::collections::HashMap::new();
+    let collect = async {
+        while got.len() < nodes.len() {
+            let d = reports.recv().await.unwrap();
+            got.insert(d.node.id, d.fork_id);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), collect).await.expect("every node reported");
+    for (i, n) in nodes.iter().enumerate() {
+        let want = ForkId { hash: ForkHash([72 + i as u8; 4]), next: 0 };
+        assert_eq!(got[&n.local().id], Some(want), "node {i}");
+    }
+    assert_eq!(hub.stats().unsolicited, 0, "{:?}", hub.stats());
+}

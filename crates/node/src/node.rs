@@ -445,6 +445,7 @@ async fn start_discovery(
                 },
             };
             let node = found.node;
+            tracing::trace!(node = %node.id, fork_id = ?found.fork_id, "discovery report");
             let Some(head) = head_of(&store) else { continue };
             let verdict = match found.fork_id {
                 None => Err("no fork id in its record"),
