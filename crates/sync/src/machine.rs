@@ -506,9 +506,12 @@ impl SyncMachine {
                 ignored: None,
             },
         );
-        if head_number.is_none() {
+        match head_number {
+            // Its head may be a heavier sibling of ours (validators that sealed the same
+            // height before they met): no announcement of it will ever come.
+            Some(number) => self.check_competing(peer, number, head_hash),
             // eth/68: learn the number from the header of its best hash.
-            self.probe(peer, HashOrNumber::Hash(head_hash));
+            None => self.probe(peer, HashOrNumber::Hash(head_hash)),
         }
         self.schedule(now);
     }
@@ -540,8 +543,14 @@ impl SyncMachine {
                 p.number_known = true;
             }
         }
-        // A different block at or below our height: on a total-difficulty chain it may be
-        // heavier (an in-turn Clique block beats an out-of-turn one at the same height).
+        self.check_competing(peer, number, hash);
+        self.schedule(now);
+    }
+
+    /// A peer's block `number`/`hash` differs from ours at or below our height: on a
+    /// total-difficulty chain it may be heavier (an in-turn Clique block beats an
+    /// out-of-turn one at the same height), so fork choice looks at its branch.
+    fn check_competing(&mut self, peer: PeerId, number: u64, hash: B256) {
         let head = self.head().0;
         let td_chain = !matches!(self.spec.consensus, Consensus::PostMerge);
         if self.mode == Mode::Idle
@@ -551,10 +560,9 @@ impl SyncMachine {
             && self.recent_at(number).is_some_and(|r| r.hash != hash)
             && self.peers.contains_key(&peer)
         {
-            debug!(%peer, number, "competing block announced; checking fork choice");
+            debug!(%peer, number, "competing block at our height; checking fork choice");
             self.find_ancestor(peer);
         }
-        self.schedule(now);
     }
 
     /// The clock moved (drives polling and retries).

@@ -563,9 +563,10 @@ fn a_heavier_block_at_our_own_height_wins() {
     let ours = alternating(&spec, &keys, 1, false);
     let theirs = Arc::new(alternating(&spec, &keys, 1, true));
     let mut sim = Sim::new(spec.clone(), ours.clone());
-    let peer = sim.connect(1, theirs.clone(), Behavior::Honest, true);
+    // An eth/68 peer says only its head hash: nothing to compare until it announces.
+    let peer = sim.connect(1, theirs.clone(), Behavior::Honest, false);
     sim.steps(50, |_| false);
-    assert_eq!(sim.reorgs, 0, "same height: no round by number alone");
+    assert_eq!(sim.reorgs, 0, "no round before the peer's head is known at our height");
     let hash = theirs[0].header.hash_slow();
     sim.machine.announced(peer, 1, hash, sim.now);
     sim.run(1000, |s| s.reorgs == 1);
@@ -574,6 +575,26 @@ fn a_heavier_block_at_our_own_height_wins() {
     sim.machine.announced(peer, 1, ours[0].header.hash_slow(), sim.now);
     sim.steps(200, |_| false);
     assert_eq!((sim.reorgs, sim.store.last().unwrap().hash), (1, hash));
+}
+
+/// Validators that each sealed block 1 before they met never announce it to each other
+/// (they announced it to nobody): the heavier block 1 in a new peer's eth/69 Status is
+/// enough to switch. Before, each kept its own, none could seal block 2 (each had signed
+/// block 1), and a three-validator devnet stalled at height 1.
+#[test]
+fn a_heavier_sibling_in_a_new_peers_status_wins() {
+    let (spec, keys) = two_signer_spec();
+    let ours = alternating(&spec, &keys, 1, false);
+    let theirs = Arc::new(alternating(&spec, &keys, 1, true));
+    let mut sim = Sim::new(spec.clone(), ours.clone());
+    sim.connect(1, theirs.clone(), Behavior::Honest, true);
+    sim.run(1000, |s| s.reorgs == 1);
+    assert_eq!(sim.store.last().unwrap().hash, theirs[0].header.hash_slow());
+    // The lighter side keeps the heavier block when the peer meets it.
+    let mut heavy = Sim::new(spec.clone(), (*theirs).clone());
+    heavy.connect(1, Arc::new(ours), Behavior::Honest, true);
+    heavy.steps(300, |_| false);
+    assert_eq!((heavy.reorgs, heavy.store.last().unwrap().hash), (0, theirs[0].header.hash_slow()));
 }
 
 /// A Clique chain whose last blocks are ahead of our clock: every block before the first
