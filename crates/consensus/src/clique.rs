@@ -127,8 +127,34 @@ pub(crate) fn validate_clique_fields(
     Ok(())
 }
 
-/// The signer set and who signed the recent blocks: what verifying or sealing the next
-/// block needs.
+/// The nonce of a vote to add the coinbase to the signers (EIP-225 `NONCE_AUTH`).
+pub const NONCE_AUTH: B64 = B64::repeat_byte(0xff);
+/// The nonce of a vote to drop the coinbase from the signers, or of no vote
+/// (EIP-225 `NONCE_DROP`).
+pub const NONCE_DROP: B64 = B64::ZERO;
+
+/// A signer's standing vote on `candidate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vote {
+    /// Who voted (a signer).
+    pub signer: Address,
+    /// Whom the vote is about.
+    pub candidate: Address,
+    /// Add (`true`) or drop.
+    pub authorize: bool,
+}
+
+/// The votes for one candidate: all add or all drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Add (`true`) or drop.
+    pub authorize: bool,
+    /// Signers voting so.
+    pub votes: usize,
+}
+
+/// The signer set, who signed the recent blocks and the standing votes: what verifying
+/// or sealing the next block needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// Authorized signers, ascending.
@@ -137,6 +163,10 @@ pub struct Snapshot {
     epoch: u64,
     /// block number → signer, for the last `limit - 1` blocks.
     recents: BTreeMap<u64, Address>,
+    /// Votes since the last checkpoint, in the order cast.
+    votes: Vec<Vote>,
+    /// The votes per candidate.
+    tally: BTreeMap<Address, Tally>,
 }
 
 impl Snapshot {
@@ -144,7 +174,7 @@ impl Snapshot {
     pub fn new(mut signers: Vec<Address>, epoch: u64) -> Self {
         signers.sort();
         signers.dedup();
-        Self { signers, epoch, recents: BTreeMap::new() }
+        Self { signers, epoch, recents: BTreeMap::new(), votes: Vec::new(), tally: BTreeMap::new() }
     }
 
     /// A snapshot after `recent` headers (ascending, contiguous; at least the last
@@ -166,6 +196,16 @@ impl Snapshot {
         &self.signers
     }
 
+    /// The standing votes, in the order cast.
+    pub fn votes(&self) -> &[Vote] {
+        &self.votes
+    }
+
+    /// The votes per candidate.
+    pub fn tally(&self) -> &BTreeMap<Address, Tally> {
+        &self.tally
+    }
+
     /// A signer may seal one of any `limit` consecutive blocks: floor(N/2) + 1.
     pub fn limit(&self) -> u64 {
         self.signers.len() as u64 / 2 + 1
@@ -173,7 +213,8 @@ impl Snapshot {
 
     /// Whether `signer` is the in-turn signer of block `number`.
     pub fn in_turn(&self, number: u64, signer: Address) -> bool {
-        self.signers.get((number % self.signers.len() as u64) as usize) == Some(&signer)
+        let n = self.signers.len() as u64;
+        n > 0 && self.signers.get((number % n) as usize) == Some(&signer)
     }
 
     /// The block within the window before `number` that `signer` signed, if any.
@@ -208,6 +249,7 @@ impl Snapshot {
         signer: Result<Address, ConsensusError>,
     ) -> Result<Address, ConsensusError> {
         let checkpoint = header.number.is_multiple_of(self.epoch);
+        let authorize = vote_of(header, checkpoint)?;
         let listed = &header.extra_data[EXTRA_VANITY.min(header.extra_data.len())
             ..header.extra_data.len().saturating_sub(EXTRA_SEAL)];
         if checkpoint {
@@ -235,7 +277,84 @@ impl Snapshot {
             return Err(ConsensusError::WrongDifficulty { got, expected });
         }
         self.record(header.number, signer);
+        if checkpoint {
+            self.votes.clear();
+            self.tally.clear();
+        } else {
+            self.apply_vote(header.number, signer, header.beneficiary, authorize);
+        }
         Ok(signer)
+    }
+
+    /// Applies `signer`'s vote on `candidate` in block `number`, as geth v1.13 does: the
+    /// signer's earlier vote on the candidate is withdrawn first; a vote that changes
+    /// nothing (adding a signer, dropping a non-signer) or goes against the candidate's
+    /// tally is not counted; a majority (more than half the signers) applies the change,
+    /// after which the candidate's votes are cleared and, if a signer was dropped, its
+    /// own votes withdrawn and the recent-signers window shortened.
+    fn apply_vote(&mut self, number: u64, signer: Address, candidate: Address, authorize: bool) {
+        if let Some(i) =
+            self.votes.iter().position(|v| v.signer == signer && v.candidate == candidate)
+        {
+            let old = self.votes.remove(i);
+            self.uncast(old.candidate, old.authorize);
+        }
+        if self.cast(candidate, authorize) {
+            self.votes.push(Vote { signer, candidate, authorize });
+        }
+        let Some(tally) = self.tally.get(&candidate).copied() else { return };
+        if tally.votes <= self.signers.len() / 2 {
+            return;
+        }
+        if tally.authorize {
+            if let Err(at) = self.signers.binary_search(&candidate) {
+                self.signers.insert(at, candidate);
+            }
+        } else {
+            self.signers.retain(|s| *s != candidate);
+            // The window shrank with the signer set.
+            let keep_from = (number + 1).saturating_sub(self.limit());
+            self.recents.retain(|n, _| *n >= keep_from);
+            let withdrawn: Vec<Vote> =
+                self.votes.iter().filter(|v| v.signer == candidate).copied().collect();
+            for v in withdrawn {
+                self.uncast(v.candidate, v.authorize);
+            }
+            self.votes.retain(|v| v.signer != candidate);
+        }
+        self.votes.retain(|v| v.candidate != candidate);
+        self.tally.remove(&candidate);
+    }
+
+    /// Counts a vote unless it changes nothing or goes against the candidate's tally.
+    fn cast(&mut self, candidate: Address, authorize: bool) -> bool {
+        if self.signers.contains(&candidate) == authorize {
+            return false;
+        }
+        match self.tally.get_mut(&candidate) {
+            Some(t) if t.authorize != authorize => false,
+            Some(t) => {
+                t.votes += 1;
+                true
+            }
+            None => {
+                self.tally.insert(candidate, Tally { authorize, votes: 1 });
+                true
+            }
+        }
+    }
+
+    /// Withdraws a counted vote.
+    fn uncast(&mut self, candidate: Address, authorize: bool) {
+        if let Some(t) = self.tally.get_mut(&candidate) {
+            if t.authorize == authorize {
+                if t.votes > 1 {
+                    t.votes -= 1;
+                } else {
+                    self.tally.remove(&candidate);
+                }
+            }
+        }
     }
 
     /// The extraData of block `number` before sealing: zero vanity, the signer list at
@@ -247,6 +366,29 @@ impl Snapshot {
         }
         extra.extend_from_slice(&[0u8; EXTRA_SEAL]);
         extra.into()
+    }
+}
+
+/// The vote a header carries: `true` to add its coinbase, `false` to drop it (a zero
+/// coinbase with a zero nonce is a vote on nobody, which changes nothing). A checkpoint
+/// carries none: its coinbase and nonce must be zero.
+fn vote_of(header: &Header, checkpoint: bool) -> Result<bool, ConsensusError> {
+    if checkpoint && header.beneficiary != Address::ZERO {
+        return Err(ConsensusError::Constant {
+            field: "coinbase",
+            expected: "zero at a checkpoint (no votes there)",
+        });
+    }
+    match header.nonce {
+        NONCE_AUTH if !checkpoint => Ok(true),
+        NONCE_DROP => Ok(false),
+        _ if checkpoint => {
+            Err(ConsensusError::Constant { field: "nonce", expected: "zero at a checkpoint" })
+        }
+        _ => Err(ConsensusError::Constant {
+            field: "nonce",
+            expected: "0x0000000000000000 (drop vote) or 0xffffffffffffffff (add vote)",
+        }),
     }
 }
 
@@ -270,4 +412,286 @@ pub fn recover_signers<H: std::borrow::Borrow<Header> + Sync>(
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("seal recovery thread panicked")).collect()
     })
+}
+
+#[cfg(test)]
+mod voting_tests {
+    //! EIP-225's voting scenarios ("Test Cases"): signers A–F, each block sealed by one of
+    //! them, optionally voting on someone; the signer set after all blocks, or the error.
+    use super::*;
+
+    /// (signer, voted on, add?, checkpoint list)
+    type B = (char, Option<char>, bool, &'static [char]);
+
+    fn key(name: char) -> SecretKey {
+        SecretKey::from_byte_array([name as u8; 32]).unwrap()
+    }
+
+    fn addr(name: char) -> Address {
+        address_of(&key(name))
+    }
+
+    fn run(epoch: u64, signers: &[char], blocks: &[B]) -> Result<Vec<Address>, ConsensusError> {
+        let mut snap = Snapshot::new(signers.iter().map(|c| addr(*c)).collect(), epoch);
+        for (i, (signer, voted, auth, checkpoint)) in blocks.iter().enumerate() {
+            let number = i as u64 + 1;
+            let mut listed: Vec<Address> = checkpoint.iter().map(|c| addr(*c)).collect();
+            listed.sort();
+            let mut extra = vec![0u8; EXTRA_VANITY];
+            listed.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
+            extra.extend_from_slice(&[0u8; EXTRA_SEAL]);
+            let turn = snap.in_turn(number, addr(*signer));
+            let mut h = Header {
+                number,
+                extra_data: extra.into(),
+                beneficiary: voted.map(addr).unwrap_or_default(),
+                nonce: if voted.is_some() && *auth { NONCE_AUTH } else { NONCE_DROP },
+                difficulty: U256::from(if turn { DIFF_IN_TURN } else { DIFF_NO_TURN }),
+                ..Default::default()
+            };
+            seal_header(&mut h, &key(*signer))?;
+            snap.verify(&h)?;
+        }
+        Ok(snap.signers().to_vec())
+    }
+
+    fn set(names: &[char]) -> Vec<Address> {
+        let mut v: Vec<Address> = names.iter().map(|c| addr(*c)).collect();
+        v.sort();
+        v
+    }
+
+    const N: &[char] = &[];
+
+    /// (name, genesis signers, blocks, signers after them)
+    type Case = (&'static str, &'static [char], Vec<B>, &'static [char]);
+
+    fn b(signer: char) -> B {
+        (signer, None, false, N)
+    }
+
+    fn add(signer: char, on: char) -> B {
+        (signer, Some(on), true, N)
+    }
+
+    fn drop(signer: char, on: char) -> B {
+        (signer, Some(on), false, N)
+    }
+
+    #[test]
+    fn eip225_voting_scenarios() {
+        let cases: Vec<Case> = vec![
+            ("single signer, no votes", &['A'], vec![b('A')], &['A']),
+            (
+                "single signer adds two: the second needs two votes",
+                &['A'],
+                vec![add('A', 'B'), b('B'), add('A', 'C')],
+                &['A', 'B'],
+            ),
+            (
+                "two signers add three: the third needs three votes",
+                &['A', 'B'],
+                vec![
+                    add('A', 'C'),
+                    add('B', 'C'),
+                    add('A', 'D'),
+                    add('B', 'D'),
+                    b('C'),
+                    add('A', 'E'),
+                    add('B', 'E'),
+                ],
+                &['A', 'B', 'C', 'D'],
+            ),
+            ("single signer drops itself", &['A'], vec![drop('A', 'A')], &[]),
+            (
+                "two signers: one drop vote is not enough",
+                &['A', 'B'],
+                vec![drop('A', 'B')],
+                &['A', 'B'],
+            ),
+            (
+                "two signers: mutual consent drops",
+                &['A', 'B'],
+                vec![drop('A', 'B'), drop('B', 'B')],
+                &['A'],
+            ),
+            (
+                "three signers, two drop the third",
+                &['A', 'B', 'C'],
+                vec![drop('A', 'C'), drop('B', 'C')],
+                &['A', 'B'],
+            ),
+            (
+                "four signers: two votes do not drop",
+                &['A', 'B', 'C', 'D'],
+                vec![drop('A', 'C'), drop('B', 'C')],
+                &['A', 'B', 'C', 'D'],
+            ),
+            (
+                "four signers: three votes drop",
+                &['A', 'B', 'C', 'D'],
+                vec![drop('A', 'D'), drop('B', 'D'), drop('C', 'D')],
+                &['A', 'B', 'C'],
+            ),
+            (
+                "authorizations count once per signer per target",
+                &['A', 'B'],
+                vec![add('A', 'C'), b('B'), add('A', 'C'), b('B'), add('A', 'C')],
+                &['A', 'B'],
+            ),
+            (
+                "authorizing several at once",
+                &['A', 'B'],
+                vec![
+                    add('A', 'C'),
+                    b('B'),
+                    add('A', 'D'),
+                    b('B'),
+                    b('A'),
+                    add('B', 'D'),
+                    b('A'),
+                    add('B', 'C'),
+                ],
+                &['A', 'B', 'C', 'D'],
+            ),
+            (
+                "deauthorizations count once per signer per target",
+                &['A', 'B'],
+                vec![drop('A', 'B'), b('B'), drop('A', 'B'), b('B'), drop('A', 'B')],
+                &['A', 'B'],
+            ),
+            (
+                "deauthorizing several at once",
+                &['A', 'B', 'C', 'D'],
+                vec![
+                    drop('A', 'C'),
+                    b('B'),
+                    b('C'),
+                    drop('A', 'D'),
+                    b('B'),
+                    b('C'),
+                    b('A'),
+                    drop('B', 'D'),
+                    drop('C', 'D'),
+                    b('A'),
+                    drop('B', 'C'),
+                ],
+                &['A', 'B'],
+            ),
+            (
+                "a dropped signer's drop votes are discarded",
+                &['A', 'B', 'C'],
+                vec![drop('C', 'B'), drop('A', 'C'), drop('B', 'C'), drop('A', 'B')],
+                &['A', 'B'],
+            ),
+            (
+                "a dropped signer's add votes are discarded",
+                &['A', 'B', 'C'],
+                vec![add('C', 'D'), drop('A', 'C'), drop('B', 'C'), add('A', 'D')],
+                &['A', 'B'],
+            ),
+            (
+                "no cascading: only the candidate voted on changes",
+                &['A', 'B', 'C', 'D'],
+                vec![
+                    drop('A', 'C'),
+                    b('B'),
+                    b('C'),
+                    drop('A', 'D'),
+                    drop('B', 'C'),
+                    b('C'),
+                    b('A'),
+                    drop('B', 'D'),
+                    drop('C', 'D'),
+                ],
+                &['A', 'B', 'C'],
+            ),
+            (
+                "a change that reached consensus meanwhile executes on touch",
+                &['A', 'B', 'C', 'D'],
+                vec![
+                    drop('A', 'C'),
+                    b('B'),
+                    b('C'),
+                    drop('A', 'D'),
+                    drop('B', 'C'),
+                    b('C'),
+                    b('A'),
+                    drop('B', 'D'),
+                    drop('C', 'D'),
+                    b('A'),
+                    add('C', 'C'),
+                ],
+                &['A', 'B'],
+            ),
+            (
+                "... or falls out of consensus on touch",
+                &['A', 'B', 'C', 'D'],
+                vec![
+                    drop('A', 'C'),
+                    b('B'),
+                    b('C'),
+                    drop('A', 'D'),
+                    drop('B', 'C'),
+                    b('C'),
+                    b('A'),
+                    drop('B', 'D'),
+                    drop('C', 'D'),
+                    b('A'),
+                    add('B', 'C'),
+                ],
+                &['A', 'B', 'C'],
+            ),
+            (
+                "pending votes do not survive status changes",
+                &['A', 'B', 'C', 'D', 'E'],
+                vec![
+                    add('A', 'F'),
+                    add('B', 'F'),
+                    add('C', 'F'),
+                    drop('D', 'F'),
+                    drop('E', 'F'),
+                    drop('B', 'F'),
+                    drop('C', 'F'),
+                    add('D', 'F'),
+                    add('E', 'F'),
+                    drop('B', 'A'),
+                    drop('C', 'A'),
+                    drop('D', 'A'),
+                    add('B', 'F'),
+                ],
+                &['B', 'C', 'D', 'E', 'F'],
+            ),
+        ];
+        for (name, signers, blocks, want) in cases {
+            assert_eq!(run(30_000, signers, &blocks).unwrap(), set(want), "{name}");
+        }
+        // Epoch transitions reset all votes.
+        let blocks = [add('A', 'C'), b('B'), ('A', None, false, &['A', 'B'][..]), add('B', 'C')];
+        assert_eq!(run(3, &['A', 'B'], &blocks).unwrap(), set(&['A', 'B']));
+    }
+
+    #[test]
+    fn eip225_failures() {
+        assert!(matches!(
+            run(30_000, &['A'], &[b('B')]),
+            Err(ConsensusError::UnauthorizedSigner(_))
+        ));
+        assert!(matches!(
+            run(30_000, &['A', 'B'], &[b('A'), b('A')]),
+            Err(ConsensusError::SignedRecently { .. })
+        ));
+        // Recent signers survive a checkpoint.
+        let blocks = [b('A'), b('B'), ('A', None, false, &['A', 'B', 'C'][..]), b('A')];
+        assert!(matches!(
+            run(3, &['A', 'B', 'C'], &blocks),
+            Err(ConsensusError::SignedRecently { .. })
+        ));
+        // A checkpoint carries no vote; a vote's nonce is all ones or all zeros.
+        let vote_at_checkpoint = [b('A'), b('B'), ('A', Some('C'), true, &['A', 'B'][..])];
+        assert!(matches!(
+            run(3, &['A', 'B'], &vote_at_checkpoint),
+            Err(ConsensusError::Constant { .. })
+        ));
+    }
 }
