@@ -168,8 +168,12 @@ pub(crate) fn launch(dir: &Path, opts: &DevnetOptions) -> Result<Devnet> {
     eyre::ensure!(reread.genesis_hash == spec.genesis_hash, "genesis.json does not round-trip");
 
     let exe = std::env::current_exe()?;
-    // Discovery does the rest: every node but the first knows only the first.
+    // Discovery does the rest: fullnodes know only the first node. Validators also know
+    // each other, as proof-of-authority signers are configured: a signer cut off from the
+    // others (they may all meet through the first) stalls the chain.
     let first = members[0].enode.to_string();
+    let validator_enodes: Vec<String> =
+        members.iter().filter(|m| m.validator_key.is_some()).map(|m| m.enode.to_string()).collect();
     let mut devnet = Devnet { nodes: Vec::new() };
     if opts.print {
         println!(
@@ -184,8 +188,16 @@ pub(crate) fn launch(dir: &Path, opts: &DevnetOptions) -> Result<Devnet> {
     for m in &members {
         let log_path = dir.join(format!("{}.log", m.name));
         let log = std::fs::File::create(&log_path)?;
-        let bootnodes: Vec<&String> =
-            [&first].into_iter().filter(|e| **e != m.enode.to_string()).collect();
+        let known: Vec<&String> = match m.validator_key {
+            Some(_) => validator_enodes.iter().chain([&first]).collect(),
+            None => vec![&first],
+        };
+        let mut bootnodes: Vec<&String> = Vec::new();
+        for e in known {
+            if *e != m.enode.to_string() && !bootnodes.contains(&e) {
+                bootnodes.push(e);
+            }
+        }
         let mut cmd = Command::new(&exe);
         cmd.args(["node", "--datadir"])
             .arg(&m.datadir)
