@@ -33,27 +33,17 @@ fn thirty_nodes_mesh_from_one_bootnode_and_sync_while_another_chain_is_never_dia
     let key = validator_dir.join("validator.key");
     std::fs::write(&key, DEV_VALIDATOR_KEY).unwrap();
     let metrics = format!("127.0.0.1:{}", free_port());
-    let mut ports = vec![free_port()];
-    let (_validator, validator_log) = node(
+    let (_validator, validator_log, validator_port) = node_with_rpc(
         &validator_dir,
-        &[
-            "--enable-consensus",
-            "--validator-key",
-            key.to_str().unwrap(),
-            "--http",
-            "--http.port",
-            &ports[0],
-            "--metrics",
-            &metrics,
-        ],
+        &["--enable-consensus", "--validator-key", key.to_str().unwrap(), "--metrics", &metrics],
     );
+    let mut ports = vec![validator_port];
     let bootnode = enode_of(&validator_log);
     let mut nodes = Vec::new();
     for i in 1..NODES {
-        let port = free_port();
         let d = dir(&format!("disc-full{i}"));
-        let args = ["--bootnodes", &bootnode, "--http", "--http.port", &port];
-        nodes.push(node(&d, &args).0);
+        let (child, _log, port) = node_with_rpc(&d, &["--bootnodes", &bootnode]);
+        nodes.push(child);
         ports.push(port);
     }
     // A node of another chain (the dev chain with another genesis timestamp and chain id:
@@ -65,18 +55,9 @@ fn thirty_nodes_mesh_from_one_bootnode_and_sync_while_another_chain_is_never_dia
     genesis.timestamp += 1;
     let genesis_path = foreign_dir.join("genesis.json");
     std::fs::write(&genesis_path, serde_json::to_string(&genesis).unwrap()).unwrap();
-    let foreign_port = free_port();
-    let (_foreign, foreign_log) = node(
+    let (_foreign, foreign_log, foreign_port) = node_with_rpc(
         &foreign_dir,
-        &[
-            "--chain",
-            genesis_path.to_str().unwrap(),
-            "--bootnodes",
-            &bootnode,
-            "--http",
-            "--http.port",
-            &foreign_port,
-        ],
+        &["--chain", genesis_path.to_str().unwrap(), "--bootnodes", &bootnode],
     );
     let foreign_id = enode_of(&foreign_log)
         .trim_start_matches("enode://")
@@ -99,7 +80,14 @@ fn thirty_nodes_mesh_from_one_bootnode_and_sync_while_another_chain_is_never_dia
             );
             break;
         }
-        assert!(Instant::now() < deadline, "not meshed: peers {counts:?}");
+        if Instant::now() >= deadline {
+            let exited: Vec<String> = nodes
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, n)| Some(format!("node {}: {}", i + 1, n.try_wait().ok()??)))
+                .collect();
+            panic!("not meshed: peers {counts:?}, exited {exited:?}");
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
 

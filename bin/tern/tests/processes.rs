@@ -17,24 +17,15 @@ fn prefill(datadir: &Path, n: usize) {
     tern_node::testing::prefill_dev_chain(datadir, n, 1).unwrap();
 }
 
-/// A validator (the dev key) serving JSON-RPC on `rpc_port`; returns it and its enode.
-fn validator(datadir: &Path, rpc_port: &str) -> (Node, String) {
+/// A validator (the dev key) serving JSON-RPC; returns it, its enode and its RPC port.
+fn validator(datadir: &Path) -> (Node, String, String) {
     std::fs::create_dir_all(datadir).unwrap();
     let key = datadir.join("validator.key");
     std::fs::write(&key, DEV_VALIDATOR_KEY).unwrap();
-    let (v, log) = node(
-        datadir,
-        &[
-            "--enable-consensus",
-            "--validator-key",
-            key.to_str().unwrap(),
-            "--http",
-            "--http.port",
-            rpc_port,
-        ],
-    );
+    let (v, log, port) =
+        node_with_rpc(datadir, &["--enable-consensus", "--validator-key", key.to_str().unwrap()]);
     let enode = enode_of(&log);
-    (v, enode)
+    (v, enode, port)
 }
 
 #[test]
@@ -96,8 +87,7 @@ fn metrics_are_scraped_during_a_sync() {
     prefill(&server_dir, 3000);
     let (_server, server_log) = node(&server_dir, &[]);
     let enode = enode_of(&server_log);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
     let full_dir = dir("metrics-full");
     let (_full, log) = node(&full_dir, &["--bootnodes", &enode, "--metrics", &addr]);
     wait_line(&log, "best=3000");
@@ -130,12 +120,9 @@ fn ethers_reads_matching_blocks_from_fullnode_and_validator() {
     }
     let val_dir = dir("ethers-val");
     prefill(&val_dir, 50);
-    let val_rpc = free_port();
-    let (_val, enode) = validator(&val_dir, &val_rpc);
+    let (_val, enode, val_rpc) = validator(&val_dir);
     let full_dir = dir("ethers-full");
-    let full_rpc = free_port();
-    let (_full, full_log) =
-        node(&full_dir, &["--bootnodes", &enode, "--http", "--http.port", &full_rpc]);
+    let (_full, full_log, full_rpc) = node_with_rpc(&full_dir, &["--bootnodes", &enode]);
     wait_line(&full_log, "in sync");
     let out = Command::new("node")
         .args([
@@ -158,17 +145,14 @@ fn ethers_reads_matching_blocks_from_fullnode_and_validator() {
 /// the same block at the same height over JSON-RPC.
 #[test]
 fn validator_and_a_chain_of_fullnodes_agree_over_rpc() {
-    let ports = [free_port(), free_port(), free_port()];
-    let (_v, v_enode) = validator(&dir("chain-val"), &ports[0]);
-    let (_f1, f1_log) =
-        node(&dir("chain-f1"), &["--bootnodes", &v_enode, "--http", "--http.port", &ports[1]]);
+    let (_v, v_enode, v_port) = validator(&dir("chain-val"));
+    let (_f1, f1_log, f1_port) = node_with_rpc(&dir("chain-f1"), &["--bootnodes", &v_enode]);
     let f1_enode = enode_of(&f1_log);
     // Without discovery, so its only peer stays the first fullnode (with it, it would find
     // the validator through the first's table).
-    let (_f2, _f2_log) = node(
-        &dir("chain-f2"),
-        &["--bootnodes", &f1_enode, "--http", "--http.port", &ports[2], "--disable-discovery"],
-    );
+    let (_f2, _f2_log, f2_port) =
+        node_with_rpc(&dir("chain-f2"), &["--bootnodes", &f1_enode, "--disable-discovery"]);
+    let ports = [v_port, f1_port, f2_port];
     let height = 4u64;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let hashes: Vec<String> = loop {
@@ -230,7 +214,7 @@ fn crash_restart_soak() {
     };
     let validator_dir = dir("soak-validator");
     prefill(&validator_dir, SOAK_BLOCKS);
-    let (mut validator, validator_enode) = validator(&validator_dir, &free_port());
+    let (mut validator, validator_enode, _) = validator(&validator_dir);
     let steady_dir = dir("soak-steady");
     let (mut steady, steady_log) = node(&steady_dir, &["--bootnodes", &validator_enode]);
     let steady_enode = enode_of(&steady_log);

@@ -105,9 +105,46 @@ pub(crate) fn enode_of(log: &mpsc::Receiver<String>) -> String {
     line.split_whitespace().find_map(|w| w.strip_prefix("enode=")).unwrap().to_string()
 }
 
-/// A free loopback port.
+/// A free loopback port for a listener whose bound port a node does not log (metrics):
+/// below Linux's ephemeral range (32768–60999), so the outbound connections of nodes
+/// already running cannot take it between this call and the node's bind. Never the same
+/// port twice in one test binary.
 pub(crate) fn free_port() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut state = nanos ^ (u64::from(std::process::id()) << 20) | 1;
+    loop {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let port = 20_000 + (state % 12_000) as u16;
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port.to_string();
+        }
+    }
+}
+
+/// Starts `tern node` with `args` and JSON-RPC on a port the node picks itself (no race
+/// with other processes for it); returns the child, its log and the port it logged.
+pub(crate) fn node_with_rpc(
+    datadir: &Path,
+    args: &[&str],
+) -> (Node, mpsc::Receiver<String>, String) {
+    let mut all = args.to_vec();
+    all.extend(["--http", "--http.port", "0"]);
+    let (child, log) = node(datadir, &all);
+    let line = strip_ansi(&wait_line(&log, "JSON-RPC listening"));
+    let port = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http=http://"))
+        .and_then(|a| a.rsplit(':').next())
+        .expect("the JSON-RPC line names its address")
+        .to_string();
+    (child, log, port)
 }
 
 /// Sends `signal` and waits for the process to exit, at most 20 s (a hang fails the test
