@@ -1,8 +1,9 @@
 //! Clique proof of authority (EIP-225): seal hashing, signing and recovery, the signer
 //! snapshot with its "recently signed" window, and the header rules.
 //!
-//! Signer voting is not supported: blocks must carry no vote (zero coinbase and nonce),
-//! and the signer set is the genesis one, repeated at every checkpoint.
+//! Signer voting follows EIP-225 as geth v1.13 implements it (see [`Snapshot`]);
+//! [`snapshot_after`] finds the signer state after any stored block from the nearest
+//! stored snapshot or checkpoint, never replaying from genesis.
 //!
 //! Spec: <https://eips.ethereum.org/EIPS/eip-225>
 
@@ -82,12 +83,14 @@ pub fn recover_signer(header: &Header) -> Result<Address, ConsensusError> {
     Ok(Address::from_slice(&keccak256(&pk.serialize_uncompressed()[1..])[12..]))
 }
 
-/// Clique rules that need only the header and its parent: extraData layout, no votes,
-/// zero mix hash, no ommers, difficulty 1 or 2, and `timestamp ≥ parent + period`.
+/// Clique rules that need only the header and its parent: extraData layout, a vote's
+/// nonce (all ones or all zeros; none at checkpoints), zero mix hash, no ommers,
+/// difficulty 1 or 2, and `timestamp ≥ parent + period`.
 pub(crate) fn validate_clique_fields(
     h: &Header,
     parent: &Header,
     period: u64,
+    epoch: u64,
 ) -> Result<(), ConsensusError> {
     let len = h.extra_data.len();
     if len < EXTRA_VANITY + EXTRA_SEAL || !(len - EXTRA_VANITY - EXTRA_SEAL).is_multiple_of(20) {
@@ -96,18 +99,7 @@ pub(crate) fn validate_clique_fields(
             rule: "32 vanity + 20·N signers + 65 seal bytes",
         });
     }
-    if h.beneficiary != Address::ZERO {
-        return Err(ConsensusError::Constant {
-            field: "coinbase",
-            expected: "zero (signer votes are not supported)",
-        });
-    }
-    if h.nonce != B64::ZERO {
-        return Err(ConsensusError::Constant {
-            field: "nonce",
-            expected: "zero (signer votes are not supported)",
-        });
-    }
+    vote_of(h, h.number.is_multiple_of(epoch.max(1)))?;
     if h.mix_hash != B256::ZERO {
         return Err(ConsensusError::Constant { field: "mix_hash", expected: "zero" });
     }
@@ -134,10 +126,12 @@ pub const NONCE_AUTH: B64 = B64::repeat_byte(0xff);
 pub const NONCE_DROP: B64 = B64::ZERO;
 
 /// A signer's standing vote on `candidate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, alloy_rlp::RlpEncodable, alloy_rlp::RlpDecodable)]
 pub struct Vote {
     /// Who voted (a signer).
     pub signer: Address,
+    /// The block that carried the vote.
+    pub block: u64,
     /// Whom the vote is about.
     pub candidate: Address,
     /// Add (`true`) or drop.
@@ -157,6 +151,8 @@ pub struct Tally {
 /// or sealing the next block needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// The block this is the state after.
+    number: u64,
     /// Authorized signers, ascending.
     signers: Vec<Address>,
     /// Checkpoint interval, in blocks.
@@ -174,7 +170,75 @@ impl Snapshot {
     pub fn new(mut signers: Vec<Address>, epoch: u64) -> Self {
         signers.sort();
         signers.dedup();
-        Self { signers, epoch, recents: BTreeMap::new(), votes: Vec::new(), tally: BTreeMap::new() }
+        Self {
+            number: 0,
+            signers,
+            epoch,
+            recents: BTreeMap::new(),
+            votes: Vec::new(),
+            tally: BTreeMap::new(),
+        }
+    }
+
+    /// The snapshot after checkpoint block `checkpoint` (a multiple of `epoch`; the genesis
+    /// is one): the signers its extraData lists, no votes, and `recents` (block number,
+    /// signer) for the blocks of the window ending at it.
+    pub fn from_checkpoint(
+        checkpoint: &Header,
+        epoch: u64,
+        recents: impl IntoIterator<Item = (u64, Address)>,
+    ) -> Result<Self, ConsensusError> {
+        if !checkpoint.number.is_multiple_of(epoch.max(1)) {
+            return Err(ConsensusError::Constant {
+                field: "number",
+                expected: "a multiple of the epoch (a checkpoint)",
+            });
+        }
+        let mut snap = Self::new(checkpoint_signers(checkpoint)?, epoch);
+        snap.number = checkpoint.number;
+        let limit = snap.limit();
+        snap.recents = recents
+            .into_iter()
+            .filter(|(n, _)| *n <= checkpoint.number && *n + limit > checkpoint.number)
+            .collect();
+        Ok(snap)
+    }
+
+    /// A snapshot from its parts (as [`crate::snapshots::encode_snapshot`] stores them);
+    /// the tally is recounted from the votes.
+    pub fn restore(
+        number: u64,
+        epoch: u64,
+        signers: Vec<Address>,
+        recents: BTreeMap<u64, Address>,
+        votes: Vec<Vote>,
+    ) -> Self {
+        let mut snap = Self::new(signers, epoch);
+        snap.number = number;
+        snap.recents = recents;
+        for v in &votes {
+            snap.tally
+                .entry(v.candidate)
+                .or_insert(Tally { authorize: v.authorize, votes: 0 })
+                .votes += 1;
+        }
+        snap.votes = votes;
+        snap
+    }
+
+    /// The block this snapshot is the state after.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The checkpoint interval, in blocks.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Who sealed the blocks of the current window: block number → signer.
+    pub fn recents(&self) -> &BTreeMap<u64, Address> {
+        &self.recents
     }
 
     /// A snapshot after `recent` headers (ascending, contiguous; at least the last
@@ -188,6 +252,7 @@ impl Snapshot {
         for h in recent.iter().filter(|h| h.number > 0) {
             snap.record(h.number, recover_signer(h)?);
         }
+        snap.number = recent.last().map_or(0, |h| h.number);
         Ok(snap)
     }
 
@@ -248,8 +313,19 @@ impl Snapshot {
         header: &Header,
         signer: Result<Address, ConsensusError>,
     ) -> Result<Address, ConsensusError> {
+        let signer = self.check(header, signer)?;
+        self.apply(header, signer);
+        Ok(signer)
+    }
+
+    /// The checks of [`Self::verify_recovered`], changing nothing.
+    pub fn check(
+        &self,
+        header: &Header,
+        signer: Result<Address, ConsensusError>,
+    ) -> Result<Address, ConsensusError> {
         let checkpoint = header.number.is_multiple_of(self.epoch);
-        let authorize = vote_of(header, checkpoint)?;
+        vote_of(header, checkpoint)?;
         let listed = &header.extra_data[EXTRA_VANITY.min(header.extra_data.len())
             ..header.extra_data.len().saturating_sub(EXTRA_SEAL)];
         if checkpoint {
@@ -276,14 +352,28 @@ impl Snapshot {
             let got = header.difficulty.saturating_to::<u64>();
             return Err(ConsensusError::WrongDifficulty { got, expected });
         }
+        Ok(signer)
+    }
+
+    /// Applies `header`, sealed by `signer`, without checking it (it passed
+    /// [`Self::check`] before, e.g. when it was stored): records the signer, applies its
+    /// vote, clears the votes at a checkpoint.
+    pub fn apply(&mut self, header: &Header, signer: Address) {
+        self.number = header.number;
         self.record(header.number, signer);
-        if checkpoint {
+        if header.number.is_multiple_of(self.epoch) {
             self.votes.clear();
             self.tally.clear();
         } else {
+            let authorize = header.nonce == NONCE_AUTH;
             self.apply_vote(header.number, signer, header.beneficiary, authorize);
         }
-        Ok(signer)
+    }
+
+    /// Whether a vote on `candidate` would count: adding a non-signer or dropping a signer
+    /// (what a validator includes of its proposals).
+    pub fn valid_vote(&self, candidate: Address, authorize: bool) -> bool {
+        self.signers.contains(&candidate) != authorize
     }
 
     /// Applies `signer`'s vote on `candidate` in block `number`, as geth v1.13 does: the
@@ -300,7 +390,7 @@ impl Snapshot {
             self.uncast(old.candidate, old.authorize);
         }
         if self.cast(candidate, authorize) {
-            self.votes.push(Vote { signer, candidate, authorize });
+            self.votes.push(Vote { signer, block: number, candidate, authorize });
         }
         let Some(tally) = self.tally.get(&candidate).copied() else { return };
         if tally.votes <= self.signers.len() / 2 {
@@ -328,7 +418,7 @@ impl Snapshot {
 
     /// Counts a vote unless it changes nothing or goes against the candidate's tally.
     fn cast(&mut self, candidate: Address, authorize: bool) -> bool {
-        if self.signers.contains(&candidate) == authorize {
+        if !self.valid_vote(candidate, authorize) {
             return false;
         }
         match self.tally.get_mut(&candidate) {
@@ -369,6 +459,19 @@ impl Snapshot {
     }
 }
 
+/// The signers a checkpoint header lists in its extraData (between vanity and seal).
+pub fn checkpoint_signers(header: &Header) -> Result<Vec<Address>, ConsensusError> {
+    let extra = &header.extra_data;
+    let len = extra.len();
+    if len < EXTRA_VANITY + EXTRA_SEAL || !(len - EXTRA_VANITY - EXTRA_SEAL).is_multiple_of(20) {
+        return Err(ConsensusError::ExtraData {
+            len,
+            rule: "32 vanity + 20·N signers + 65 seal bytes",
+        });
+    }
+    Ok(extra[EXTRA_VANITY..len - EXTRA_SEAL].chunks(20).map(Address::from_slice).collect())
+}
+
 /// The vote a header carries: `true` to add its coinbase, `false` to drop it (a zero
 /// coinbase with a zero nonce is a vote on nobody, which changes nothing). A checkpoint
 /// carries none: its coinbase and nonce must be zero.
@@ -390,6 +493,61 @@ fn vote_of(header: &Header, checkpoint: bool) -> Result<bool, ConsensusError> {
             expected: "0x0000000000000000 (drop vote) or 0xffffffffffffffff (add vote)",
         }),
     }
+}
+
+/// A validator's standing proposals: candidate → add (`true`) or drop. Set with
+/// `clique_propose`, cleared with `clique_discard`; kept after they pass (a passed
+/// proposal is no longer a valid vote, so it is simply not cast).
+pub type Proposals = BTreeMap<Address, bool>;
+
+/// The vote a validator casts in block `number` on top of `snapshot`: one of its
+/// `proposals` that would count, picked at random as geth does; none at checkpoints.
+pub fn pick_vote(
+    snapshot: &Snapshot,
+    proposals: &Proposals,
+    number: u64,
+    rng: &mut impl rand::Rng,
+) -> Option<(Address, bool)> {
+    if number.is_multiple_of(snapshot.epoch) {
+        return None;
+    }
+    let valid: Vec<(Address, bool)> = proposals
+        .iter()
+        .filter(|(a, auth)| snapshot.valid_vote(**a, **auth))
+        .map(|(a, auth)| (*a, *auth))
+        .collect();
+    (!valid.is_empty()).then(|| valid[rng.random_range(0..valid.len())])
+}
+
+/// Writes `vote` into an unsealed header: the candidate as coinbase, the nonce of an add
+/// ([`NONCE_AUTH`]) or drop ([`NONCE_DROP`]) vote.
+pub fn cast_vote(header: &mut Header, (candidate, authorize): (Address, bool)) {
+    header.beneficiary = candidate;
+    header.nonce = if authorize { NONCE_AUTH } else { NONCE_DROP };
+}
+
+#[derive(alloy_rlp::RlpEncodable, alloy_rlp::RlpDecodable)]
+struct StoredProposal {
+    candidate: Address,
+    authorize: bool,
+}
+
+/// The RLP of `proposals` for storage: `[[candidate, authorize]…]`.
+pub fn encode_proposals(proposals: &Proposals) -> Vec<u8> {
+    let list: Vec<StoredProposal> = proposals
+        .iter()
+        .map(|(candidate, authorize)| StoredProposal {
+            candidate: *candidate,
+            authorize: *authorize,
+        })
+        .collect();
+    alloy_rlp::encode(&list)
+}
+
+/// Proposals from [`encode_proposals`]'s bytes.
+pub fn decode_proposals(mut bytes: &[u8]) -> Result<Proposals, alloy_rlp::Error> {
+    let list = <Vec<StoredProposal> as alloy_rlp::Decodable>::decode(&mut bytes)?;
+    Ok(list.into_iter().map(|p| (p.candidate, p.authorize)).collect())
 }
 
 /// Headers below this count recover their signers on one thread.
@@ -649,6 +807,25 @@ mod voting_tests {
         // Epoch transitions reset all votes.
         let blocks = [add('A', 'C'), b('B'), ('A', None, false, &['A', 'B'][..]), add('B', 'C')];
         assert_eq!(run(3, &['A', 'B'], &blocks).unwrap(), set(&['A', 'B']));
+    }
+
+    #[test]
+    fn proposals_vote_only_where_they_count() {
+        let snap = Snapshot::new(vec![addr('A'), addr('B')], 10);
+        let mut rng = rand::rng();
+        let mut proposals = Proposals::new();
+        // Adding a signer or dropping a non-signer changes nothing: never cast.
+        proposals.insert(addr('A'), true);
+        proposals.insert(addr('C'), false);
+        assert_eq!(pick_vote(&snap, &proposals, 1, &mut rng), None);
+        proposals.insert(addr('D'), true);
+        assert_eq!(pick_vote(&snap, &proposals, 1, &mut rng), Some((addr('D'), true)));
+        assert_eq!(pick_vote(&snap, &proposals, 10, &mut rng), None, "no vote at a checkpoint");
+        let back = decode_proposals(&encode_proposals(&proposals)).unwrap();
+        assert_eq!(back, proposals);
+        let mut h = Header::default();
+        cast_vote(&mut h, (addr('B'), false));
+        assert_eq!((h.beneficiary, h.nonce), (addr('B'), NONCE_DROP));
     }
 
     #[test]

@@ -75,7 +75,9 @@ pub fn validate_header(
         });
     }
     match &spec.consensus {
-        Consensus::Clique { period, .. } => clique::validate_clique_fields(header, parent, *period),
+        Consensus::Clique { period, epoch, .. } => {
+            clique::validate_clique_fields(header, parent, *period, *epoch)
+        }
         Consensus::PostMerge => validate_post_merge(header),
         Consensus::ProofOfWork => validate_extra_data_len(header),
     }

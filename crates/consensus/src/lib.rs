@@ -12,16 +12,18 @@ pub mod clique;
 mod error;
 mod fork_choice;
 mod header;
+pub mod snapshots;
 
 pub use body::{recover_senders, validate_body};
 pub use builder::{SealPlan, Sealer};
-pub use clique::{address_of, Snapshot};
+pub use clique::{address_of, Snapshot, Vote};
 pub use error::{ConsensusError, ErrorKind};
 pub use fork_choice::{should_switch, ChainTip};
 pub use header::{
     expected_base_fee, validate_gas_limit, validate_header, GAS_LIMIT_BOUND_DIVISOR,
     MAX_EXTRA_DATA, MAX_FUTURE_SECS, MAX_GAS_LIMIT, MIN_GAS_LIMIT,
 };
+pub use snapshots::{snapshot_after, SnapshotError, SnapshotSource, SNAPSHOT_INTERVAL};
 
 #[cfg(test)]
 mod tests;

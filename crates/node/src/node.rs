@@ -233,6 +233,7 @@ impl Node {
                         limits.filter_timeout,
                     )),
                     discovery: discovery.clone(),
+                    clique: tern_sync::CliqueSnapshots::new(&config.spec, store.clone()),
                 };
                 let (handle, local) = tern_rpc::start_rpc(addr, ctx)
                     .await

@@ -3,9 +3,13 @@
 use crate::pool::PoolCandidates;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tern_chainspec::{ChainSpec, Consensus};
-use tern_consensus::{validate_header, ConsensusError, Sealer, Snapshot};
+use tern_consensus::{
+    clique::{cast_vote, decode_proposals, pick_vote, Proposals},
+    validate_header, ConsensusError, Sealer, SnapshotError,
+};
 use tern_execution::{build_and_store, BuildError};
 use tern_storage::{ChainStore, StoreError};
+use tern_sync::CliqueSnapshots;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -15,14 +19,9 @@ pub enum ValidatorError {
     /// The chain is not a Clique chain.
     #[error("--enable-consensus needs a Clique chain; this chain's consensus is {0:?}")]
     NotClique(Consensus),
-    /// The key is not one of the chain's signers.
-    #[error("validator key {address} is not a signer of this chain (signers: {signers})")]
-    NotASigner {
-        /// The key's address.
-        address: alloy_primitives::Address,
-        /// The chain's signers.
-        signers: String,
-    },
+    /// The signer state at the head could not be found.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -42,22 +41,27 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Checks that `sealer` may seal on `spec`; returns (period, epoch, signers).
-fn clique_params(
-    spec: &ChainSpec,
-    sealer: &Sealer,
-) -> Result<(u64, u64, Vec<alloy_primitives::Address>), ValidatorError> {
-    let Consensus::Clique { period, epoch, signers } = &spec.consensus else {
+/// The Clique period and epoch of `spec`, or an error for other chains.
+fn clique_params(spec: &ChainSpec) -> Result<(u64, u64), ValidatorError> {
+    let Consensus::Clique { period, epoch, .. } = &spec.consensus else {
         return Err(ValidatorError::NotClique(spec.consensus.clone()));
     };
-    if !signers.contains(&sealer.address()) {
-        let list: Vec<String> = signers.iter().map(ToString::to_string).collect();
-        return Err(ValidatorError::NotASigner {
-            address: sealer.address(),
-            signers: list.join(", "),
-        });
+    Ok((*period, *epoch))
+}
+
+/// The stored proposals (none if unreadable: logged, and voting goes on without them).
+fn stored_proposals(store: &ChainStore) -> Proposals {
+    match store.clique_proposals() {
+        Ok(Some(bytes)) => decode_proposals(&bytes).unwrap_or_else(|e| {
+            warn!(error = %e, "stored clique proposals are unreadable; casting no votes");
+            Proposals::new()
+        }),
+        Ok(None) => Proposals::new(),
+        Err(e) => {
+            warn!(error = %e, "could not read the clique proposals; casting no votes");
+            Proposals::new()
+        }
     }
-    Ok((*period, *epoch, signers.clone()))
 }
 
 /// The longest a block is filled from the pool: half the period, at most this.
@@ -82,15 +86,34 @@ pub async fn run_validator(
     sealed: watch::Sender<(u64, alloy_primitives::B256)>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ValidatorError> {
-    let (period, epoch, signers) = clique_params(spec, &sealer)?;
+    let (period, _) = clique_params(spec)?;
+    let snapshots = CliqueSnapshots::new(spec, store.clone()).expect("a Clique chain");
     info!(signer = %sealer.address(), period, "validator started");
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    let mut was_signer = None;
     loop {
         let (number, hash) = store.best_block()?;
         let parent = store.header(hash)?.ok_or(StoreError::NotInitialised)?;
-        let window = signers.len() as u64 / 2;
-        let recent = store.headers_range(number.saturating_sub(window) + 1, window)?;
-        let snapshot = Snapshot::with_recent(signers.clone(), epoch, &recent)?;
+        // Usually cached (our last block, or a few blocks from peers on top of it); after a
+        // restart up to SNAPSHOT_INTERVAL headers are read: off the async workers.
+        let snapshot = {
+            let snapshots = snapshots.clone();
+            tokio::task::spawn_blocking(move || snapshots.after(hash))
+                .await
+                .map_err(|e| ValidatorError::Task(e.to_string()))??
+        };
+        let is_signer = snapshot.signers().contains(&sealer.address());
+        if was_signer != Some(is_signer) {
+            match is_signer {
+                true => {
+                    info!(signer = %sealer.address(), block = number, signers = snapshot.signers().len(), "validator key is an authorized signer; sealing")
+                }
+                false => {
+                    warn!(signer = %sealer.address(), block = number, signers = ?snapshot.signers(), "validator key is not an authorized signer; it seals once the signers vote it in")
+                }
+            }
+            was_signer = Some(is_signer);
+        }
         let wait = match sealer.plan(&snapshot, &parent, period, &mut rng) {
             Some(plan) => {
                 // The slot may be in the past (a restart, a late block): then the wiggle
@@ -99,7 +122,7 @@ pub async fn run_validator(
                 Duration::from_millis(at.saturating_sub(now_ms()))
             }
             None => {
-                debug!(next = number + 1, "signed recently, waiting for another signer");
+                debug!(next = number + 1, is_signer, "not our block to seal; waiting");
                 Duration::from_secs(period.max(1))
             }
         };
@@ -116,7 +139,12 @@ pub async fn run_validator(
             continue; // another signer's block arrived meanwhile
         }
         let timestamp = plan.timestamp.max(now_ms() / 1000);
-        let template = sealer.template(spec, &snapshot, &parent, hash, timestamp);
+        let mut template = sealer.template(spec, &snapshot, &parent, hash, timestamp);
+        let vote = pick_vote(&snapshot, &stored_proposals(&store), plan.number, &mut rng);
+        if let Some(vote) = vote {
+            cast_vote(&mut template.header, vote);
+        }
+        let mut after = snapshot.clone();
         // Executed on the stored state, sealed with the executed roots, stored with its
         // state in one transaction, off the async workers (execution is CPU work).
         let started = Instant::now();
@@ -146,13 +174,18 @@ pub async fn run_validator(
         };
         match built {
             Ok((block, built)) => {
+                after.apply(&block.block.header, sealer.address());
+                snapshots.remember(block.hash, &after);
                 let took = started.elapsed();
                 metrics::histogram!("tern_block_build_seconds").record(took.as_secs_f64());
                 pool.remove_failed(&built.failed);
                 let new = (block.block.header.number, block.hash);
                 let txs = block.block.body.transactions.len();
                 let gas = block.block.header.gas_used;
-                info!(number = new.0, hash = %new.1, txs, gas, took_ms = took.as_millis() as u64, in_turn = plan.in_turn, full_time = built.timed_out, "sealed block");
+                let vote = vote.map(|(candidate, add)| {
+                    format!("{} {candidate}", if add { "add" } else { "drop" })
+                });
+                info!(number = new.0, hash = %new.1, txs, gas, took_ms = took.as_millis() as u64, in_turn = plan.in_turn, full_time = built.timed_out, vote, "sealed block");
                 let _ = sealed.send(new);
             }
             // Lost a race with an imported block: try again on the new head.
@@ -169,25 +202,17 @@ pub async fn run_validator(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tern_consensus::address_of;
+    use tern_consensus::{address_of, Snapshot};
 
     use crate::testing::dev_key;
 
     #[test]
-    fn refuses_non_signers_and_non_clique_chains() {
+    fn refuses_non_clique_chains() {
         let spec = ChainSpec::dev();
-        let outsider = Sealer::new(secp256k1::SecretKey::from_byte_array([3u8; 32]).unwrap());
-        let e = clique_params(&spec, &outsider).unwrap_err().to_string();
-        assert!(
-            e.contains("is not a signer") && e.contains(&address_of(&dev_key()).to_string()),
-            "{e}"
-        );
+        assert!(clique_params(&spec).is_ok());
         let mut post = spec.clone();
         post.consensus = Consensus::PostMerge;
-        assert!(matches!(
-            clique_params(&post, &Sealer::new(dev_key())),
-            Err(ValidatorError::NotClique(_))
-        ));
+        assert!(matches!(clique_params(&post), Err(ValidatorError::NotClique(_))));
     }
 
     /// The dev chain's validator seals a block every 2 s into the store, each valid.

@@ -107,6 +107,8 @@ pub struct RpcContext {
     pub filters: Arc<Filters>,
     /// Node discovery, if it runs (`admin_nodeInfo` shows its record and port).
     pub discovery: Option<tern_discv4::Discv4>,
+    /// Clique signer snapshots (a Clique chain only; `clique_*` is served with them).
+    pub clique: Option<tern_sync::CliqueSnapshots>,
 }
 
 /// A block a request names, found in the store.

@@ -26,7 +26,7 @@ use tern_sync::SyncStatus;
 type Module = RpcModule<RpcContext>;
 
 /// Registers a cheap method (run on the connection's task).
-fn light<R>(
+pub(crate) fn light<R>(
     m: &mut Module,
     name: &'static str,
     f: fn(&mut Args<'_>, &RpcContext) -> RpcResult<R>,
@@ -40,7 +40,7 @@ where
 
 /// Registers a method that may read much of the store or run the EVM (on the blocking
 /// thread pool, so connections are not held up).
-fn heavy<R>(
+pub(crate) fn heavy<R>(
     m: &mut Module,
     name: &'static str,
     f: fn(&mut Args<'_>, &RpcContext) -> RpcResult<R>,

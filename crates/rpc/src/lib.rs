@@ -14,6 +14,7 @@
 
 mod admin;
 mod args;
+mod clique;
 mod context;
 mod convert;
 mod error;

@@ -1,6 +1,6 @@
 //! The server: HTTP and WebSocket on one port, with the configured limits and metrics.
 
-use crate::{admin, context::RpcContext, eth, pubsub};
+use crate::{admin, clique, context::RpcContext, eth, pubsub};
 use jsonrpsee::{
     core::middleware::{Batch, Notification, RpcServiceBuilder, RpcServiceT},
     server::{BatchRequestConfig, Server, ServerConfig, ServerHandle},
@@ -13,9 +13,13 @@ use std::{collections::HashSet, future::Future, net::SocketAddr, sync::Arc, time
 pub fn rpc_module(
     ctx: RpcContext,
 ) -> Result<RpcModule<RpcContext>, jsonrpsee::core::RegisterMethodError> {
+    let is_clique = ctx.clique.is_some();
     let mut m = RpcModule::new(ctx);
     eth::register(&mut m)?;
     admin::register(&mut m)?;
+    if is_clique {
+        clique::register(&mut m)?;
+    }
     m.register_subscription(
         "eth_subscribe",
         "eth_subscription",

@@ -366,6 +366,43 @@ impl ChainStore {
         self.by_number(number, |txn, hash| self.block_in(txn, hash))
     }
 
+    /// The stored Clique snapshot after block `hash` (opaque bytes; the consensus crate
+    /// encodes them).
+    pub fn clique_snapshot(&self, hash: B256) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ro(|txn| self.get(txn, Table::CliqueSnapshots, hash.as_slice()))
+    }
+
+    /// Stores the Clique snapshot after block `hash` (waits for a write transaction).
+    pub fn put_clique_snapshot(&self, hash: B256, snapshot: &[u8]) -> Result<(), StoreError> {
+        let txn = self.begin_rw()?;
+        txn.put(self.db(Table::CliqueSnapshots), hash, snapshot, WriteFlags::empty())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The validator's stored Clique proposals (opaque bytes; the consensus crate encodes
+    /// them).
+    pub fn clique_proposals(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ro(|txn| self.get(txn, Table::Meta, meta::CLIQUE_PROPOSALS))
+    }
+
+    /// Replaces the stored Clique proposals with `update(stored)`, in one write
+    /// transaction (concurrent updates do not lose each other's change).
+    pub fn update_clique_proposals<E>(
+        &self,
+        update: impl FnOnce(Option<&[u8]>) -> Result<Vec<u8>, E>,
+    ) -> Result<Result<(), E>, StoreError> {
+        let txn = self.begin_rw()?;
+        let stored = self.get(&txn, Table::Meta, meta::CLIQUE_PROPOSALS)?;
+        let new = match update(stored.as_deref()) {
+            Ok(new) => new,
+            Err(e) => return Ok(Err(e)),
+        };
+        txn.put(self.db(Table::Meta), meta::CLIQUE_PROPOSALS, new, WriteFlags::empty())?;
+        txn.commit()?;
+        Ok(Ok(()))
+    }
+
     /// Total difficulty of a stored block.
     pub fn total_difficulty(&self, hash: B256) -> Result<Option<U256>, StoreError> {
         self.ro(|txn| self.td_in(txn, hash))

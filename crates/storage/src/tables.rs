@@ -45,11 +45,15 @@ pub enum Table {
     AccountTrie,
     /// keccak(address) ‖ nibble path → branch node of that account's storage trie.
     StorageTrie,
+    /// block hash → Clique signer snapshot after that block (encoded by the consensus
+    /// crate), kept at checkpoints and every 1,024 blocks. Added without a schema bump:
+    /// tables are created on open, and a missing snapshot is recomputed.
+    CliqueSnapshots,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::CanonicalHashes,
         Self::HeaderNumbers,
         Self::Headers,
@@ -67,6 +71,7 @@ impl Table {
         Self::HashedStorage,
         Self::AccountTrie,
         Self::StorageTrie,
+        Self::CliqueSnapshots,
     ];
 
     /// The MDBX database name.
@@ -89,6 +94,7 @@ impl Table {
             Self::HashedStorage => "HashedStorage",
             Self::AccountTrie => "AccountTrie",
             Self::StorageTrie => "StorageTrie",
+            Self::CliqueSnapshots => "CliqueSnapshots",
         }
     }
 }
@@ -105,6 +111,8 @@ pub(crate) mod meta {
     pub(crate) const STATE_NUMBER: &[u8] = b"state_number";
     /// The safe block's hash (named by a fork-choice update or an import).
     pub(crate) const SAFE_BLOCK: &[u8] = b"safe_block";
+    /// The validator's Clique proposals (encoded by the consensus crate).
+    pub(crate) const CLIQUE_PROPOSALS: &[u8] = b"clique_proposals";
     /// The finalized block's hash.
     pub(crate) const FINALIZED_BLOCK: &[u8] = b"finalized_block";
 }

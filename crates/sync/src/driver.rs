@@ -1,6 +1,9 @@
 //! [`BlockSyncManager`]: runs the [`SyncMachine`] against the network and the store.
 
-use crate::{Action, Failure, ReadyBlock, SyncConfig, SyncMachine, SyncStatus, WallClock};
+use crate::{
+    Action, CliqueSnapshots, Failure, ReadyBlock, RecentChain, SyncConfig, SyncMachine, SyncStatus,
+    WallClock,
+};
 use alloy_primitives::B256;
 use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
 use std::time::{Duration, Instant};
@@ -149,6 +152,8 @@ pub struct BlockSyncManager {
     unwritten: usize,
     /// The head as stored (the machine's runs ahead while batches are being written).
     stored_head: (u64, B256),
+    /// Clique signer snapshots (a Clique chain only).
+    snapshots: Option<CliqueSnapshots>,
 }
 
 impl std::fmt::Debug for BlockSyncManager {
@@ -168,7 +173,8 @@ impl BlockSyncManager {
         store: ChainStore,
     ) -> Result<(Self, SyncHandle), StoreError> {
         let (best, _) = store.best_block()?;
-        let machine = machine_from_store(&spec, &cfg, &store)?;
+        let snapshots = CliqueSnapshots::new(&spec, store.clone());
+        let machine = machine_from_store(&spec, &cfg, &store, snapshots.as_ref())?;
         let events = network.subscribe().await;
         let (progress, rx) = watch::channel(SyncProgress {
             start: best,
@@ -192,6 +198,7 @@ impl BlockSyncManager {
             written,
             unwritten: 0,
             stored_head,
+            snapshots,
         };
         Ok((manager, SyncHandle { rx }))
     }
@@ -212,7 +219,7 @@ impl BlockSyncManager {
     /// it); what it knows of the peers is kept.
     fn reload(&mut self) -> Result<(), StoreError> {
         self.stored_head = self.store.best_block()?;
-        let recent = recent_from_store(&self.cfg, &self.store)?;
+        let recent = recent_from_store(&self.cfg, &self.store, self.snapshots.as_ref())?;
         self.machine.reset_head(recent, Instant::now());
         Ok(())
     }
@@ -383,26 +390,37 @@ impl BlockSyncManager {
 }
 
 /// The canonical headers (with total difficulty) the machine keeps: up to the reorg depth
-/// below the stored head.
+/// below the stored head; on a Clique chain with the signer snapshot after the first.
 fn recent_from_store(
     cfg: &SyncConfig,
     store: &ChainStore,
-) -> Result<Vec<(alloy_consensus::Header, alloy_primitives::U256)>, StoreError> {
+    snapshots: Option<&CliqueSnapshots>,
+) -> Result<RecentChain, StoreError> {
     let (best, _) = store.best_block()?;
     let first = best.saturating_sub(cfg.max_reorg_depth);
-    let mut recent = Vec::new();
+    let mut headers = Vec::new();
     for header in store.headers_range(first, best - first + 1)? {
         let td = store.total_difficulty(header.hash_slow())?.unwrap_or_default();
-        recent.push((header, td));
+        headers.push((header, td));
     }
-    Ok(recent)
+    let clique = match (snapshots, headers.first()) {
+        (Some(snapshots), Some((front, _))) => {
+            Some(snapshots.after(front.hash_slow()).map_err(|e| StoreError::Corrupted {
+                table: "CliqueSnapshots",
+                reason: e.to_string(),
+            })?)
+        }
+        _ => None,
+    };
+    Ok(RecentChain { headers, clique })
 }
 
 fn machine_from_store(
     spec: &ChainSpec,
     cfg: &SyncConfig,
     store: &ChainStore,
+    snapshots: Option<&CliqueSnapshots>,
 ) -> Result<SyncMachine, StoreError> {
-    let recent = recent_from_store(cfg, store)?;
+    let recent = recent_from_store(cfg, store, snapshots)?;
     Ok(SyncMachine::new(spec.clone(), cfg.clone(), recent, WallClock::system()))
 }

@@ -3,10 +3,8 @@
 //! executed before it is stored.
 
 use alloy_consensus::{Block, Header, TxEnvelope};
-use tern_chainspec::{ChainSpec, Consensus};
-use tern_consensus::{
-    clique::recover_signers, validate_body, validate_header, ConsensusError, Snapshot,
-};
+use tern_chainspec::ChainSpec;
+use tern_consensus::{clique::recover_signers, validate_body, validate_header, ConsensusError};
 use tern_execution::{execute_and_store, BlockToExecute, ExecutionError, StoreExecutionError};
 use tern_storage::{ChainStore, SealedBlock, StoreError};
 
@@ -16,6 +14,9 @@ pub enum ImportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The Clique signer state at our head could not be found.
+    #[error(transparent)]
+    Snapshot(#[from] tern_consensus::SnapshotError),
     /// A block failed verification; everything before it was committed.
     #[error("block {number} is invalid: {error}")]
     Invalid {
@@ -75,16 +76,9 @@ pub fn import_blocks(
     let (best, best_hash) = store.best_block()?;
     let mut parent: Header = store.header(best_hash)?.ok_or(StoreError::NotInitialised)?;
     let mut parent_hash = best_hash;
-    let mut snapshot = match &spec.consensus {
-        Consensus::Clique { signers, epoch, .. } => {
-            let window = signers.len() as u64 / 2;
-            let recent = store.headers_range(best.saturating_sub(window) + 1, window)?;
-            Some(
-                Snapshot::with_recent(signers.clone(), *epoch, &recent)
-                    .map_err(|error| ImportError::Invalid { number: best, error })?,
-            )
-        }
-        _ => None,
+    let mut snapshot = match crate::CliqueSnapshots::new(spec, store.clone()) {
+        Some(snapshots) => Some(snapshots.after(best_hash)?),
+        None => None,
     };
     let blocks: Vec<Block<TxEnvelope>> =
         blocks.into_iter().filter(|b| b.header.number > best).collect();

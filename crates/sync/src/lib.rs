@@ -5,9 +5,12 @@
 mod driver;
 mod import;
 mod machine;
+mod snapshots;
 
 pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
 pub use import::{import_blocks, ImportError, ImportStats, IMPORT_BATCH_GAS};
 pub use machine::{
-    Action, Failure, ReadyBlock, SyncConfig, SyncMachine, SyncStatus, WallClock, MAX_FUTURE_RETRY,
+    Action, Failure, ReadyBlock, RecentChain, SyncConfig, SyncMachine, SyncStatus, WallClock,
+    MAX_FUTURE_RETRY,
 };
+pub use snapshots::CliqueSnapshots;

@@ -280,6 +280,25 @@ struct Recent {
     hash: B256,
     header: Header,
     td: U256,
+    /// Who sealed it (Clique), else its beneficiary.
+    signer: Address,
+}
+
+/// The canonical headers the machine starts from: ascending, with their total difficulty,
+/// ending at the stored head; on a Clique chain with the signer snapshot after the first
+/// of them (`None` there: the genesis signers, right only if no vote came before).
+#[derive(Debug, Clone, Default)]
+pub struct RecentChain {
+    /// Headers with their total difficulty, ascending.
+    pub headers: Vec<(Header, U256)>,
+    /// The Clique snapshot after the first header.
+    pub clique: Option<Snapshot>,
+}
+
+impl From<Vec<(Header, U256)>> for RecentChain {
+    fn from(headers: Vec<(Header, U256)>) -> Self {
+        Self { headers, clique: None }
+    }
 }
 
 /// The sync state machine. Feed it events; drain [`SyncMachine::actions`].
@@ -304,6 +323,8 @@ pub struct SyncMachine {
     verified: VecDeque<Verified>,
     verified_tip: (u64, B256),
     snapshot: Option<Snapshot>,
+    /// Clique: the snapshot after `recent.front()`.
+    front_snapshot: Option<Snapshot>,
     body_queue: VecDeque<u64>,
     /// Gas of the blocks whose bodies are requested and not yet committed.
     body_gas: u64,
@@ -338,13 +359,10 @@ impl SyncMachine {
     pub fn new(
         spec: ChainSpec,
         cfg: SyncConfig,
-        recent: Vec<(Header, U256)>,
+        recent: impl Into<RecentChain>,
         clock: WallClock,
     ) -> Self {
-        let recent: VecDeque<Recent> = recent
-            .into_iter()
-            .map(|(header, td)| Recent { hash: header.hash_slow(), header, td })
-            .collect();
+        let (recent, front_snapshot) = recent_chain(&spec, recent.into());
         let head = recent.back().expect("at least the genesis");
         let verified_tip = (head.header.number, head.hash);
         Self {
@@ -364,6 +382,7 @@ impl SyncMachine {
             verified: VecDeque::new(),
             verified_tip,
             snapshot: None,
+            front_snapshot,
             body_queue: VecDeque::new(),
             body_gas: 0,
             last_poll: None,
@@ -429,15 +448,13 @@ impl SyncMachine {
     /// Replaces our head with the store's (another writer, the local validator, moved
     /// it): the round in progress ends, while what we know of the peers (their heads,
     /// strikes, chains we gave up on) is kept. `recent` is as for [`SyncMachine::new`].
-    pub fn reset_head(&mut self, recent: Vec<(Header, U256)>, now: Instant) {
-        if recent.is_empty() {
+    pub fn reset_head(&mut self, recent: impl Into<RecentChain>, now: Instant) {
+        let recent = recent.into();
+        if recent.headers.is_empty() {
             return;
         }
         self.end_round("our head moved");
-        self.recent = recent
-            .into_iter()
-            .map(|(header, td)| Recent { hash: header.hash_slow(), header, td })
-            .collect();
+        (self.recent, self.front_snapshot) = recent_chain(&self.spec, recent);
         let head = self.recent.back().expect("non-empty");
         self.verified_tip = (head.header.number, head.hash);
         self.deferred = None;
@@ -694,17 +711,14 @@ impl SyncMachine {
         self.peers.values_mut().for_each(|p| p.unusable = false);
     }
 
-    /// The Clique snapshot after canonical block `number` (from the recent headers).
+    /// The Clique snapshot after canonical block `number` (one we keep): the first recent
+    /// block's, with the recent blocks up to `number` applied.
     fn snapshot_at(&self, number: u64) -> Option<Snapshot> {
-        let Consensus::Clique { signers, epoch, .. } = &self.spec.consensus else { return None };
-        let window = signers.len() as u64 / 2;
-        let recent: Vec<Header> = self
-            .recent
-            .iter()
-            .filter(|r| r.header.number <= number && r.header.number + window > number)
-            .map(|r| r.header.clone())
-            .collect();
-        Snapshot::with_recent(signers.clone(), *epoch, &recent).ok()
+        let mut snap = self.front_snapshot.clone()?;
+        for r in self.recent.iter().skip(1).take_while(|r| r.header.number <= number) {
+            snap.apply(&r.header, r.signer);
+        }
+        Some(snap)
     }
 
     fn recent_at(&self, number: u64) -> Option<&Recent> {
@@ -1131,11 +1145,17 @@ impl SyncMachine {
     }
 
     fn push_recent(&mut self, blocks: &[ReadyBlock]) {
-        for b in blocks.iter().map(|b| &b.block.block) {
-            let td = self.recent.back().expect("non-empty").td + b.block.header.difficulty;
-            self.recent.push_back(Recent { hash: b.hash, header: b.block.header.clone(), td });
+        for b in blocks.iter().map(|b| &b.block) {
+            let header = b.block.block.header.clone();
+            let td = self.recent.back().expect("non-empty").td + header.difficulty;
+            let hash = b.block.hash;
+            self.recent.push_back(Recent { hash, header, td, signer: b.beneficiary });
             while self.recent.len() as u64 > self.cfg.max_reorg_depth + 1 {
                 self.recent.pop_front();
+                let front = self.recent.front().expect("non-empty");
+                if let Some(snap) = &mut self.front_snapshot {
+                    snap.apply(&front.header, front.signer);
+                }
             }
         }
         if let Some(base) = &mut self.base {
@@ -1270,6 +1290,41 @@ fn chain_hashes(start: u64, limit: u64, headers: &[Header]) -> Option<Vec<B256>>
         && headers.iter().enumerate().all(|(i, h)| h.number == start + i as u64)
         && headers.iter().skip(1).zip(&hashes).all(|(h, parent)| h.parent_hash == *parent);
     shaped.then_some(hashes)
+}
+
+/// The recent headers as the machine keeps them (signers recovered on a Clique chain) and
+/// the Clique snapshot after the first.
+fn recent_chain(spec: &ChainSpec, chain: RecentChain) -> (VecDeque<Recent>, Option<Snapshot>) {
+    let clique = match &spec.consensus {
+        Consensus::Clique { signers, epoch, .. } => Some((signers, *epoch)),
+        _ => None,
+    };
+    let signers: Vec<Option<Address>> = match clique {
+        Some(_) => {
+            let headers: Vec<&Header> = chain.headers.iter().map(|(h, _)| h).collect();
+            recover_signers(&headers).into_iter().map(Result::ok).collect()
+        }
+        None => vec![None; chain.headers.len()],
+    };
+    let front_snapshot = clique.map(|(genesis_signers, epoch)| {
+        chain.clique.unwrap_or_else(|| {
+            let front: Vec<Header> = chain.headers.iter().take(1).map(|(h, _)| h.clone()).collect();
+            Snapshot::with_recent(genesis_signers.clone(), epoch, &front)
+                .unwrap_or_else(|_| Snapshot::new(genesis_signers.clone(), epoch))
+        })
+    });
+    let recent = chain
+        .headers
+        .into_iter()
+        .zip(signers)
+        .map(|((header, td), signer)| Recent {
+            hash: header.hash_slow(),
+            signer: signer.unwrap_or(header.beneficiary),
+            header,
+            td,
+        })
+        .collect();
+    (recent, front_snapshot)
 }
 
 fn into_ready(v: Verified) -> ReadyBlock {
