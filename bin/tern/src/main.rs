@@ -6,6 +6,7 @@ mod bench_exec;
 mod bench_rpc;
 mod bench_sync;
 mod bench_txpool;
+mod clique_cli;
 mod devnet;
 mod mnemonic;
 
@@ -137,6 +138,11 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+    /// Clique signer voting on a running validator: propose, discard, status.
+    Clique {
+        #[command(subcommand)]
+        command: clique_cli::CliqueCommand,
     },
     /// Manage the node key in the data directory.
     Key {
@@ -398,6 +404,7 @@ fn one_line(e: &eyre::Report) -> String {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Key { command } => key(command),
+        Command::Clique { command } => clique_cli::run(command),
         Command::GenChain { chain, blocks, txs, signer_keys, out } => {
             let spec = ChainSpec::load(&chain)?;
             let keys = if signer_keys.is_empty() {

@@ -3,7 +3,7 @@
 
 use crate::{
     address_of,
-    clique::{seal_header, Snapshot, DIFF_IN_TURN},
+    clique::{cast_vote, seal_header, Snapshot, DIFF_IN_TURN, DIFF_NO_TURN},
     expected_base_fee,
 };
 use alloy_consensus::{
@@ -52,12 +52,45 @@ pub fn generate_chain(
     txs_per_block: usize,
     sender: (&SecretKey, u64),
 ) -> Vec<Block<TxEnvelope>> {
-    let (parent_hash, parent) = parent;
-    let (sender, first_nonce) = sender;
-    let Consensus::Clique { period, epoch, signers } = &spec.consensus else {
+    let Consensus::Clique { signers, epoch, .. } = &spec.consensus else {
         panic!("generate_chain needs a Clique chain spec");
     };
     let snapshot = Snapshot::new(signers.clone(), *epoch);
+    let no_votes = |_: u64, _: &Snapshot| None;
+    generate_voting_chain(
+        spec,
+        signer_keys,
+        parent,
+        snapshot,
+        count,
+        txs_per_block,
+        sender,
+        no_votes,
+    )
+    .0
+}
+
+/// Like [`generate_chain`], from the signer state `snapshot` after `parent`, and block
+/// `number` carrying the vote `vote(number, snapshot)` names (if any). Each block is sealed
+/// by its in-turn signer, or out of turn by the first signer that may when the in-turn one
+/// signed too recently (after a signer-set change). Returns the blocks and the snapshot
+/// after the last.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_voting_chain(
+    spec: &ChainSpec,
+    signer_keys: &[SecretKey],
+    parent: (B256, &Header),
+    mut snapshot: Snapshot,
+    count: usize,
+    txs_per_block: usize,
+    sender: (&SecretKey, u64),
+    vote: impl Fn(u64, &Snapshot) -> Option<(Address, bool)>,
+) -> (Vec<Block<TxEnvelope>>, Snapshot) {
+    let (parent_hash, parent) = parent;
+    let (sender, first_nonce) = sender;
+    let Consensus::Clique { period, .. } = &spec.consensus else {
+        panic!("generate_chain needs a Clique chain spec");
+    };
     let keys: Vec<(Address, &SecretKey)> = signer_keys.iter().map(|k| (address_of(k), k)).collect();
     let mut parent = parent.clone();
     let mut parent_hash = parent_hash;
@@ -66,7 +99,17 @@ pub fn generate_chain(
     for _ in 0..count {
         let number = parent.number + 1;
         let timestamp = parent.timestamp + period;
-        let signer = snapshot.signers()[(number % snapshot.signers().len() as u64) as usize];
+        let n = snapshot.signers().len() as u64;
+        let in_turn = snapshot.signers()[(number % n) as usize];
+        let signer = if snapshot.signed_recently(number, in_turn).is_none() {
+            in_turn
+        } else {
+            *snapshot
+                .signers()
+                .iter()
+                .find(|s| snapshot.signed_recently(number, **s).is_none())
+                .expect("some signer may seal")
+        };
         let key = keys
             .iter()
             .find(|(a, _)| *a == signer)
@@ -107,13 +150,14 @@ pub fn generate_chain(
                 }
             })
             .collect();
+        let turn = signer == in_turn;
         let mut header = Header {
             parent_hash,
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
             state_root: parent.state_root,
             transactions_root: calculate_transaction_root(&transactions),
             receipts_root: EMPTY_ROOT_HASH,
-            difficulty: U256::from(DIFF_IN_TURN),
+            difficulty: U256::from(if turn { DIFF_IN_TURN } else { DIFF_NO_TURN }),
             number,
             gas_limit: parent.gas_limit,
             gas_used: TRANSFER_GAS * txs_per_block as u64,
@@ -122,7 +166,13 @@ pub fn generate_chain(
             ..Default::default()
         };
         header.base_fee_per_gas = expected_base_fee(spec, &header, &parent);
+        if !number.is_multiple_of(snapshot.epoch()) {
+            if let Some(v) = vote(number, &snapshot) {
+                cast_vote(&mut header, v);
+            }
+        }
         seal_header(&mut header, key).expect("extra_data_for leaves room for the seal");
+        snapshot.apply(&header, signer);
         parent_hash = header.hash_slow();
         parent = header.clone();
         out.push(Block {
@@ -130,7 +180,7 @@ pub fn generate_chain(
             body: BlockBody { transactions, ommers: vec![], withdrawals: None },
         });
     }
-    out
+    (out, snapshot)
 }
 
 /// Writes blocks as concatenated RLP.

@@ -700,3 +700,105 @@ fn a_local_head_change_keeps_what_we_know_of_peers() {
     assert_eq!(sim.ranges.get(&peer), Some(&1), "the given-up fork is not searched again");
     assert_eq!(sim.head(), 41);
 }
+
+/// Signers 1 and 2 vote signer 3 in (blocks 10–12), then signers vote signer 1 out
+/// (blocks 100–105); checkpoints every 50 blocks. Returns the spec, the keys and the
+/// 300 blocks with the signer state after the last.
+fn voting_chain() -> (ChainSpec, [SecretKey; 3], Vec<Block<TxEnvelope>>, Snapshot) {
+    let (mut spec, two) = two_signer_spec();
+    let keys = [two[0], two[1], SecretKey::from_byte_array([3u8; 32]).unwrap()];
+    let tern_chainspec::Consensus::Clique { signers, epoch, .. } = &mut spec.consensus else {
+        panic!()
+    };
+    *epoch = 50;
+    let snap = Snapshot::new(signers.clone(), 50);
+    let (add, remove) = (address_of(&keys[2]), address_of(&keys[0]));
+    let votes = |n: u64, _: &Snapshot| match n {
+        10..=12 => Some((add, true)),
+        100..=105 => Some((remove, false)),
+        _ => None,
+    };
+    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let (blocks, after) = tern_consensus::chain_gen::generate_voting_chain(
+        &spec,
+        &keys,
+        genesis,
+        snap,
+        300,
+        0,
+        (&sender, 0),
+        votes,
+    );
+    (spec, keys, blocks, after)
+}
+
+#[test]
+fn a_chain_whose_signers_vote_one_in_and_one_out_syncs() {
+    let (spec, keys, blocks, after) = voting_chain();
+    let mut want = vec![address_of(&keys[1]), address_of(&keys[2])];
+    want.sort();
+    assert_eq!(after.signers(), want.as_slice(), "the generator's votes passed");
+    // The voted-in signer sealed blocks, the voted-out one none after its removal.
+    let sealers: Vec<Address> = blocks.iter().map(|b| recover_signer(&b.header).unwrap()).collect();
+    assert!(sealers[13..100].contains(&address_of(&keys[2])));
+    assert!(!sealers[110..].contains(&address_of(&keys[0])));
+    // A short reorg depth: the oldest kept block (whose snapshot the machine holds) moves
+    // across both votes and several checkpoints while syncing.
+    let cfg = SyncConfig {
+        poll_interval: Duration::from_millis(500),
+        max_reorg_depth: 16,
+        header_batch: 16,
+        ..SyncConfig::default()
+    };
+    let chain = Arc::new(blocks);
+    let mut sim = Sim::with_config(spec.clone(), vec![], cfg.clone());
+    let peer = sim.connect(1, chain.clone(), Behavior::Honest, true);
+    sim.run(200_000, |s| s.head() == 300);
+    assert!(!sim.banned.contains(&peer));
+    for (i, b) in sim.store.iter().enumerate() {
+        assert_eq!(b.block, chain[i], "block {}", i + 1);
+    }
+    // Restarted mid-chain with the snapshot of its oldest kept block, it goes on.
+    let ours: Vec<Block<TxEnvelope>> = chain[..200].to_vec();
+    let recent: Vec<(Header, U256)> =
+        recent_of(&spec, &ours.iter().cloned().map(SealedBlock::seal).collect::<Vec<_>>())
+            .split_off(200 - 16);
+    let front = recent[0].0.number;
+    let tern_chainspec::Consensus::Clique { signers, .. } = &spec.consensus else { panic!() };
+    let mut snap = Snapshot::new(signers.clone(), 50);
+    for b in &chain[..front as usize] {
+        snap.verify(&b.header).unwrap();
+    }
+    let mut sim = Sim::with_config(spec.clone(), ours, cfg.clone());
+    sim.machine = SyncMachine::new(
+        spec.clone(),
+        cfg,
+        tern_sync::RecentChain { headers: recent, clique: Some(snap) },
+        WallClock::system(),
+    );
+    sim.connect(1, chain.clone(), Behavior::Honest, true);
+    sim.run(200_000, |s| s.head() == 300);
+    assert_eq!(sim.store.last().unwrap().block, chain[299]);
+}
+
+#[test]
+fn a_checkpoint_listing_the_old_signers_is_refused() {
+    let (spec, keys, mut blocks, _) = voting_chain();
+    // Block 150 is a checkpoint after both votes: it lists the genesis signers instead,
+    // re-sealed by its own signer, so only the list is wrong.
+    let tern_chainspec::Consensus::Clique { signers, .. } = &spec.consensus else { panic!() };
+    let mut extra = vec![0u8; EXTRA_VANITY];
+    signers.iter().for_each(|a| extra.extend_from_slice(a.as_slice()));
+    extra.extend_from_slice(&[0u8; EXTRA_SEAL]);
+    blocks.truncate(150);
+    let h = &mut blocks[149].header;
+    let by = keys.iter().find(|k| recover_signer(h).ok() == Some(address_of(k))).unwrap();
+    h.extra_data = extra.into();
+    seal_header(h, by).unwrap();
+    let mut sim = Sim::new(spec.clone(), vec![]);
+    let peer = sim.connect(1, Arc::new(blocks.clone()), Behavior::Honest, true);
+    sim.run(200_000, |s| s.head() == 149 && s.banned.contains(&peer));
+    assert!(sim.steps(2_000, |s| s.head() == 149), "nothing past the bad checkpoint");
+    assert_eq!(sim.store.last().unwrap().block, blocks[148]);
+}
