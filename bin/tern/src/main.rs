@@ -1,6 +1,7 @@
 //! `tern`: the command-line entry point. Parses flags and wires the libraries together;
 //! protocol logic lives in the crates.
 
+mod bench_clique;
 mod bench_discovery;
 mod bench_exec;
 mod bench_rpc;
@@ -326,6 +327,8 @@ enum BenchCommand {
     /// A devnet where every node knows only the first: time until all are meshed,
     /// discovery packets per node per minute, discovery table memory.
     Discovery(bench_discovery::DiscoveryArgs),
+    /// Verifying a Clique chain with a signer vote every 100 blocks vs. one without.
+    Clique(bench_clique::CliqueArgs),
     /// Chain store insert throughput vs. raw MDBX puts of the same bytes.
     Store {
         /// Scratch directory (removed afterwards); default: the system temp dir.
@@ -514,6 +517,7 @@ fn run(command: Command) -> Result<()> {
         Command::Bench { command: BenchCommand::Txpool(args) } => bench_txpool::run(&args),
         Command::Bench { command: BenchCommand::Rpc(args) } => bench_rpc::run(&args),
         Command::Bench { command: BenchCommand::Discovery(args) } => bench_discovery::run(&args),
+        Command::Bench { command: BenchCommand::Clique(args) } => bench_clique::run(&args),
         Command::Bench { command: BenchCommand::Sync { dir, empty_blocks, full_blocks, txs } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-sync"));
             tokio::runtime::Runtime::new()?.block_on(bench_sync::run(
