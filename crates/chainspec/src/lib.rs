@@ -8,5 +8,6 @@ mod spec;
 
 pub use alloy_eip2124::{ForkFilter, ForkFilterKey, ForkHash, ForkId, Head, ValidationError};
 pub use spec::{
-    ChainSpec, ChainSpecError, Consensus, Fork, ForkCondition, DEV_CHAIN_ID, DEV_VALIDATOR_KEY,
+    system_contracts, ChainSpec, ChainSpecError, Consensus, Fork, ForkCondition, DEV_CHAIN_ID,
+    DEV_VALIDATOR_KEY,
 };

@@ -210,7 +210,9 @@ impl ChainSpec {
     }
 
     /// The built-in `dev` chain: Clique, one signer ([`DEV_VALIDATOR_KEY`]), a block every
-    /// 2 s, every fork through London (and Gray Glacier) at genesis.
+    /// 2 s, every fork through Prague at genesis (Shanghai, Cancun and Prague by timestamp
+    /// 0), with the system contracts those forks call in the genesis
+    /// ([`system_contracts`]).
     pub fn dev() -> Self {
         Self::clique_dev(&[dev_validator_address()])
     }
@@ -238,10 +240,18 @@ impl ChainSpec {
             london_block: Some(0),
             arrow_glacier_block: Some(0),
             gray_glacier_block: Some(0),
+            shanghai_time: Some(0),
+            cancun_time: Some(0),
+            prague_time: Some(0),
             clique: Some(CliqueConfig { period: Some(DEV_PERIOD), epoch: Some(DEV_EPOCH) }),
             ..Default::default()
         };
         let balance = U256::from(10u64).pow(U256::from(24u64)); // 1,000,000 ETH
+        let mut alloc: std::collections::BTreeMap<Address, GenesisAccount> = signers
+            .iter()
+            .map(|s| (*s, GenesisAccount { balance, ..Default::default() }))
+            .collect();
+        alloc.extend(system_contracts());
         let genesis = Genesis {
             config,
             nonce: 0,
@@ -249,10 +259,7 @@ impl ChainSpec {
             extra_data: Bytes::from(extra),
             gas_limit: 30_000_000,
             difficulty: U256::from(1u64),
-            alloc: signers
-                .iter()
-                .map(|s| (*s, GenesisAccount { balance, ..Default::default() }))
-                .collect(),
+            alloc,
             ..Default::default()
         };
         Self::from_genesis(genesis).expect("a dev genesis with at least one signer is valid")
@@ -308,6 +315,32 @@ impl ChainSpec {
             None
         }
     }
+}
+
+/// The contracts Cancun and Prague call at every block, as their EIPs deploy them (nonce 1,
+/// the EIP's code): EIP-4788 beacon roots, EIP-2935 block hash history, EIP-7002
+/// withdrawal requests and EIP-7251 consolidation requests. Prague makes a block invalid
+/// when the EIP-7002 or EIP-7251 contract has no code, so a chain with Prague needs them
+/// in its genesis (or deployed before Prague).
+pub fn system_contracts() -> Vec<(Address, GenesisAccount)> {
+    use alloy_eips::{eip2935, eip4788, eip7002, eip7251};
+    let contract = |code: &Bytes| GenesisAccount {
+        nonce: Some(1),
+        code: Some(code.clone()),
+        ..Default::default()
+    };
+    vec![
+        (eip4788::BEACON_ROOTS_ADDRESS, contract(&eip4788::BEACON_ROOTS_CODE)),
+        (eip2935::HISTORY_STORAGE_ADDRESS, contract(&eip2935::HISTORY_STORAGE_CODE)),
+        (
+            eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+            contract(&eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_CODE),
+        ),
+        (
+            eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+            contract(&eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_CODE),
+        ),
+    ]
 }
 
 /// The address of [`DEV_VALIDATOR_KEY`]: keccak256 of its public key, last 20 bytes.

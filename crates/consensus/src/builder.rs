@@ -1,9 +1,10 @@
 //! The validator's block builder: when to seal, the block's header and its seal.
 //!
-//! Blocks carry no transactions yet (the pool comes later). [`Sealer::template`] gives
-//! the unsealed block with the parent's state root; the node executes it, fills in the
-//! execution fields and seals it with [`Sealer::seal`]. [`Sealer::build`] seals the
-//! template as it is (right when executing an empty block changes no state).
+//! [`Sealer::template`] gives the unsealed, empty block with the parent's state root and
+//! the fields its forks add ([`set_fork_fields`]); the node fills it from the pool,
+//! executes it, fills in the execution fields and seals it with [`Sealer::seal`].
+//! [`Sealer::build`] seals the template as it is (right only where executing an empty
+//! block changes no state: before Cancun's system calls; for tests of header rules).
 
 use crate::{
     address_of,
@@ -18,6 +19,29 @@ use alloy_primitives::{Address, B256, U256};
 use rand::Rng;
 use secp256k1::SecretKey;
 use tern_chainspec::ChainSpec;
+
+/// Fills in the header fields the forks active at `header`'s timestamp add, with the
+/// values a Clique block carries (there is no beacon chain): Shanghai's withdrawals root
+/// of an empty list, Cancun's blob gas used (0: the block builder includes no blob
+/// transactions), the excess blob gas following `parent`, a zero parent beacon block root,
+/// and Prague's requests hash (of no requests; the executor replaces it with the block's).
+/// Returns the body's withdrawals: an empty list from Shanghai on, none before.
+pub fn set_fork_fields(
+    spec: &ChainSpec,
+    header: &mut Header,
+    parent: &Header,
+) -> Option<alloy_eips::eip4895::Withdrawals> {
+    let active = |fork| spec.is_active(fork, header.number, header.timestamp);
+    let shanghai = active("shanghai");
+    header.withdrawals_root = shanghai.then_some(EMPTY_ROOT_HASH);
+    let blob_params = active("cancun").then(|| spec.blob_params(header.timestamp)).flatten();
+    header.blob_gas_used = blob_params.map(|_| 0);
+    header.excess_blob_gas =
+        blob_params.map(|p| parent.next_block_excess_blob_gas(p).unwrap_or_default());
+    header.parent_beacon_block_root = blob_params.map(|_| B256::ZERO);
+    header.requests_hash = active("prague").then_some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH);
+    shanghai.then(Default::default)
+}
 
 /// When this validator may seal the next block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +148,7 @@ impl Sealer {
             ..Default::default()
         };
         header.base_fee_per_gas = expected_base_fee(spec, &header, parent);
-        Block { header, body: BlockBody::default() }
+        let withdrawals = set_fork_fields(spec, &mut header, parent);
+        Block { header, body: BlockBody { withdrawals, ..Default::default() } }
     }
 }

@@ -166,6 +166,7 @@ pub fn generate_voting_chain(
             ..Default::default()
         };
         header.base_fee_per_gas = expected_base_fee(spec, &header, &parent);
+        let withdrawals = crate::builder::set_fork_fields(spec, &mut header, &parent);
         if !number.is_multiple_of(snapshot.epoch()) {
             if let Some(v) = vote(number, &snapshot) {
                 cast_vote(&mut header, v);
@@ -175,10 +176,7 @@ pub fn generate_voting_chain(
         snapshot.apply(&header, signer);
         parent_hash = header.hash_slow();
         parent = header.clone();
-        out.push(Block {
-            header,
-            body: BlockBody { transactions, ommers: vec![], withdrawals: None },
-        });
+        out.push(Block { header, body: BlockBody { transactions, ommers: vec![], withdrawals } });
     }
     (out, snapshot)
 }

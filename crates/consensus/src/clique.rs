@@ -8,7 +8,7 @@
 //! Spec: <https://eips.ethereum.org/EIPS/eip-225>
 
 use crate::ConsensusError;
-use alloy_consensus::{Header, EMPTY_OMMER_ROOT_HASH};
+use alloy_consensus::{Header, EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH};
 use alloy_primitives::{keccak256, Address, Bytes, B256, B64, U256};
 use secp256k1::{
     ecdsa::{RecoverableSignature, RecoveryId},
@@ -84,8 +84,9 @@ pub fn recover_signer(header: &Header) -> Result<Address, ConsensusError> {
 }
 
 /// Clique rules that need only the header and its parent: extraData layout, a vote's
-/// nonce (all ones or all zeros; none at checkpoints), zero mix hash, no ommers,
-/// difficulty 1 or 2, and `timestamp ≥ parent + period`.
+/// nonce (all ones or all zeros; none at checkpoints), zero mix hash, no withdrawals
+/// (Shanghai on), a zero parent beacon block root (Cancun on), no ommers, difficulty 1 or
+/// 2, and `timestamp ≥ parent + period`.
 pub(crate) fn validate_clique_fields(
     h: &Header,
     parent: &Header,
@@ -102,6 +103,19 @@ pub(crate) fn validate_clique_fields(
     vote_of(h, h.number.is_multiple_of(epoch.max(1)))?;
     if h.mix_hash != B256::ZERO {
         return Err(ConsensusError::Constant { field: "mix_hash", expected: "zero" });
+    }
+    // Forks after London without a beacon chain: no withdrawals, a zero beacon root.
+    if h.withdrawals_root.is_some_and(|r| r != EMPTY_ROOT_HASH) {
+        return Err(ConsensusError::Constant {
+            field: "withdrawals_root",
+            expected: "the empty list's root (a Clique block has no withdrawals)",
+        });
+    }
+    if h.parent_beacon_block_root.is_some_and(|r| r != B256::ZERO) {
+        return Err(ConsensusError::Constant {
+            field: "parent_beacon_block_root",
+            expected: "zero (a Clique chain has no beacon chain)",
+        });
     }
     if h.ommers_hash != EMPTY_OMMER_ROOT_HASH {
         return Err(ConsensusError::Constant {

@@ -97,6 +97,14 @@ pub enum ConsensusError {
         /// Computed from the parent.
         expected: Option<u64>,
     },
+    /// EIP-4844 excess blob gas does not follow from the parent.
+    #[error("excess blob gas {got} is not the parent's next excess blob gas {expected}")]
+    ExcessBlobGas {
+        /// In the header.
+        got: u64,
+        /// Computed from the parent.
+        expected: u64,
+    },
     /// A field present before its fork or absent after it.
     #[error("header field {field} must be {} at this block ({fork})", if *.present { "present" } else { "absent" })]
     ForkField {

@@ -67,6 +67,14 @@ pub fn validate_header(
     let london_starts = spec.is_active("london", header.number, header.timestamp)
         && !spec.is_active("london", parent.number, parent.timestamp);
     validate_gas_limit(header.gas_limit, parent.gas_limit, london_starts)?;
+    if let (Some(got), Some(params)) = (header.excess_blob_gas, spec.blob_params(header.timestamp))
+    {
+        // The first Cancun block's parent has no blob fields: its excess counts as 0.
+        let expected = parent.next_block_excess_blob_gas(params).unwrap_or_default();
+        if got != expected {
+            return Err(ConsensusError::ExcessBlobGas { got, expected });
+        }
+    }
     let expected_base_fee = expected_base_fee(spec, header, parent);
     if header.base_fee_per_gas != expected_base_fee {
         return Err(ConsensusError::BaseFee {

@@ -15,7 +15,7 @@ mod header;
 pub mod snapshots;
 
 pub use body::{recover_senders, validate_body};
-pub use builder::{SealPlan, Sealer};
+pub use builder::{set_fork_fields, SealPlan, Sealer};
 pub use clique::{address_of, Snapshot, Vote};
 pub use error::{ConsensusError, ErrorKind};
 pub use fork_choice::{should_switch, ChainTip};

@@ -14,14 +14,54 @@ fn key(i: u64) -> SecretKey {
     SecretKey::from_byte_array(keccak256(i.to_be_bytes()).0).unwrap()
 }
 
-/// A Clique chain with `signers` (keys 1..=n), period 2, the given epoch; key 100 is the
-/// transaction sender.
+/// A Clique chain with `signers` (keys 1..=n), period 2, the given epoch, forks through
+/// London (as geth ran Clique); key 100 is the transaction sender.
 fn clique_spec(n: u64, epoch: u64) -> (ChainSpec, Vec<SecretKey>) {
     let keys: Vec<SecretKey> = (1..=n).map(key).collect();
     let addrs: Vec<Address> = keys.iter().map(address_of).collect();
     let mut g = ChainSpec::clique_dev(&addrs).genesis;
     g.config.clique.as_mut().unwrap().epoch = Some(epoch);
+    (g.config.shanghai_time, g.config.cancun_time, g.config.prague_time) = (None, None, None);
     (ChainSpec::from_genesis(g).unwrap(), keys)
+}
+
+/// The built-in dev chain (Prague at genesis) with the dev key.
+fn prague_spec() -> (ChainSpec, Vec<SecretKey>) {
+    let dev_key = SecretKey::from_byte_array(
+        alloy_primitives::hex::decode(tern_chainspec::DEV_VALIDATOR_KEY)
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    (ChainSpec::dev(), vec![dev_key])
+}
+
+#[test]
+fn clique_blocks_after_prague_carry_no_beacon_chain_fields() {
+    use ConsensusError as E;
+    let (spec, keys) = prague_spec();
+    let blocks = gen(&spec, &keys, 3, 2);
+    verify_all(&spec, &blocks).unwrap();
+    let h = &blocks[0].header;
+    assert_eq!(h.withdrawals_root, Some(alloy_consensus::EMPTY_ROOT_HASH));
+    assert_eq!(blocks[0].body.withdrawals.as_ref().map(|w| w.len()), Some(0));
+    assert_eq!((h.blob_gas_used, h.parent_beacon_block_root), (Some(0), Some(B256::ZERO)));
+    let broken = |tamper: &dyn Fn(&mut Header)| {
+        let mut b = blocks[0].clone();
+        tamper(&mut b.header);
+        seal_header(&mut b.header, &keys[0]).unwrap();
+        let mut snap = snapshot(&spec);
+        check(&spec, &mut snap, &spec.genesis_header, &b).unwrap_err()
+    };
+    let e = broken(&|h| h.parent_beacon_block_root = Some(B256::repeat_byte(1)));
+    assert!(matches!(e, E::Constant { field: "parent_beacon_block_root", .. }), "{e}");
+    let e = broken(&|h| h.withdrawals_root = Some(B256::repeat_byte(1)));
+    assert!(matches!(e, E::Constant { field: "withdrawals_root", .. }), "{e}");
+    let e = broken(&|h| h.excess_blob_gas = Some(1));
+    assert!(matches!(e, E::ExcessBlobGas { got: 1, expected: 0 }), "{e}");
+    let e = broken(&|h| h.requests_hash = None);
+    assert!(matches!(e, E::ForkField { field: "requests_hash", present: true, .. }), "{e}");
 }
 
 fn gen(spec: &ChainSpec, keys: &[SecretKey], n: usize, txs: usize) -> Vec<Block<TxEnvelope>> {
@@ -64,16 +104,9 @@ fn generated_chain_verifies_and_senders_recover() {
     verify_all(&spec, &blocks).unwrap();
     let senders = validate_body(&spec, &blocks[2].header, &blocks[2].body).unwrap();
     assert_eq!(senders, vec![address_of(&key(100)); 3]);
-    // The built-in dev chain with its published key works the same way.
-    let dev = ChainSpec::dev();
-    let dev_key = SecretKey::from_byte_array(
-        alloy_primitives::hex::decode(tern_chainspec::DEV_VALIDATOR_KEY)
-            .unwrap()
-            .try_into()
-            .unwrap(),
-    )
-    .unwrap();
-    verify_all(&dev, &gen(&dev, &[dev_key], 3, 1)).unwrap();
+    // The built-in dev chain (Prague) with its published key works the same way.
+    let (dev, dev_key) = prague_spec();
+    verify_all(&dev, &gen(&dev, &dev_key, 3, 1)).unwrap();
 }
 
 /// Applies `tamper` to block 2 of a fresh 1-signer chain (re-sealing when `reseal`) and

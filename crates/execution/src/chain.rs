@@ -60,6 +60,9 @@ pub fn executed_chain(
         header.gas_used = executed.gas_used;
         header.receipts_root = executed.receipts_root();
         header.logs_bloom = executed.logs_bloom();
+        if header.requests_hash.is_some() {
+            header.requests_hash = Some(executed.requests.requests_hash());
+        }
         header.state_root = state.state_root();
         seal_header(header, key).expect("room for the seal");
         parent_hash = header.hash_slow();

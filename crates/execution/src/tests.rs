@@ -6,7 +6,7 @@ use tern_chainspec::ChainSpec;
 
 fn empty_block(spec: &ChainSpec, beneficiary: Address) -> Block<TxEnvelope> {
     let parent = &spec.genesis_header;
-    let header = Header {
+    let mut header = Header {
         parent_hash: spec.genesis_hash,
         number: 1,
         timestamp: parent.timestamp + 2,
@@ -16,7 +16,15 @@ fn empty_block(spec: &ChainSpec, beneficiary: Address) -> Block<TxEnvelope> {
         base_fee_per_gas: parent.base_fee_per_gas,
         ..Default::default()
     };
-    Block { header, body: BlockBody::default() }
+    let withdrawals = tern_consensus::set_fork_fields(spec, &mut header, parent);
+    Block { header, body: BlockBody { withdrawals, ..Default::default() } }
+}
+
+/// The dev chain with forks through London only (as geth ran Clique).
+fn london_dev() -> ChainSpec {
+    let mut g = ChainSpec::dev().genesis;
+    (g.config.shanghai_time, g.config.cancun_time, g.config.prague_time) = (None, None, None);
+    ChainSpec::from_genesis(g).unwrap()
 }
 
 #[test]
@@ -27,7 +35,7 @@ fn genesis_state_has_the_genesis_root() {
 
 #[test]
 fn clique_runs_london_rules_and_pays_no_block_reward() {
-    let spec = ChainSpec::dev();
+    let spec = london_dev();
     let block = empty_block(&spec, Address::ZERO);
     let forks = EvmForks::at(&spec, &block.header);
     // Not the merge: DIFFICULTY is the header's.
@@ -40,6 +48,24 @@ fn clique_runs_london_rules_and_pays_no_block_reward() {
     let executed = execute_block(&spec, &state, &block, &[], signer).unwrap();
     assert!(executed.changes.accounts.iter().all(|(a, _)| *a != signer), "no reward paid");
     assert_eq!(executed.gas_used, 0);
+}
+
+/// The dev chain runs Prague's rules on Clique: the system calls of Cancun and Prague
+/// write the parent's hash (EIP-2935) and the block's timestamp (EIP-4788, with the zero
+/// parent beacon root) into their contracts, and no requests come out of an empty block.
+#[test]
+fn clique_on_prague_runs_the_system_calls() {
+    use alloy_eips::{eip2935::HISTORY_STORAGE_ADDRESS, eip4788::BEACON_ROOTS_ADDRESS};
+    let spec = ChainSpec::dev();
+    let block = empty_block(&spec, Address::ZERO);
+    let forks = EvmForks::at(&spec, &block.header);
+    assert_eq!(forks.spec_id(1, block.header.timestamp), SpecId::PRAGUE);
+    let state = genesis_state(&spec);
+    let executed = execute_block(&spec, &state, &block, &[], Address::repeat_byte(7)).unwrap();
+    let written: Vec<Address> = executed.changes.storage.iter().map(|s| s.address).collect();
+    assert!(written.contains(&HISTORY_STORAGE_ADDRESS), "{written:?}");
+    assert!(written.contains(&BEACON_ROOTS_ADDRESS), "{written:?}");
+    assert!(executed.requests.is_empty());
 }
 
 #[test]

@@ -67,7 +67,13 @@ fn dev_chain_is_clique_with_one_signer() {
     assert_eq!(signers[0], dev_validator_address());
     assert_eq!(spec.chain_id, DEV_CHAIN_ID);
     assert!(spec.genesis_header.base_fee_per_gas.is_some(), "London at genesis");
-    assert!(spec.genesis_header.withdrawals_root.is_none(), "no Shanghai");
+    // Prague at genesis, with the contracts its system calls need.
+    let h = &spec.genesis_header;
+    assert!(h.withdrawals_root.is_some() && h.parent_beacon_block_root.is_some());
+    assert_eq!(h.requests_hash, Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH));
+    for (address, account) in crate::system_contracts() {
+        assert_eq!(spec.genesis.alloc[&address].code, account.code, "{address}");
+    }
     // Deterministic: two builds agree.
     assert_eq!(ChainSpec::dev().genesis_hash, spec.genesis_hash);
 }
