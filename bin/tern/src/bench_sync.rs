@@ -52,12 +52,10 @@ pub(crate) async fn run(dir: &Path, empty: usize, full: usize, txs: usize) -> Re
         }
         let _ = std::fs::remove_dir_all(dir);
         eprintln!("generating {count} blocks with {per_block} transactions each...");
-        let mut state = tern_execution::chain::genesis_state(&spec);
-        let blocks = tern_execution::chain::executed_chain(
+        let blocks = tern_execution::chain::build_chain_from_genesis(
             &spec,
+            &dir.join("gen"),
             &[key],
-            (spec.genesis_hash, &spec.genesis_header),
-            &mut state,
             count,
             per_block,
             (&key, 0),

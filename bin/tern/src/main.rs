@@ -425,12 +425,12 @@ fn run(command: Command) -> Result<()> {
             // The transfers come from the first signer, which the genesis must fund (the
             // dev chain's is); every block is executed so its roots are the real ones.
             let sender = keys[0];
-            let mut state = tern_execution::chain::genesis_state(&spec);
-            let chain_blocks = tern_execution::chain::executed_chain(
+            let scratch =
+                std::env::temp_dir().join(format!("tern-gen-chain-{}", std::process::id()));
+            let chain_blocks = tern_execution::chain::build_chain_from_genesis(
                 &spec,
+                &scratch,
                 &keys,
-                (spec.genesis_hash, &spec.genesis_header),
-                &mut state,
                 blocks,
                 txs,
                 (&sender, 0),

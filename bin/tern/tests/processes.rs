@@ -61,7 +61,7 @@ fn fullnode_killed_mid_sync_resumes_and_catches_up() {
     let (mut full, log) = node(&full_dir, &["--bootnodes", &enode]);
     let resumed = strip_ansi(&wait_line(&log, "sync resumes from the stored best block"));
     assert!(!resumed.contains("best=0"), "{resumed}");
-    wait_line(&log, &format!("best={BLOCKS}"));
+    wait_stored(&ChainStore::open(&full_dir).unwrap(), BLOCKS);
     interrupt(&mut full);
     // Logs to a pipe are plain text.
     let rest: Vec<String> = log.try_iter().collect();
@@ -89,9 +89,15 @@ fn metrics_are_scraped_during_a_sync() {
     let enode = enode_of(&server_log);
     let addr = format!("127.0.0.1:{}", free_port());
     let full_dir = dir("metrics-full");
-    let (_full, log) = node(&full_dir, &["--bootnodes", &enode, "--metrics", &addr]);
-    wait_line(&log, "best=3000");
-    let text = scrape(&addr);
+    let (_full, _log) = node(&full_dir, &["--bootnodes", &enode, "--metrics", &addr]);
+    // Stored, and published as stored (the verified head runs ahead of the writer).
+    let mut text = scrape(&addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while sample(&text, "tern_best_block") != Some(3000.0) {
+        assert!(std::time::Instant::now() < deadline, "never stored block 3000: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+        text = scrape(&addr);
+    }
     assert_eq!(sample(&text, "tern_best_block"), Some(3000.0), "{text}");
     assert_eq!(sample(&text, "tern_sync_gap"), Some(0.0));
     assert!(sample(&text, "tern_headers_downloaded_total").unwrap_or(0.0) >= 3000.0, "{text}");
@@ -175,6 +181,15 @@ fn validator_and_a_chain_of_fullnodes_agree_over_rpc() {
     assert_eq!(peers.as_array().unwrap().len(), 1);
     assert_eq!(peers[0]["source"], "bootnode", "{peers}");
     assert_eq!(rpc(&ports[2], "net_peerCount", serde_json::json!([])).unwrap(), "0x1");
+}
+
+/// Waits until the node writing `store` has stored block `n` (at most 120 s).
+fn wait_stored(store: &ChainStore, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while store.best_block().unwrap().0 < n {
+        assert!(std::time::Instant::now() < deadline, "block {n} never stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Checks that `store` holds a linked canonical chain from `from` to its best block,

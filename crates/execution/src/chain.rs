@@ -72,3 +72,91 @@ pub fn executed_chain(
     }
     Ok(out)
 }
+
+/// Blocks per write transaction of [`build_chain`].
+const BUILD_BATCH: usize = 256;
+
+/// Like [`executed_chain`], but built on and into `store` (its best block is the parent):
+/// each block executed on the stored state, its state root computed incrementally by the
+/// store's tries, then sealed and stored with its state, [`BUILD_BATCH`] blocks per write
+/// transaction. For long chains or large states (from Cancun on, the system contracts'
+/// storage grows every block, which [`MemState`]'s full rehash makes quadratic). Returns
+/// the blocks.
+pub fn build_chain(
+    spec: &ChainSpec,
+    store: &tern_storage::ChainStore,
+    signer_keys: &[SecretKey],
+    count: usize,
+    txs: usize,
+    sender: (&SecretKey, u64),
+) -> Result<Vec<Block<TxEnvelope>>, crate::StoreExecutionError> {
+    use crate::{store::state_changes, StoreDb};
+    let (sender, mut nonce) = sender;
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let batch = BUILD_BATCH.min(count - out.len());
+        let built = store.write_state(|w| {
+            let mut blocks = Vec::with_capacity(batch);
+            for _ in 0..batch {
+                let (parent_hash, parent) = {
+                    let (_, hash) = w.best();
+                    (hash, w.header(hash)?.ok_or(tern_storage::StoreError::NotInitialised)?)
+                };
+                let mut block = generate_chain(
+                    spec,
+                    signer_keys,
+                    (parent_hash, &parent),
+                    1,
+                    txs,
+                    (sender, nonce),
+                )
+                .pop()
+                .expect("one block");
+                nonce += txs as u64;
+                let signer = tern_consensus::clique::recover_signer(&block.header)
+                    .expect("generated blocks are sealed");
+                let key = signer_keys.iter().find(|k| address_of(k) == signer).expect("key");
+                let senders = recover_senders(&block.body.transactions).expect("signed");
+                let executed = execute_block(spec, &StoreDb(&*w), &block, &senders, signer)
+                    .map_err(|error| crate::StoreExecutionError::BadBlock {
+                        index: blocks.len(),
+                        hash: B256::ZERO,
+                        error,
+                    })?;
+                let header = &mut block.header;
+                header.gas_used = executed.gas_used;
+                header.receipts_root = executed.receipts_root();
+                header.logs_bloom = executed.logs_bloom();
+                if header.requests_hash.is_some() {
+                    header.requests_hash = Some(executed.requests.requests_hash());
+                }
+                header.state_root = w.stage(&state_changes(&executed.changes))?;
+                seal_header(header, key).expect("room for the seal");
+                let sealed = tern_storage::SealedBlock::seal(block);
+                w.finish(&sealed, &executed.receipts)?;
+                blocks.push(sealed.block);
+            }
+            Ok::<_, crate::StoreExecutionError>(blocks)
+        })?;
+        out.extend(built);
+    }
+    Ok(out)
+}
+
+/// [`build_chain`] from `spec`'s genesis in a scratch store at `scratch` (created there,
+/// removed afterwards, also on error).
+pub fn build_chain_from_genesis(
+    spec: &ChainSpec,
+    scratch: &std::path::Path,
+    signer_keys: &[SecretKey],
+    count: usize,
+    txs: usize,
+    sender: (&SecretKey, u64),
+) -> Result<Vec<Block<TxEnvelope>>, crate::StoreExecutionError> {
+    let _ = std::fs::remove_dir_all(scratch);
+    let built = tern_storage::ChainStore::init(scratch, spec)
+        .map_err(crate::StoreExecutionError::from)
+        .and_then(|store| build_chain(spec, &store, signer_keys, count, txs, sender));
+    let _ = std::fs::remove_dir_all(scratch);
+    built
+}

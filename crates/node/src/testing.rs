@@ -3,7 +3,7 @@
 use alloy_consensus::{Block, TxEnvelope};
 use std::path::Path;
 use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
-use tern_execution::chain::{executed_chain, genesis_state};
+use tern_execution::chain::{build_chain, build_chain_from_genesis};
 use tern_storage::ChainStore;
 use tern_sync::{import_blocks, ImportError};
 
@@ -14,13 +14,15 @@ pub fn dev_key() -> secp256k1::SecretKey {
 }
 
 /// `blocks` sealed dev-chain blocks with `txs` signed transfers each from the dev key,
-/// executed: their state roots, receipts roots and gas used are the executed ones.
+/// executed: their state roots, receipts roots and gas used are the executed ones. Built
+/// in a scratch store (incremental state roots), removed afterwards.
 pub fn dev_chain(blocks: usize, txs: usize) -> Vec<Block<TxEnvelope>> {
+    static SCRATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tern-devchain-{}-{n}", std::process::id()));
     let spec = ChainSpec::dev();
     let key = dev_key();
-    let genesis = (spec.genesis_hash, &spec.genesis_header);
-    let mut state = genesis_state(&spec);
-    executed_chain(&spec, &[key], genesis, &mut state, blocks, txs, (&key, 0))
+    build_chain_from_genesis(&spec, &dir, &[key], blocks, txs, (&key, 0))
         .expect("the dev key is funded for the dev chain's transfers")
 }
 
@@ -34,10 +36,18 @@ pub fn store_dev_chain(datadir: &Path, blocks: &[Block<TxEnvelope>]) -> Result<(
     Ok(())
 }
 
-/// Stores `blocks` executed dev-chain blocks with `txs` signed transfers each in
-/// `datadir` (see [`dev_chain`]).
-pub fn prefill_dev_chain(datadir: &Path, blocks: usize, txs: usize) -> Result<(), ImportError> {
-    store_dev_chain(datadir, &dev_chain(blocks, txs))
+/// Builds `blocks` executed dev-chain blocks with `txs` signed transfers each into the
+/// store in `datadir` (as [`dev_chain`] builds them).
+pub fn prefill_dev_chain(
+    datadir: &Path,
+    blocks: usize,
+    txs: usize,
+) -> Result<(), tern_execution::StoreExecutionError> {
+    let spec = ChainSpec::dev();
+    let store = ChainStore::init(datadir, &spec)?;
+    let key = dev_key();
+    build_chain(&spec, &store, &[key], blocks, txs, (&key, 0))?;
+    Ok(())
 }
 
 /// A dev-chain node on 127.0.0.1 (any port) in `datadir`, dialing `bootnodes`, sealing

@@ -280,14 +280,17 @@ impl BlockSyncManager {
                     self.machine.tick(Instant::now());
                 }
                 _ = log.tick() => {
-                    let (head, _) = self.machine.head();
-                    let target = self.machine.best_peer_head().max(head);
+                    // `best` is what is stored; `verified` runs ahead while batches wait
+                    // for the writer.
+                    let (verified, _) = self.machine.head();
+                    let head = self.stored_head.0;
+                    let target = self.machine.best_peer_head().max(verified);
                     let elapsed = last_log.0.elapsed().as_secs_f64();
                     let rate = (self.machine.committed - last_log.1) as f64 / elapsed.max(0.001);
                     last_log = (Instant::now(), self.machine.committed);
                     if target > head || rate > 0.0 {
                         let eta = if rate > 0.0 { format!("{:.0}s", (target - head) as f64 / rate) } else { "unknown".into() };
-                        info!(best = head, target, blocks_per_sec = format!("{rate:.0}"), eta, status = ?self.machine.status(), "sync progress");
+                        info!(best = head, verified, target, blocks_per_sec = format!("{rate:.0}"), eta, status = ?self.machine.status(), "sync progress");
                         if rate == 0.0 {
                             match self.machine.stall_reason() {
                                 Some(reason) => warn!(best = head, target, %reason, "sync is not progressing"),

@@ -325,6 +325,8 @@ pub struct SyncMachine {
     snapshot: Option<Snapshot>,
     /// Clique: the snapshot after `recent.front()`.
     front_snapshot: Option<Snapshot>,
+    /// The peer to ask first for the next header range (after a round started over).
+    prefer: Option<PeerId>,
     body_queue: VecDeque<u64>,
     /// Gas of the blocks whose bodies are requested and not yet committed.
     body_gas: u64,
@@ -383,6 +385,7 @@ impl SyncMachine {
             verified_tip,
             snapshot: None,
             front_snapshot,
+            prefer: None,
             body_queue: VecDeque::new(),
             body_gas: 0,
             last_poll: None,
@@ -777,11 +780,42 @@ impl SyncMachine {
         if self.mode == Mode::Forward && !working && !self.peers.values().any(Peer::followable) {
             self.end_round("no peer's chain links with this round any more");
         }
+        // Peers were set aside for this round because their ranges do not link with
+        // headers we verified but have not stored (a peer announced a block, then
+        // reorganised away from it and no longer serves its body), and no usable peer can
+        // serve what the round still needs: it could never end. Start over from the
+        // stored head, asking the set-aside peer with the highest head first.
+        if self.mode == Mode::Forward && !working {
+            if let Some(peer) = self.set_aside_for_good() {
+                info!(%peer, verified = self.verified_tip.0, "no usable peer serves the rest of this round; starting over from our head");
+                self.end_round("the round's verified headers are served by no one");
+                self.prefer = Some(peer);
+                return;
+            }
+        }
         // Work queued but nothing in flight: peer heads may be stale (an early empty
         // answer lowered one), so ask where they are.
         if self.mode != Mode::Idle && self.requests.is_empty() {
             self.poll(now);
         }
+    }
+
+    /// The set-aside peer with the highest head, if what the round needs next (a header
+    /// range, else a body) is beyond every usable peer's head but not every set-aside
+    /// one's.
+    fn set_aside_for_good(&self) -> Option<PeerId> {
+        let needed = match self.header_queue.front() {
+            Some((start, _)) => *start,
+            None => *self.body_queue.front()?,
+        };
+        if self.peers.values().any(|p| p.followable() && p.head >= needed) {
+            return None;
+        }
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.unusable && p.claims_known_head() && p.head >= needed)
+            .max_by_key(|(id, p)| (p.head, **id))
+            .map(|(id, _)| *id)
     }
 
     /// Idle peers, fewest strikes first; those whose head reaches `number`.
@@ -798,7 +832,12 @@ impl SyncMachine {
             if self.deferred.is_some_and(|(number, _)| start >= number) {
                 break; // not yet valid: asked again when the deferral ends
             }
-            let Some(peer) = self.idle_peer(start) else { break };
+            let preferred = self.prefer.take().filter(|id| {
+                self.peers
+                    .get(id)
+                    .is_some_and(|p| p.followable() && p.inflight < p.limit && p.head >= start)
+            });
+            let Some(peer) = preferred.or_else(|| self.idle_peer(start)) else { break };
             self.header_queue.pop_front();
             let request = Request::Headers { start, count };
             self.ask_headers(peer, request, HashOrNumber::Number(start), count);
@@ -1072,6 +1111,13 @@ impl SyncMachine {
     ) {
         if self.mode == Mode::Idle {
             return;
+        }
+        // A peer without any of the bodies (a block it unwound, say) is asked after the
+        // others next time: without this, the peer sorting first was asked again forever.
+        if bodies.is_empty() && !numbers.is_empty() {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.strikes += 1;
+            }
         }
         let mut bad = false;
         let mut first_error = None;

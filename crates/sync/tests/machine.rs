@@ -24,6 +24,8 @@ enum Behavior {
     BadSealFrom(u64),
     /// Every body it serves has a transaction missing.
     WrongBodies,
+    /// Serves headers but answers every body request with nothing.
+    NoBodies,
     /// Never answers.
     Silent,
     /// Answers every one-header request with the header after the one asked for.
@@ -74,6 +76,9 @@ impl ScriptedPeer {
     }
 
     fn bodies(&self, hashes: &[B256]) -> Vec<BlockBody<TxEnvelope>> {
+        if self.behavior == Behavior::NoBodies {
+            return vec![];
+        }
         hashes
             .iter()
             .filter_map(|h| self.number_of(*h).and_then(|n| self.chain.get(n as usize - 1)))
@@ -801,4 +806,41 @@ fn a_checkpoint_listing_the_old_signers_is_refused() {
     sim.run(200_000, |s| s.head() == 149 && s.banned.contains(&peer));
     assert!(sim.steps(2_000, |s| s.head() == 149), "nothing past the bad checkpoint");
     assert_eq!(sim.store.last().unwrap().block, blocks[148]);
+}
+
+/// The flood-test stall (3 validators, 2 fullnodes, 1,000-transaction blocks): a peer
+/// announced its out-of-turn block 32 on our 31 and we verified its header; the peer then
+/// reorganised to the network's 32' (also on our 31) and no longer served the orphan's
+/// body. Every peer's range from 33 on failed to link with the orphan, so each was set
+/// aside for the round, while a peer as far as we are kept the round open: the node stayed
+/// at 31 for good ("no usable peer serves block 33"), and so did the others. Now a round
+/// that no usable peer can serve starts over from our head, asking the set-aside peer
+/// with the highest head first; and a peer that answers a body request with nothing is
+/// asked after the others (before, the same peer was asked for the orphan forever).
+#[test]
+fn a_round_whose_remaining_peers_all_stopped_linking_starts_over() {
+    let (spec, keys) = two_signer_spec();
+    // Blocks with a transaction each: their bodies must be fetched.
+    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let ours = generate_chain(&spec, &keys, genesis, 31, 1, (&sender, 0));
+    let tip = (ours[30].header.hash_slow(), &ours[30].header);
+    let on_ours =
+        |n, txs| [ours.clone(), generate_chain(&spec, &keys, tip, n, txs, (&sender, 31))].concat();
+    let orphan = Arc::new(on_ours(1, 2)); // 32, later abandoned
+    let good = Arc::new(on_ours(29, 1)); // 32'..60 on our 31
+    let mut sim = Sim::new(spec.clone(), ours.clone());
+    // A peer as far as we are (the other stuck nodes in the flood test): usable, but it
+    // cannot serve anything past 31, and it kept the round open.
+    sim.connect(1, Arc::new(ours), Behavior::Honest, true);
+    // (It serves no bodies: the orphan's is gone for good; the good chain's come from the
+    // other peer.)
+    let turncoat = sim.connect(2, orphan.clone(), Behavior::NoBodies, true);
+    // Its header 32 is on the way; then it moves to the good chain (and loses the orphan).
+    sim.run(1000, |s| s.requests.get(&turncoat).is_some_and(|n| *n >= 1));
+    sim.serve(turncoat, good.clone());
+    sim.machine.announced(turncoat, 60, good[59].header.hash_slow(), sim.now);
+    sim.steps(200, |_| false);
+    sim.connect(3, good.clone(), Behavior::Honest, true);
+    sim.run(100_000, |s| s.store.last().unwrap().block == good[59]);
 }
