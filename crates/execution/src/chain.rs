@@ -57,12 +57,7 @@ pub fn executed_chain(
         }
         state.apply(&executed.changes);
         let header = &mut block.header;
-        header.gas_used = executed.gas_used;
-        header.receipts_root = executed.receipts_root();
-        header.logs_bloom = executed.logs_bloom();
-        if header.requests_hash.is_some() {
-            header.requests_hash = Some(executed.requests.requests_hash());
-        }
+        executed.fill_header(header);
         header.state_root = state.state_root();
         seal_header(header, key).expect("room for the seal");
         parent_hash = header.hash_slow();
@@ -124,12 +119,7 @@ pub fn build_chain(
                         error,
                     })?;
                 let header = &mut block.header;
-                header.gas_used = executed.gas_used;
-                header.receipts_root = executed.receipts_root();
-                header.logs_bloom = executed.logs_bloom();
-                if header.requests_hash.is_some() {
-                    header.requests_hash = Some(executed.requests.requests_hash());
-                }
+                executed.fill_header(header);
                 header.state_root = w.stage(&state_changes(&executed.changes))?;
                 seal_header(header, key).expect("room for the seal");
                 let sealed = tern_storage::SealedBlock::seal(block);

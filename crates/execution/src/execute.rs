@@ -35,6 +35,17 @@ pub struct Executed {
 }
 
 impl Executed {
+    /// Writes what execution decides into the header of the block being built: gas used,
+    /// receipts root, logs bloom and (where the header has one) the requests hash.
+    pub fn fill_header(&self, header: &mut alloy_consensus::Header) {
+        header.gas_used = self.gas_used;
+        header.receipts_root = self.receipts_root();
+        header.logs_bloom = self.logs_bloom();
+        if header.requests_hash.is_some() {
+            header.requests_hash = Some(self.requests.requests_hash());
+        }
+    }
+
     /// The receipts root: the trie of index → EIP-2718 encoded receipt.
     pub fn receipts_root(&self) -> B256 {
         ordered_trie_root_with_encoder(&self.receipts, |r, buf| r.encode_2718(buf))

@@ -229,12 +229,7 @@ pub fn build_and_store(
         let executed = &built.executed;
         let header = &mut block.header;
         header.transactions_root = alloy_consensus::proofs::calculate_transaction_root(&txs);
-        header.gas_used = executed.gas_used;
-        header.receipts_root = executed.receipts_root();
-        header.logs_bloom = executed.logs_bloom();
-        if header.requests_hash.is_some() {
-            header.requests_hash = Some(executed.requests.requests_hash());
-        }
+        executed.fill_header(header);
         header.state_root = w.stage(&state_changes(&executed.changes))?;
         seal(header)?;
         block.body.transactions = txs;
