@@ -11,6 +11,6 @@ pub use driver::{BlockSyncManager, SyncHandle, SyncProgress};
 pub use import::{import_blocks, ImportError, ImportStats, IMPORT_BATCH_GAS};
 pub use machine::{
     Action, Failure, ReadyBlock, RecentChain, SyncConfig, SyncMachine, SyncStatus, WallClock,
-    MAX_FUTURE_RETRY,
+    MAX_FUTURE_RETRY, ROUND_STALL,
 };
 pub use snapshots::CliqueSnapshots;

@@ -83,6 +83,11 @@ impl WallClock {
 /// Longest wait before a header that was not yet valid (from the future) is asked again.
 pub const MAX_FUTURE_RETRY: Duration = Duration::from_secs(5);
 
+/// A round that verifies and stores nothing for this long starts over from the stored
+/// head (logging where it stood): a liveness backstop for states no rule above foresaw.
+/// Far above one request's timeout, so a slow but working peer never trips it.
+pub const ROUND_STALL: Duration = Duration::from_secs(60);
+
 impl Default for SyncConfig {
     fn default() -> Self {
         Self {
@@ -259,6 +264,19 @@ enum Request {
     },
 }
 
+impl Request {
+    /// Its kind, for logs.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Probe(_) => "probe",
+            Self::Poll { .. } => "poll",
+            Self::Headers { .. } => "headers",
+            Self::Ancestor { .. } => "ancestor",
+            Self::Bodies { .. } => "bodies",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Verified {
     hash: B256,
@@ -327,6 +345,8 @@ pub struct SyncMachine {
     front_snapshot: Option<Snapshot>,
     /// The peer to ask first for the next header range (after a round started over).
     prefer: Option<PeerId>,
+    /// When the round last verified or stored a block (or began).
+    progress_at: Instant,
     body_queue: VecDeque<u64>,
     /// Gas of the blocks whose bodies are requested and not yet committed.
     body_gas: u64,
@@ -386,6 +406,7 @@ impl SyncMachine {
             snapshot: None,
             front_snapshot,
             prefer: None,
+            progress_at: Instant::now(),
             body_queue: VecDeque::new(),
             body_gas: 0,
             last_poll: None,
@@ -587,6 +608,25 @@ impl SyncMachine {
 
     /// The clock moved (drives polling and retries).
     pub fn tick(&mut self, now: Instant) {
+        self.now = now;
+        if self.mode != Mode::Idle && now.saturating_duration_since(self.progress_at) >= ROUND_STALL
+        {
+            let kinds: Vec<&str> = self.requests.values().map(|(_, r)| r.kind()).collect();
+            warn!(
+                mode = ?self.mode,
+                head = self.head().0,
+                verified = self.verified_tip.0,
+                target = self.target,
+                next_headers = ?self.header_queue.front(),
+                next_body = ?self.body_queue.front(),
+                unverified_ranges = self.header_buf.len(),
+                in_flight = ?kinds,
+                usable_peers = self.peers.values().filter(|p| p.followable()).count(),
+                "sync round made no progress for {} s; starting over from our head",
+                ROUND_STALL.as_secs()
+            );
+            self.end_round("no progress");
+        }
         self.schedule(now);
     }
 
@@ -677,6 +717,7 @@ impl SyncMachine {
     fn start_round(&mut self, mode: Mode, base: Recent, target: u64) {
         debug!(?mode, base = base.header.number, target, "sync round");
         self.snapshot = self.snapshot_at(base.header.number);
+        self.progress_at = self.now;
         self.verified_tip = (base.header.number, base.hash);
         self.next_request = base.header.number + 1;
         self.base = Some(base);
@@ -1075,6 +1116,7 @@ impl SyncMachine {
                     self.body_queue.push_back(header.number);
                 }
                 self.verified_tip = (header.number, hash);
+                self.progress_at = self.now;
                 self.verified.push_back(Verified {
                     hash,
                     header: header.clone(),
@@ -1184,6 +1226,7 @@ impl SyncMachine {
         let blocks: Vec<ReadyBlock> = self.verified.drain(..take).map(into_ready).collect();
         self.push_recent(&blocks);
         self.committed += blocks.len() as u64;
+        self.progress_at = self.now;
         self.actions.push_back(Action::Commit { blocks });
         if !self.verified.is_empty() || !caught_up {
             self.commit_ready();
@@ -1319,6 +1362,7 @@ impl SyncMachine {
             self.mode = Mode::Forward;
             self.push_recent(&blocks);
             self.committed += blocks.len() as u64;
+            self.progress_at = self.now;
             self.actions.push_back(Action::Reorg { ancestor: base.header.number, blocks });
             self.end_round("reorged");
         } else {

@@ -117,6 +117,8 @@ struct Sim {
     /// Requests sent and not yet answered, per peer, and the most there ever were.
     outstanding: HashMap<PeerId, usize>,
     max_outstanding: HashMap<PeerId, usize>,
+    /// Milliseconds passed while answers were being delivered (ticks every 100).
+    busy_ms: u64,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -145,6 +147,7 @@ impl Sim {
             ranges: HashMap::new(),
             outstanding: HashMap::new(),
             max_outstanding: HashMap::new(),
+            busy_ms: 0,
         }
     }
 
@@ -271,7 +274,14 @@ impl Sim {
                 return true;
             }
             if let Some(p) = self.inbox.pop_front() {
+                // Each answer takes a moment (a peer answering at once, forever, still
+                // lets time pass), and the driver's 100 ms tick goes on meanwhile.
+                self.now += Duration::from_millis(1);
                 self.deliver(p);
+                self.busy_ms += 1;
+                if self.busy_ms.is_multiple_of(100) {
+                    self.machine.tick(self.now);
+                }
                 continue;
             }
             // Nothing to deliver: time passes, timeouts fire (the network penalizes them).
@@ -843,4 +853,24 @@ fn a_round_whose_remaining_peers_all_stopped_linking_starts_over() {
     sim.steps(200, |_| false);
     sim.connect(3, good.clone(), Behavior::Honest, true);
     sim.run(100_000, |s| s.store.last().unwrap().block == good[59]);
+}
+
+/// A fork branch whose only usable peer answers every body request with nothing (it lost
+/// the blocks): the round would wait forever. After [`tern_sync::ROUND_STALL`] without
+/// progress it starts over, and the branch comes from the other peer.
+#[test]
+fn a_round_without_progress_starts_over_after_a_minute() {
+    let (spec, keys) = two_signer_spec();
+    let sender = SecretKey::from_byte_array([5u8; 32]).unwrap();
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let ours = generate_chain(&spec, &keys, genesis, 10, 1, (&sender, 0));
+    let fork = (ours[4].header.hash_slow(), &ours[4].header);
+    let theirs =
+        Arc::new([&ours[..5], &generate_chain(&spec, &keys, fork, 15, 2, (&sender, 5))].concat());
+    let mut sim = Sim::new(spec.clone(), ours);
+    sim.connect(1, theirs.clone(), Behavior::NoBodies, true);
+    sim.connect(2, theirs.clone(), Behavior::Honest, true);
+    let start = sim.now;
+    sim.run(1_000_000, |s| s.store.last().unwrap().block == theirs[19]);
+    assert!(sim.now - start >= tern_sync::ROUND_STALL, "recovered by the backstop");
 }
