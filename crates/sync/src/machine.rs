@@ -823,10 +823,11 @@ impl SyncMachine {
         }
         // Peers were set aside for this round because their ranges do not link with
         // headers we verified but have not stored (a peer announced a block, then
-        // reorganised away from it and no longer serves its body), and no usable peer can
-        // serve what the round still needs: it could never end. Start over from the
-        // stored head, asking the set-aside peer with the highest head first.
-        if self.mode == Mode::Forward && !working {
+        // reorganised away from it and no longer serves its body) or because a fork
+        // branch only its own peer serves, and no usable peer can serve what the round
+        // still needs: it could never end. Start over from the stored head, asking the
+        // set-aside peer with the highest head first.
+        if matches!(self.mode, Mode::Forward | Mode::Branch) && !working {
             if let Some(peer) = self.set_aside_for_good() {
                 info!(%peer, verified = self.verified_tip.0, "no usable peer serves the rest of this round; starting over from our head");
                 self.end_round("the round's verified headers are served by no one");
