@@ -190,6 +190,10 @@ fn raw_transfer(
 
 const GWEI: u128 = 1_000_000_000;
 
+/// After the flood, how long inclusion may make no progress before the run counts the
+/// missing transactions as lost.
+const INCLUSION_STALL: Duration = Duration::from_secs(30);
+
 /// Waits until `check` holds, polling every 100 ms, at most `limit`.
 pub(crate) fn poll(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
     let until = Instant::now() + limit;
@@ -471,12 +475,24 @@ fn flood(
         }
         false
     };
-    let included_all = poll(
-        Duration::from_secs(30 + (total / 1000) as u64),
-        "every transaction to be included",
-        all_in,
-    )
-    .is_ok();
+    // Waits while inclusion progresses: it fails only when no transaction was newly seen
+    // in a block for INCLUSION_STALL (evictions and resends under load make the total time
+    // unpredictable on a busy machine; a stop in progress is the failure).
+    let included_count = || seen.lock().expect("lock").included.len();
+    let mut last = (included_count(), Instant::now());
+    let mut all_in = all_in;
+    let included_all = loop {
+        if all_in() {
+            break true;
+        }
+        let now_count = included_count();
+        if now_count > last.0 {
+            last = (now_count, Instant::now());
+        } else if last.1.elapsed() > INCLUSION_STALL {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
 
