@@ -628,6 +628,12 @@ fn read_fork_choice(
 }
 
 async fn node(args: NodeArgs) -> Result<()> {
+    // Signal handlers first: a SIGINT or SIGTERM while the node is still starting (peers
+    // may already be connected) is kept and stops it cleanly once it has started, instead
+    // of killing the process.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
     let mut spec = ChainSpec::load(&args.chain).wrap_err("--chain")?;
     if let Some(id) = args.network_id {
         spec = spec.with_network_id(id);
@@ -705,9 +711,8 @@ async fn node(args: NodeArgs) -> Result<()> {
             std::future::pending::<()>().await
         }
     };
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let why = tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = sigint.recv() => "SIGINT",
         _ = sigterm.recv() => "SIGTERM",
         _ = stdin_closed => "standard input closed",
         result = node.wait() => {

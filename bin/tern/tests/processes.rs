@@ -310,6 +310,19 @@ fn signals_stop_a_syncing_node() {
     assert!(status.success(), "at the tip: {status}");
 }
 
+/// A signal while the node is still starting (after the "starting" line, before "node
+/// started") stops it cleanly too: the handlers are installed first (before, the default
+/// action killed it).
+#[test]
+fn a_signal_during_startup_stops_cleanly() {
+    for signal in ["-TERM", "-INT"] {
+        let (mut n, log) = node(&dir(&format!("early{signal}")), &[]);
+        wait_line(&log, "starting");
+        let status = stop_with(&mut n, signal);
+        assert!(status.success(), "{signal}: {status}");
+    }
+}
+
 /// Peak resident memory of process `pid` (`VmHWM` in `/proc/<pid>/status`), in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
