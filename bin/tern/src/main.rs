@@ -213,6 +213,11 @@ struct NodeArgs {
     /// The validator's signing key (64 hex digits); must be a signer of the chain.
     #[arg(long = "validator-key")]
     validator_key: Option<PathBuf>,
+    /// Check the state root of every block also in bulk sync (by default a batch of 64 or
+    /// more blocks far from the tip has its root checked after its last block, as reth's
+    /// pipeline does; blocks at the tip are always checked one by one).
+    #[arg(long = "sync.every-state-root")]
+    sync_every_state_root: bool,
     /// Most transactions of one sender in the pool.
     #[arg(long = "txpool.max-account-slots", default_value_t = PoolConfig::default().max_account_slots)]
     txpool_max_account_slots: usize,
@@ -299,22 +304,10 @@ impl NodeArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// A fresh fullnode process syncing generated chains from 1 and 3 peers, against a
-    /// serial import of the same chain.
-    Sync {
-        /// Scratch directory (removed afterwards); default: the system temp dir.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Empty blocks in the first workload.
-        #[arg(long, default_value_t = 100_000)]
-        empty_blocks: usize,
-        /// Blocks in the second workload.
-        #[arg(long, default_value_t = 10_000)]
-        full_blocks: usize,
-        /// Transactions per block in the second workload.
-        #[arg(long, default_value_t = 100)]
-        txs: usize,
-    },
+    /// A fresh fullnode process syncing (executing every block) generated chains from 1 and
+    /// 3 in-process peers, against a serial import of the same chain; or any peer's chain
+    /// (`--against`).
+    Sync(bench_sync::SyncArgs),
     /// Importing executed chains (ether transfers, ERC-20 transfers) and the state root
     /// after many changes on a large state.
     Exec(bench_exec::ExecArgs),
@@ -518,14 +511,8 @@ fn run(command: Command) -> Result<()> {
         Command::Bench { command: BenchCommand::Rpc(args) } => bench_rpc::run(&args),
         Command::Bench { command: BenchCommand::Discovery(args) } => bench_discovery::run(&args),
         Command::Bench { command: BenchCommand::Clique(args) } => bench_clique::run(&args),
-        Command::Bench { command: BenchCommand::Sync { dir, empty_blocks, full_blocks, txs } } => {
-            let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-sync"));
-            tokio::runtime::Runtime::new()?.block_on(bench_sync::run(
-                &dir,
-                empty_blocks,
-                full_blocks,
-                txs,
-            ))
+        Command::Bench { command: BenchCommand::Sync(args) } => {
+            tokio::runtime::Runtime::new()?.block_on(bench_sync::run(&args))
         }
         Command::Bench { command: BenchCommand::Store { dir } } => {
             let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("tern-bench-store"));
@@ -673,7 +660,10 @@ async fn node(args: NodeArgs) -> Result<()> {
         spec,
         network,
         validator_key,
-        sync: Default::default(),
+        sync: tern_sync::SyncConfig {
+            every_state_root: args.sync_every_state_root,
+            ..Default::default()
+        },
         http: args.http.then(|| SocketAddr::new(args.http_addr, args.http_port)),
         metrics: args.metrics,
         txpool: args.txpool(),

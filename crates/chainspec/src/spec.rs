@@ -265,6 +265,20 @@ impl ChainSpec {
         Self::from_genesis(genesis).expect("a dev genesis with at least one signer is valid")
     }
 
+    /// The `dev` chain after the merge, for benchmarks and tests of post-merge sync: the
+    /// same accounts, system contracts and forks (Prague at genesis), no Clique, terminal
+    /// total difficulty 0, genesis difficulty 0 and empty extra data. Its blocks carry no
+    /// seal (see [EIP-3675](https://eips.ethereum.org/EIPS/eip-3675#block-structure)).
+    pub fn postmerge_dev() -> Self {
+        let mut genesis = Self::dev().genesis;
+        genesis.config.clique = None;
+        genesis.config.terminal_total_difficulty = Some(U256::ZERO);
+        genesis.config.terminal_total_difficulty_passed = true;
+        genesis.difficulty = U256::ZERO;
+        genesis.extra_data = Bytes::new();
+        Self::from_genesis(genesis).expect("the dev genesis without Clique is valid")
+    }
+
     /// Overrides the network id (`--network-id`).
     pub fn with_network_id(mut self, network_id: u64) -> Self {
         self.network_id = network_id;

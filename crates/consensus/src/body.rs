@@ -27,6 +27,19 @@ pub fn validate_body(
     header: &Header,
     body: &BlockBody<TxEnvelope>,
 ) -> Result<Vec<Address>, ConsensusError> {
+    check_body(spec, header, body)?;
+    recover_senders(&body.transactions)
+}
+
+/// [`validate_body`] without recovering the senders (the signatures are checked when
+/// they are recovered, see [`recover_senders_of_blocks`]): what sync checks as a body
+/// arrives, so the peer that served it answers for it, leaving the expensive recovery to
+/// a later stage that runs on every core over many blocks.
+pub fn check_body(
+    spec: &ChainSpec,
+    header: &Header,
+    body: &BlockBody<TxEnvelope>,
+) -> Result<(), ConsensusError> {
     let ommers = calculate_ommers_root(&body.ommers);
     if ommers != header.ommers_hash {
         return Err(ConsensusError::OmmersHash { got: ommers, expected: header.ommers_hash });
@@ -91,7 +104,44 @@ pub fn validate_body(
             expected: blobs * DATA_GAS_PER_BLOB,
         });
     }
-    recover_senders(&body.transactions)
+    Ok(())
+}
+
+/// The senders of every transaction of many blocks (`blocks[i]` is block i's
+/// transactions), recovered on every core at once when there are more than a few: one
+/// result per block, its error naming the first transaction whose signature recovers no
+/// sender.
+pub fn recover_senders_of_blocks(
+    blocks: &[&[TxEnvelope]],
+) -> Vec<Result<Vec<Address>, ConsensusError>> {
+    let all: Vec<&TxEnvelope> = blocks.iter().flat_map(|txs| txs.iter()).collect();
+    let recover = |chunk: &[&TxEnvelope]| -> Vec<Option<Address>> {
+        chunk.iter().map(|tx| tx.recover_signer().ok()).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let recovered: Vec<Option<Address>> = if all.len() <= PARALLEL_RECOVERY_THRESHOLD
+        || threads == 1
+    {
+        recover(&all)
+    } else {
+        let chunk = all.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = all.chunks(chunk).map(|c| s.spawn(move || recover(c))).collect();
+            handles.into_iter().flat_map(|h| h.join().expect("recovery thread panicked")).collect()
+        })
+    };
+    let mut rest = recovered.as_slice();
+    blocks
+        .iter()
+        .map(|txs| {
+            let (mine, after) = rest.split_at(txs.len());
+            rest = after;
+            mine.iter()
+                .enumerate()
+                .map(|(index, a)| a.ok_or(ConsensusError::TransactionSignature { index }))
+                .collect()
+        })
+        .collect()
 }
 
 /// Recovers every sender; large batches are split across all cores.

@@ -39,11 +39,13 @@ pub fn sign_tx<T: SignableTransaction<Signature>>(
     tx.into_signed(sig)
 }
 
-/// `count` blocks on `parent` (its hash and header) of the Clique chain `spec`, each sealed
-/// in turn by the matching key of `signer_keys`, each with `txs_per_block` transfers
-/// signed by `sender` (its key and first nonce), timestamps `period` apart.
+/// `count` blocks on `parent` (its hash and header) of the chain `spec`, each with
+/// `txs_per_block` transfers signed by `sender` (its key and first nonce). On Clique each
+/// is sealed in turn by the matching key of `signer_keys`, timestamps `period` apart; after
+/// the merge see [`generate_post_merge_chain`] (`signer_keys` unused).
 ///
-/// Panics if `spec` is not Clique or a needed signer key is missing: this is a test tool.
+/// Panics if a needed signer key is missing or `spec` is proof of work: this is a test
+/// tool.
 pub fn generate_chain(
     spec: &ChainSpec,
     signer_keys: &[SecretKey],
@@ -52,8 +54,12 @@ pub fn generate_chain(
     txs_per_block: usize,
     sender: (&SecretKey, u64),
 ) -> Vec<Block<TxEnvelope>> {
-    let Consensus::Clique { signers, epoch, .. } = &spec.consensus else {
-        panic!("generate_chain needs a Clique chain spec");
+    let (signers, epoch) = match &spec.consensus {
+        Consensus::Clique { signers, epoch, .. } => (signers, epoch),
+        Consensus::PostMerge => {
+            return generate_post_merge_chain(spec, parent, count, txs_per_block, sender)
+        }
+        Consensus::ProofOfWork => panic!("generate_chain cannot mine proof-of-work blocks"),
     };
     let snapshot = Snapshot::new(signers.clone(), *epoch);
     let no_votes = |_: u64, _: &Snapshot| None;
@@ -68,6 +74,53 @@ pub fn generate_chain(
         no_votes,
     )
     .0
+}
+
+/// Time between generated post-merge blocks: the beacon chain's slot, in seconds.
+const POST_MERGE_SLOT: u64 = 12;
+
+/// The fee recipient of generated post-merge blocks.
+pub const POST_MERGE_FEE_RECIPIENT: Address = Address::repeat_byte(0xfe);
+
+/// [`generate_chain`] for a post-merge chain: no seal, difficulty and nonce 0, the fee
+/// recipient [`POST_MERGE_FEE_RECIPIENT`], PREVRANDAO (mixHash) the hash of the number,
+/// timestamps a slot apart.
+fn generate_post_merge_chain(
+    spec: &ChainSpec,
+    parent: (B256, &Header),
+    count: usize,
+    txs_per_block: usize,
+    sender: (&SecretKey, u64),
+) -> Vec<Block<TxEnvelope>> {
+    let (mut parent_hash, parent) = parent;
+    let (sender, mut nonce) = sender;
+    let mut parent = parent.clone();
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let number = parent.number + 1;
+        let timestamp = parent.timestamp + POST_MERGE_SLOT;
+        let transactions = transfers(spec, number, timestamp, txs_per_block, sender, &mut nonce);
+        let mut header = Header {
+            parent_hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: POST_MERGE_FEE_RECIPIENT,
+            state_root: parent.state_root,
+            transactions_root: calculate_transaction_root(&transactions),
+            receipts_root: EMPTY_ROOT_HASH,
+            number,
+            gas_limit: parent.gas_limit,
+            gas_used: TRANSFER_GAS * txs_per_block as u64,
+            timestamp,
+            mix_hash: alloy_primitives::keccak256(number.to_be_bytes()),
+            ..Default::default()
+        };
+        header.base_fee_per_gas = expected_base_fee(spec, &header, &parent);
+        let withdrawals = crate::builder::set_fork_fields(spec, &mut header, &parent);
+        parent_hash = header.hash_slow();
+        parent = header.clone();
+        out.push(Block { header, body: BlockBody { transactions, ommers: vec![], withdrawals } });
+    }
+    out
 }
 
 /// Like [`generate_chain`], from the signer state `snapshot` after `parent`, and block
@@ -115,41 +168,7 @@ pub fn generate_voting_chain(
             .find(|(a, _)| *a == signer)
             .map(|(_, k)| *k)
             .expect("in-turn signer key given");
-        let london = spec.is_active("london", number, timestamp);
-        let transactions: Vec<TxEnvelope> = (0..txs_per_block)
-            .map(|i| {
-                let to = TxKind::Call(transfer_recipient(i));
-                nonce += 1;
-                if london {
-                    TxEnvelope::Eip1559(sign_tx(
-                        TxEip1559 {
-                            chain_id: spec.chain_id,
-                            nonce: nonce - 1,
-                            gas_limit: TRANSFER_GAS,
-                            max_fee_per_gas: 100_000_000_000,
-                            max_priority_fee_per_gas: 1_000_000_000,
-                            to,
-                            value: U256::from(1),
-                            ..Default::default()
-                        },
-                        sender,
-                    ))
-                } else {
-                    TxEnvelope::Legacy(sign_tx(
-                        TxLegacy {
-                            chain_id: Some(spec.chain_id),
-                            nonce: nonce - 1,
-                            gas_price: 1_000_000_000,
-                            gas_limit: TRANSFER_GAS,
-                            to,
-                            value: U256::from(1),
-                            ..Default::default()
-                        },
-                        sender,
-                    ))
-                }
-            })
-            .collect();
+        let transactions = transfers(spec, number, timestamp, txs_per_block, sender, &mut nonce);
         let turn = signer == in_turn;
         let mut header = Header {
             parent_hash,
@@ -179,6 +198,53 @@ pub fn generate_voting_chain(
         out.push(Block { header, body: BlockBody { transactions, ommers: vec![], withdrawals } });
     }
     (out, snapshot)
+}
+
+/// `count` transfers of 1 wei from `sender`, nonces from `*nonce` (advanced past them), to
+/// [`transfer_recipient`]s: EIP-1559 from London, legacy before.
+fn transfers(
+    spec: &ChainSpec,
+    number: u64,
+    timestamp: u64,
+    count: usize,
+    sender: &SecretKey,
+    nonce: &mut u64,
+) -> Vec<TxEnvelope> {
+    let london = spec.is_active("london", number, timestamp);
+    (0..count)
+        .map(|i| {
+            let to = TxKind::Call(transfer_recipient(i));
+            *nonce += 1;
+            if london {
+                TxEnvelope::Eip1559(sign_tx(
+                    TxEip1559 {
+                        chain_id: spec.chain_id,
+                        nonce: *nonce - 1,
+                        gas_limit: TRANSFER_GAS,
+                        max_fee_per_gas: 100_000_000_000,
+                        max_priority_fee_per_gas: 1_000_000_000,
+                        to,
+                        value: U256::from(1),
+                        ..Default::default()
+                    },
+                    sender,
+                ))
+            } else {
+                TxEnvelope::Legacy(sign_tx(
+                    TxLegacy {
+                        chain_id: Some(spec.chain_id),
+                        nonce: *nonce - 1,
+                        gas_price: 1_000_000_000,
+                        gas_limit: TRANSFER_GAS,
+                        to,
+                        value: U256::from(1),
+                        ..Default::default()
+                    },
+                    sender,
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Writes blocks as concatenated RLP.

@@ -14,7 +14,7 @@ mod fork_choice;
 mod header;
 pub mod snapshots;
 
-pub use body::{recover_senders, validate_body};
+pub use body::{check_body, recover_senders, recover_senders_of_blocks, validate_body};
 pub use builder::{set_fork_fields, SealPlan, Sealer};
 pub use clique::{address_of, Snapshot, Vote};
 pub use error::{ConsensusError, ErrorKind};

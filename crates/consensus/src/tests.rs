@@ -98,6 +98,35 @@ fn verify_all(spec: &ChainSpec, blocks: &[Block<TxEnvelope>]) -> Result<(), Cons
 }
 
 #[test]
+fn senders_of_many_blocks_recover_on_every_core_and_name_a_bad_signature() {
+    let (spec, keys) = clique_spec(1, 30_000);
+    // 40 blocks × 5 transactions: more than one thread's share.
+    let mut blocks = gen(&spec, &keys, 40, 5);
+    let bad_sig = TxEnvelope::Eip1559(Signed::new_unhashed(
+        TxEip1559 { chain_id: spec.chain_id, gas_limit: 21_000, ..Default::default() },
+        Signature::new(U256::from(1), U256::MAX, false),
+    ));
+    blocks[17].body.transactions[3] = bad_sig;
+    let bodies: Vec<&[TxEnvelope]> = blocks.iter().map(|b| &b.body.transactions[..]).collect();
+    let recovered = recover_senders_of_blocks(&bodies);
+    assert_eq!(recovered.len(), 40);
+    for (i, r) in recovered.iter().enumerate() {
+        if i == 17 {
+            assert!(matches!(r, Err(ConsensusError::TransactionSignature { index: 3 })), "{r:?}");
+        } else {
+            assert_eq!(
+                r.as_ref().unwrap(),
+                &recover_senders(&blocks[i].body.transactions).unwrap()
+            );
+            assert_eq!(r.as_ref().unwrap(), &vec![address_of(&key(100)); 5]);
+        }
+    }
+    // A body's other rules are checked without recovering anything.
+    check_body(&spec, &blocks[16].header, &blocks[16].body).unwrap();
+    assert!(recover_senders_of_blocks(&[]).is_empty());
+}
+
+#[test]
 fn generated_chain_verifies_and_senders_recover() {
     let (spec, keys) = clique_spec(1, 30_000);
     let blocks = gen(&spec, &keys, 5, 3);

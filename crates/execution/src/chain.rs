@@ -73,7 +73,7 @@ const BUILD_BATCH: usize = 256;
 
 /// Like [`executed_chain`], but built on and into `store` (its best block is the parent):
 /// each block executed on the stored state, its state root computed incrementally by the
-/// store's tries, then sealed and stored with its state, [`BUILD_BATCH`] blocks per write
+/// store's tries, then sealed (on Clique) and stored with its state, [`BUILD_BATCH`] blocks per write
 /// transaction. For long chains or large states (from Cancun on, the system contracts'
 /// storage grows every block, which [`MemState`]'s full rehash makes quadratic). Returns
 /// the blocks.
@@ -108,9 +108,14 @@ pub fn build_chain(
                 .pop()
                 .expect("one block");
                 nonce += txs as u64;
-                let signer = tern_consensus::clique::recover_signer(&block.header)
-                    .expect("generated blocks are sealed");
-                let key = signer_keys.iter().find(|k| address_of(k) == signer).expect("key");
+                let clique = matches!(spec.consensus, tern_chainspec::Consensus::Clique { .. });
+                let (signer, key) = if clique {
+                    let signer = tern_consensus::clique::recover_signer(&block.header)
+                        .expect("generated blocks are sealed");
+                    (signer, signer_keys.iter().find(|k| address_of(k) == signer))
+                } else {
+                    (block.header.beneficiary, None)
+                };
                 let senders = recover_senders(&block.body.transactions).expect("signed");
                 let executed = execute_block(spec, &StoreDb(&*w), &block, &senders, signer)
                     .map_err(|error| crate::StoreExecutionError::BadBlock {
@@ -121,7 +126,9 @@ pub fn build_chain(
                 let header = &mut block.header;
                 executed.fill_header(header);
                 header.state_root = w.stage(&state_changes(&executed.changes))?;
-                seal_header(header, key).expect("room for the seal");
+                if clique {
+                    seal_header(header, key.expect("signer key given")).expect("room for the seal");
+                }
                 let sealed = tern_storage::SealedBlock::seal(block);
                 w.finish(&sealed, &executed.receipts)?;
                 blocks.push(sealed.block);

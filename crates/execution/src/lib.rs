@@ -26,7 +26,7 @@ pub use revm;
 pub use root::{state_root_of, RootAccount};
 pub use store::{
     build_and_store, execute_and_store, state_changes, BlockToExecute, BuildError, StateReadError,
-    StoreDb, StoreExecutionError,
+    StateRootCheck, StoreDb, StoreExecutionError,
 };
 
 #[cfg(test)]

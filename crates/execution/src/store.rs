@@ -129,16 +129,57 @@ pub fn state_changes(c: &StateChangeset) -> StateChanges {
     }
 }
 
+/// When [`execute_and_store`] checks state roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateRootCheck {
+    /// After every block: the tries are updated and the root compared per block (the
+    /// tip, small batches).
+    EveryBlock,
+    /// Once, after the batch's last block: the tries are updated once for the whole
+    /// batch (bulk sync, as reth's pipeline checks the root at the end of a range). A
+    /// batch whose root differs is executed again checking every block, so the first bad
+    /// block is named and only the blocks before it are stored.
+    BatchEnd,
+}
+
+impl StateRootCheck {
+    /// Batches of at least this many blocks are checked at their end.
+    pub const BATCH_END_MIN_BLOCKS: usize = 64;
+
+    /// [`StateRootCheck::BatchEnd`] for batches of at least
+    /// [`Self::BATCH_END_MIN_BLOCKS`] blocks unless `every_block` is set.
+    pub fn for_batch(blocks: usize, every_block: bool) -> Self {
+        if every_block || blocks < Self::BATCH_END_MIN_BLOCKS {
+            Self::EveryBlock
+        } else {
+            Self::BatchEnd
+        }
+    }
+}
+
 /// Executes `blocks` in order on the store's state (which must be at the best block, the
 /// first block's parent: otherwise [`StoreError::NotExtending`], before anything is
 /// executed) and stores each with its state changes and receipts, in one
-/// transaction. Each block's gas used, receipts root, logs bloom, requests hash and state
-/// root are checked; at the first that differs, the blocks before it are stored and the
-/// error names the block and the field. Returns the executions, in order.
+/// transaction. Each block's gas used, receipts root, logs bloom and requests hash are
+/// checked, and its state root after it (`roots`: [`StateRootCheck::EveryBlock`]) or the
+/// last block's after the batch ([`StateRootCheck::BatchEnd`]); at the first block that
+/// differs, the blocks before it are stored and the error names the block and the
+/// field. Returns the executions, in order.
+///
+/// Why checking the root only at the end of a batch is safe: the final root commits to
+/// the whole state after the batch, which is a function of the stored state and every
+/// block's transactions, all executed here; a wrong block changes that state and fails
+/// the final check (then every block is checked to find it). What it does not catch is a
+/// header whose own state root field is wrong while the chain's later state is right:
+/// such a block can only come from its producer (a Clique signer's seal or, after the
+/// merge, the chain the consensus layer chose), it executes correctly, and nodes
+/// following the tip (which check every block) would refuse it. Sync checks every block
+/// at the tip and can be told to always do so (`--sync.every-state-root`).
 pub fn execute_and_store<B: AsRef<BlockToExecute>>(
     spec: &ChainSpec,
     store: &ChainStore,
     blocks: &[B],
+    roots: StateRootCheck,
 ) -> Result<Vec<Executed>, StoreExecutionError> {
     let run = |blocks: &[B]| {
         store.write_state(|w| {
@@ -163,20 +204,23 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
                 let stored = ExecutedBlock {
                     block: b.block.clone(),
                     changes: state_changes(&executed.changes),
-                    receipts: executed.receipts.clone(),
+                    receipts: std::mem::take(&mut executed.receipts),
                 };
                 w.append(&stored)?;
-                let started = std::time::Instant::now();
-                let root = w.state_root()?;
-                executed.state_root_time = started.elapsed();
-                if root != header.state_root {
-                    let error = ExecutionError::Mismatch {
-                        number: header.number,
-                        field: "state_root",
-                        got: header.state_root.to_string(),
-                        expected: root.to_string(),
-                    };
-                    return Err(bad(error));
+                executed.receipts = stored.receipts;
+                if roots == StateRootCheck::EveryBlock || index + 1 == blocks.len() {
+                    let started = std::time::Instant::now();
+                    let root = w.state_root()?;
+                    executed.state_root_time = started.elapsed();
+                    if root != header.state_root {
+                        let error = ExecutionError::Mismatch {
+                            number: header.number,
+                            field: "state_root",
+                            got: header.state_root.to_string(),
+                            expected: root.to_string(),
+                        };
+                        return Err(bad(error));
+                    }
                 }
                 out.push(executed);
             }
@@ -184,9 +228,18 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
         })
     };
     match run(blocks) {
+        Err(StoreExecutionError::BadBlock {
+            error: ExecutionError::Mismatch { field: "state_root", .. },
+            ..
+        }) if roots == StateRootCheck::BatchEnd => {
+            // Some block of the batch is wrong (nothing was written): find it.
+            execute_and_store(spec, store, blocks, StateRootCheck::EveryBlock)
+        }
         Err(StoreExecutionError::BadBlock { index, hash, error }) => {
-            // Nothing was written: store the good blocks before the bad one.
-            run(&blocks[..index])?;
+            // Nothing was written: store the good blocks before the bad one (their own
+            // roots checked as the batch's were; an earlier bad block found there is the
+            // one reported).
+            execute_and_store(spec, store, &blocks[..index], roots)?;
             Err(StoreExecutionError::BadBlock { index, hash, error })
         }
         other => other,

@@ -57,7 +57,8 @@ fn exec_crash_child() {
             println!("committed {best}");
             std::thread::sleep(Duration::from_secs(3600));
         }
-        execute_and_store(&spec, &store, &batch).unwrap();
+        execute_and_store(&spec, &store, &batch, tern_execution::StateRootCheck::EveryBlock)
+            .unwrap();
         println!("committed {}", best + batch.len() as u64);
     }
 }

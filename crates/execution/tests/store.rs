@@ -9,9 +9,11 @@ use tern_chainspec::ChainSpec;
 use tern_consensus::recover_senders;
 use tern_execution::{
     chain::{executed_chain, genesis_state},
-    execute_and_store, BlockToExecute, StoreExecutionError,
+    execute_and_store, BlockToExecute, StateRootCheck, StoreExecutionError,
 };
 use tern_storage::{ChainStore, SealedBlock, StateRead};
+
+const EVERY: StateRootCheck = StateRootCheck::EveryBlock;
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tern-exec-{}-{name}", std::process::id()));
@@ -56,7 +58,7 @@ fn a_chain_with_transfers_executes_into_the_store() {
     )
     .unwrap();
     let store = ChainStore::init(&tmp("chain"), &spec).unwrap();
-    let executed = execute_and_store(&spec, &store, &to_execute(&blocks)).unwrap();
+    let executed = execute_and_store(&spec, &store, &to_execute(&blocks), EVERY).unwrap();
     assert_eq!(executed.len(), 20);
     assert_eq!(store.best_block().unwrap().0, 20);
     assert_eq!(store.state_number().unwrap(), 20);
@@ -88,7 +90,7 @@ fn a_block_that_does_not_execute_to_its_header_is_refused_after_the_good_ones() 
     .unwrap();
     blocks[4].header.gas_used += 1;
     let store = ChainStore::init(&tmp("bad"), &spec).unwrap();
-    let err = execute_and_store(&spec, &store, &to_execute(&blocks)).unwrap_err();
+    let err = execute_and_store(&spec, &store, &to_execute(&blocks), EVERY).unwrap_err();
     let StoreExecutionError::BadBlock { index, error, .. } = err else { panic!("{err}") };
     assert_eq!(index, 4);
     let text = error.to_string();
@@ -98,7 +100,7 @@ fn a_block_that_does_not_execute_to_its_header_is_refused_after_the_good_ones() 
     // A wrong state root is refused too.
     blocks[4].header.gas_used -= 1;
     blocks[4].header.state_root = blocks[3].header.state_root;
-    let err = execute_and_store(&spec, &store, &to_execute(&blocks[4..])).unwrap_err();
+    let err = execute_and_store(&spec, &store, &to_execute(&blocks[4..]), EVERY).unwrap_err();
     assert!(err.to_string().contains("state_root"), "{err}");
     assert_eq!(store.best_block().unwrap().0, 4);
 }
@@ -117,15 +119,15 @@ fn a_reorg_leaves_the_state_of_a_fresh_import_of_the_new_branch() {
     let b = executed_chain(&spec, &[key], fork, &mut state_b, 6, 1, (&key, 30)).unwrap();
 
     let store = ChainStore::init(&tmp("reorg"), &spec).unwrap();
-    execute_and_store(&spec, &store, &to_execute(&common)).unwrap();
-    execute_and_store(&spec, &store, &to_execute(&a)).unwrap();
+    execute_and_store(&spec, &store, &to_execute(&common), EVERY).unwrap();
+    execute_and_store(&spec, &store, &to_execute(&a), EVERY).unwrap();
     store.unwind_to(10).unwrap();
     assert_eq!(store.state().unwrap().state_root().unwrap(), common[9].header.state_root);
-    execute_and_store(&spec, &store, &to_execute(&b)).unwrap();
+    execute_and_store(&spec, &store, &to_execute(&b), EVERY).unwrap();
 
     let fresh = ChainStore::init(&tmp("fresh"), &spec).unwrap();
-    execute_and_store(&spec, &fresh, &to_execute(&common)).unwrap();
-    execute_and_store(&spec, &fresh, &to_execute(&b)).unwrap();
+    execute_and_store(&spec, &fresh, &to_execute(&common), EVERY).unwrap();
+    execute_and_store(&spec, &fresh, &to_execute(&b), EVERY).unwrap();
     let (x, y) = (store.state().unwrap(), fresh.state().unwrap());
     assert_eq!(x.state_root().unwrap(), b[5].header.state_root);
     assert_eq!(x.state_root().unwrap(), y.state_root().unwrap());
@@ -148,11 +150,47 @@ fn a_batch_on_another_head_is_not_extending_not_bad() {
     let mut state = genesis_state(&spec);
     let theirs = executed_chain(&spec, &[key], genesis, &mut state, 3, 2, (&key, 0)).unwrap();
     let store = ChainStore::init(&tmp("not-extending"), &spec).unwrap();
-    execute_and_store(&spec, &store, &to_execute(&ours[..1])).unwrap();
-    let err = execute_and_store(&spec, &store, &to_execute(&theirs[1..])).unwrap_err();
+    execute_and_store(&spec, &store, &to_execute(&ours[..1]), EVERY).unwrap();
+    let err = execute_and_store(&spec, &store, &to_execute(&theirs[1..]), EVERY).unwrap_err();
     assert!(
         matches!(err, StoreExecutionError::Store(tern_storage::StoreError::NotExtending { .. })),
         "{err}"
     );
     assert_eq!(store.best_block().unwrap(), (1, ours[0].header.hash_slow()));
+}
+
+#[test]
+fn a_batch_checked_at_its_end_finds_the_bad_block_and_keeps_the_ones_before() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let mut state = genesis_state(&spec);
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let blocks = executed_chain(&spec, &[key], genesis, &mut state, 80, 2, (&key, 0)).unwrap();
+    // Checked at the end only, a good batch ends in the same state as checked per block.
+    let end = ChainStore::init(&tmp("end-good"), &spec).unwrap();
+    execute_and_store(&spec, &end, &to_execute(&blocks), StateRootCheck::BatchEnd).unwrap();
+    assert_eq!(end.best_block().unwrap().0, 80);
+    assert_eq!(end.state().unwrap().state_root().unwrap(), blocks[79].header.state_root);
+    // Block 31 sends 2 wei instead of 1 (same sender, nonce and header): its header's
+    // hash and every link stay the same, but the state after it differs, so the root at
+    // the batch's end does.
+    let mut bad = to_execute(&blocks);
+    let TxEnvelope::Eip1559(signed) = &bad[30].block.block.body.transactions[0] else {
+        panic!("the dev chain sends EIP-1559 transfers")
+    };
+    let mut tx = signed.tx().clone();
+    tx.value = alloy_primitives::U256::from(2);
+    bad[30].block.block.body.transactions[0] =
+        TxEnvelope::Eip1559(tern_consensus::chain_gen::sign_tx(tx, &key));
+    let store = ChainStore::init(&tmp("end-bad"), &spec).unwrap();
+    let err = execute_and_store(&spec, &store, &bad, StateRootCheck::BatchEnd).unwrap_err();
+    let StoreExecutionError::BadBlock { index, error, .. } = err else { panic!("{err}") };
+    assert_eq!(index, 30, "the first bad block is named, not the batch's last");
+    assert!(error.to_string().contains("state_root"), "{error}");
+    assert_eq!(store.best_block().unwrap().0, 30, "the 30 good blocks are stored");
+    assert_eq!(store.state().unwrap().state_root().unwrap(), blocks[29].header.state_root);
+    // Small batches are checked per block, large ones at their end, unless told.
+    assert_eq!(StateRootCheck::for_batch(1, false), EVERY);
+    assert_eq!(StateRootCheck::for_batch(4096, false), StateRootCheck::BatchEnd);
+    assert_eq!(StateRootCheck::for_batch(4096, true), EVERY);
 }

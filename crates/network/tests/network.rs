@@ -650,7 +650,9 @@ async fn receipts_are_served_for_executed_blocks() {
         })
         .collect();
     let store = store_with(&spec, &[], "receipts");
-    let executed = execute_and_store(&spec, &store, &to_execute).unwrap();
+    let executed =
+        execute_and_store(&spec, &store, &to_execute, tern_execution::StateRootCheck::EveryBlock)
+            .unwrap();
     store.insert_blocks(&sealed[4..]).unwrap(); // stored without execution
     let (a, _) = node(config(), &spec, store).await;
     let hashes = vec![

@@ -103,12 +103,12 @@ async fn a_restarted_fullnode_resumes_without_downloading_again() {
     server.stop().await.unwrap();
 }
 
-/// `honest` with block `bad` given a wrong state root (its seal still the signer's) and
-/// every block above it re-linked and re-sealed: headers, seals and bodies all verify;
-/// only executing block `bad` shows the lie.
-fn with_wrong_state_root(
+/// `honest` with block `bad` changed by `lie` (its seal still the signer's) and every
+/// block above it re-linked and re-sealed: headers and seals all verify.
+fn lie_at(
     honest: &[alloy_consensus::Block<alloy_consensus::TxEnvelope>],
     bad: usize,
+    lie: impl Fn(&mut alloy_consensus::Block<alloy_consensus::TxEnvelope>),
 ) -> Vec<tern_storage::SealedBlock> {
     let key = tern_node::testing::dev_key();
     let mut out: Vec<tern_storage::SealedBlock> = Vec::new();
@@ -116,7 +116,7 @@ fn with_wrong_state_root(
         let mut block = block.clone();
         let number = i + 1;
         if number == bad {
-            block.header.state_root = alloy_primitives::keccak256(block.header.state_root);
+            lie(&mut block);
         }
         if number >= bad {
             block.header.parent_hash = out[i - 1].hash;
@@ -127,17 +127,19 @@ fn with_wrong_state_root(
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_block_that_does_not_execute_to_its_header_is_refused_and_its_peer_banned() {
+/// A peer serving `lies` (block `bad` invalid) dials a fresh fullnode: the fullnode stores
+/// the blocks below `bad`, refuses `bad` and bans the peer; an honest peer then brings it
+/// to the honest head.
+async fn a_lie_is_refused_and_its_peer_banned(
+    name: &str,
+    honest: &[alloy_consensus::Block<alloy_consensus::TxEnvelope>],
+    lies: &[tern_storage::SealedBlock],
+    bad: u64,
+) {
     let spec = ChainSpec::dev();
-    let honest = tern_node::testing::dev_chain(40, 2);
-    let lies = with_wrong_state_root(&honest, 20);
-    let liar_dir = dir("liar");
-    ChainStore::init(&liar_dir, &spec).unwrap().insert_blocks(&lies).unwrap();
-
-    // The liar dials the fullnode; the fullnode stores 1..19, refuses 20 and bans the
-    // liar when it serves block 20 again.
-    let full = Node::start(config(dir("refuses"), vec![], false)).await.unwrap();
+    let liar_dir = dir(&format!("{name}-liar"));
+    ChainStore::init(&liar_dir, &spec).unwrap().insert_blocks(lies).unwrap();
+    let full = Node::start(config(dir(name), vec![], false)).await.unwrap();
     let mut events = full.network.subscribe().await;
     let liar =
         Node::start(config(liar_dir, vec![full.network.local_enode()], false)).await.unwrap();
@@ -156,25 +158,61 @@ async fn a_block_that_does_not_execute_to_its_header_is_refused_and_its_peer_ban
     assert!(standing.banned, "{standing:?}");
     assert!(standing.penalties.get(tern_network::Penalty::BadBlock) >= 1, "{standing:?}");
     let (best, hash) = full.store.best_block().unwrap();
-    assert_eq!(best, 19, "the blocks below the lie are stored, the lie and above are not");
-    assert_eq!(hash, lies[18].hash);
-    let header = full.store.block_by_number(19).unwrap().unwrap().block.header;
+    assert_eq!(best, bad - 1, "the blocks below the lie are stored, the lie and above are not");
+    assert_eq!(hash, lies[bad as usize - 2].hash);
+    let header = full.store.block_by_number(bad - 1).unwrap().unwrap().block.header;
     assert_eq!(full.store.state().unwrap().state_root().unwrap(), header.state_root);
 
-    // An honest peer then brings the fullnode to the honest head.
+    let head = honest.len() as u64;
     let server = Node::start(config(
-        prefilled_with("honest", &honest),
+        prefilled_with(&format!("{name}-honest"), honest),
         vec![full.network.local_enode()],
         false,
     ))
     .await
     .unwrap();
     let mut full = full;
-    wait_head(&mut full, 40).await;
-    assert_eq!(hashes(&full.store, 40), hashes(&server.store, 40));
+    wait_head(&mut full, head).await;
+    assert_eq!(hashes(&full.store, head), hashes(&server.store, head));
     server.stop().await.unwrap();
     liar.stop().await.unwrap();
     full.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_that_does_not_execute_to_its_header_is_refused_and_its_peer_banned() {
+    // 300 blocks come in batches large enough to have their state root checked at the
+    // batch's end: the first bad block is still found and nothing from it on is stored.
+    let honest = tern_node::testing::dev_chain(300, 2);
+    let lies = lie_at(&honest, 150, |b| {
+        b.header.state_root = alloy_primitives::keccak256(b.header.state_root)
+    });
+    a_lie_is_refused_and_its_peer_banned("wrong-root", &honest, &lies, 150).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_whose_signature_recovers_no_sender_is_refused_and_its_peer_banned() {
+    // The body matches its header (the transactions root is the lie's own), so only the
+    // sender stage, which recovers a whole batch at once, sees the bad signature.
+    let honest = tern_node::testing::dev_chain(300, 2);
+    let lies = lie_at(&honest, 120, |b| {
+        b.body.transactions[1] =
+            alloy_consensus::TxEnvelope::Eip1559(alloy_consensus::Signed::new_unhashed(
+                alloy_consensus::TxEip1559 {
+                    chain_id: 1337,
+                    gas_limit: 21_000,
+                    ..Default::default()
+                },
+                alloy_primitives::Signature::new(
+                    alloy_primitives::U256::from(1),
+                    alloy_primitives::U256::MAX,
+                    false,
+                ),
+            ));
+        b.header.transactions_root =
+            alloy_consensus::proofs::calculate_transaction_root(&b.body.transactions);
+    });
+    a_lie_is_refused_and_its_peer_banned("bad-signature", &honest, &lies, 120).await;
 }
 
 fn prefilled_with(

@@ -8,7 +8,7 @@ use alloy_primitives::B256;
 use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
 use std::time::{Duration, Instant};
 use tern_chainspec::ChainSpec;
-use tern_execution::{execute_and_store, StoreExecutionError};
+use tern_execution::{execute_and_store, StateRootCheck, StoreExecutionError};
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
 use tern_storage::{ChainStore, StoreError};
 use tokio::sync::{mpsc, watch};
@@ -61,7 +61,8 @@ const WRITE_QUEUE: usize = 2;
 enum WriteError {
     /// The store failed, or the batch no longer extends the stored head.
     Store(StoreError),
-    /// A block does not execute to its header; the blocks before it were stored.
+    /// A block is invalid: a transaction's signature recovers no sender, or it does not
+    /// execute to its header. The blocks before it were stored.
     BadBlock {
         /// Its number.
         number: u64,
@@ -69,17 +70,61 @@ enum WriteError {
         hash: B256,
         /// Who served its header.
         peer: tern_p2p::PeerId,
-        /// What differs.
-        error: Box<tern_execution::ExecutionError>,
+        /// What is wrong.
+        error: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 /// What the writer reports per batch: the stored head, or why it failed.
 type Written = Result<(u64, B256), WriteError>;
 
-/// Executes `blocks` on the stored state and stores them (every root checked).
-fn execute_batch(spec: &ChainSpec, store: &ChainStore, blocks: &[ReadyBlock]) -> Written {
-    match execute_and_store(spec, store, blocks) {
+/// A batch on its way from the sender stage to the writer: the job with every sender
+/// recovered up to the first block with a bad signature (the job then ends before it),
+/// and that block's error.
+struct Recovered {
+    job: Job,
+    bad: Option<WriteError>,
+}
+
+/// Recovers the senders of every block of `job` on all cores at once; a block whose
+/// transaction recovers no sender ends the job there (the blocks before it still go to
+/// the writer).
+fn recover_job(mut job: Job) -> Recovered {
+    let blocks = match &mut job {
+        Job::Commit(blocks) | Job::Reorg(_, blocks) => blocks,
+    };
+    let bodies: Vec<&[alloy_consensus::TxEnvelope]> =
+        blocks.iter().map(|b| &b.block.block.block.body.transactions[..]).collect();
+    let recovered = tern_consensus::recover_senders_of_blocks(&bodies);
+    let mut bad = None;
+    for (i, senders) in recovered.into_iter().enumerate() {
+        match senders {
+            Ok(senders) => blocks[i].block.senders = senders,
+            Err(error) => {
+                let b = &blocks[i];
+                bad = Some(WriteError::BadBlock {
+                    number: b.block.block.block.header.number,
+                    hash: b.block.block.hash,
+                    peer: b.peer,
+                    error: Box::new(error),
+                });
+                blocks.truncate(i);
+                break;
+            }
+        }
+    }
+    Recovered { job, bad }
+}
+
+/// Executes `blocks` on the stored state and stores them (each block's gas, receipts
+/// and bloom checked; the state root per `roots`).
+fn execute_batch(
+    spec: &ChainSpec,
+    store: &ChainStore,
+    blocks: &[ReadyBlock],
+    roots: StateRootCheck,
+) -> Written {
+    match execute_and_store(spec, store, blocks, roots) {
         Ok(_) => {
             let last = blocks.last().map(|b| &b.block.block);
             Ok(last.map(|l| (l.block.header.number, l.hash)).unwrap_or_default())
@@ -94,22 +139,47 @@ fn execute_batch(spec: &ChainSpec, store: &ChainStore, blocks: &[ReadyBlock]) ->
     }
 }
 
+/// Starts the two store stages: a sender stage (signatures of a whole batch recovered on
+/// every core) feeding the writer (execution, roots, commit), so recovery of one batch
+/// overlaps execution of the one before. Returns the job queue and the writer's reports.
 fn spawn_writer(
     spec: ChainSpec,
     store: ChainStore,
+    every_root: bool,
 ) -> (std::sync::mpsc::SyncSender<Job>, mpsc::UnboundedReceiver<Written>) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
+    let (recovered_tx, recovered_rx) = std::sync::mpsc::sync_channel::<Recovered>(1);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("tern-sync-senders".into())
+        .spawn(move || {
+            for job in rx {
+                if recovered_tx.send(recover_job(job)).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the sender stage");
     std::thread::Builder::new()
         .name("tern-sync-writer".into())
         .spawn(move || {
-            for job in rx {
-                let head = match job {
-                    Job::Commit(blocks) => execute_batch(&spec, &store, &blocks),
-                    Job::Reorg(ancestor, blocks) => match store.unwind_to(ancestor) {
-                        Ok(_) => execute_batch(&spec, &store, &blocks),
+            for Recovered { job, bad } in recovered_rx {
+                let blocks = match &job {
+                    Job::Commit(blocks) | Job::Reorg(_, blocks) => blocks,
+                };
+                let roots = StateRootCheck::for_batch(blocks.len(), every_root);
+                let head = match &job {
+                    Job::Commit(blocks) => execute_batch(&spec, &store, blocks, roots),
+                    Job::Reorg(ancestor, blocks) => match store.unwind_to(*ancestor) {
+                        Ok(_) => execute_batch(&spec, &store, blocks, roots),
                         Err(e) => Err(WriteError::Store(e)),
                     },
+                };
+                // The blocks before a bad signature are stored; then the bad block is
+                // reported.
+                let head = match (head, bad) {
+                    (Ok(_), Some(bad)) => Err(bad),
+                    (head, _) => head,
                 };
                 if done_tx.send(head).is_err() {
                     break;
@@ -184,7 +254,7 @@ impl BlockSyncManager {
         });
         info!(best, "sync resumes from the stored best block");
         let requests = FuturesUnordered::new();
-        let (writer, written) = spawn_writer(spec.clone(), store.clone());
+        let (writer, written) = spawn_writer(spec.clone(), store.clone(), cfg.every_state_root);
         let stored_head = store.best_block()?;
         let manager = Self {
             machine,

@@ -5,7 +5,9 @@
 use alloy_consensus::{Block, Header, TxEnvelope};
 use tern_chainspec::ChainSpec;
 use tern_consensus::{clique::recover_signers, validate_body, validate_header, ConsensusError};
-use tern_execution::{execute_and_store, BlockToExecute, ExecutionError, StoreExecutionError};
+use tern_execution::{
+    execute_and_store, BlockToExecute, ExecutionError, StateRootCheck, StoreExecutionError,
+};
 use tern_storage::{ChainStore, SealedBlock, StoreError};
 
 /// Why an import stopped.
@@ -63,7 +65,8 @@ pub struct ImportStats {
 }
 
 /// Verifies `blocks` (ascending; blocks at or below our head are skipped) exactly as sync
-/// does, executes each on the stored state (every root checked) and commits them in
+/// does, executes each on the stored state (state roots checked as
+/// [`StateRootCheck::for_batch`] says: per block for small batches) and commits them in
 /// batches of `batch` blocks (fewer when they reach [`IMPORT_BATCH_GAS`]). Returns what was imported; on an invalid block, the blocks before
 /// it are committed.
 pub fn import_blocks(
@@ -127,7 +130,8 @@ pub fn import_blocks(
             parent = b.block.header.clone();
             verified.push(BlockToExecute { block: b, senders, beneficiary });
         }
-        match execute_and_store(spec, store, &verified) {
+        let roots = StateRootCheck::for_batch(verified.len(), false);
+        match execute_and_store(spec, store, &verified, roots) {
             Ok(executed) => {
                 imported.blocks += verified.len() as u64;
                 for (b, e) in verified.iter().zip(&executed) {

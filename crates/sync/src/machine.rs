@@ -15,8 +15,8 @@ use std::{
 };
 use tern_chainspec::{ChainSpec, Consensus};
 use tern_consensus::{
-    clique::recover_signers, should_switch, validate_body, validate_header, ChainTip,
-    ConsensusError, ErrorKind, Snapshot,
+    check_body, clique::recover_signers, should_switch, validate_header, ChainTip, ConsensusError,
+    ErrorKind, Snapshot,
 };
 use tern_eth_wire::GetBlockHeaders;
 use tern_execution::BlockToExecute;
@@ -49,6 +49,10 @@ pub struct SyncConfig {
     /// How often idle peers are asked for the blocks past our head (one range request
     /// fetches everything new, up to `header_batch`).
     pub poll_interval: Duration,
+    /// Check the state root of every block, also in bulk sync (by default a large batch
+    /// has its root checked once, after its last block, as reth's pipeline does; see
+    /// `tern_execution::execute_and_store`).
+    pub every_state_root: bool,
 }
 
 /// The wall clock the machine checks header timestamps against: the Unix time `unix`
@@ -101,6 +105,7 @@ impl Default for SyncConfig {
             max_peer_inflight_cap: tern_network::MAX_INFLIGHT_PER_PEER,
             max_reorg_depth: 1024,
             poll_interval: Duration::from_secs(1),
+            every_state_root: false,
         }
     }
 }
@@ -151,7 +156,8 @@ pub enum Action {
 /// (blamed if it does not execute to what the header says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadyBlock {
-    /// The block, its senders and its fee recipient.
+    /// The block and its fee recipient; its senders are not recovered yet (empty): the
+    /// driver's sender stage recovers those of a whole batch at once.
     pub block: BlockToExecute,
     /// Who served the header.
     pub peer: PeerId,
@@ -282,8 +288,6 @@ struct Verified {
     hash: B256,
     header: Header,
     body: Option<BlockBody<TxEnvelope>>,
-    /// The transactions' senders (recovered with the body).
-    senders: Vec<Address>,
     /// Who receives the fees: the Clique signer, else the header's beneficiary.
     beneficiary: Address,
     /// Who served the header.
@@ -1122,7 +1126,6 @@ impl SyncMachine {
                     hash,
                     header: header.clone(),
                     body,
-                    senders: Vec::new(),
                     beneficiary,
                     peer,
                     gas_counted: false,
@@ -1172,12 +1175,12 @@ impl SyncMachine {
                 break;
             };
             let Some(v) = self.verified_at(number) else { continue };
-            match validate_body(&self.spec, &v.header, &body) {
-                Ok(senders) => {
+            // Senders are recovered later, on every core over a whole batch, by the
+            // driver's sender stage (a bad signature then makes the block a bad block).
+            match check_body(&self.spec, &v.header, &body) {
+                Ok(()) => {
                     let first = self.verified.front().expect("found").header.number;
-                    let v = &mut self.verified[(number - first) as usize];
-                    v.body = Some(body);
-                    v.senders = senders;
+                    self.verified[(number - first) as usize].body = Some(body);
                 }
                 Err(e) => {
                     first_error.get_or_insert((number, e));
@@ -1424,7 +1427,7 @@ fn into_ready(v: Verified) -> ReadyBlock {
         block: alloy_consensus::Block { header: v.header, body: v.body.expect("ready") },
     };
     ReadyBlock {
-        block: BlockToExecute { block, senders: v.senders, beneficiary: v.beneficiary },
+        block: BlockToExecute { block, senders: Vec::new(), beneficiary: v.beneficiary },
         peer: v.peer,
     }
 }
