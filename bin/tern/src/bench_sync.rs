@@ -44,9 +44,9 @@ pub(crate) struct SyncArgs {
     /// Sync from this peer instead of generated ones (needs `--genesis` and `--blocks`).
     #[arg(long, value_name = "ENODE", requires_all = ["genesis", "blocks"])]
     against: Option<String>,
-    /// With `--against`: the peer's chain (a geth-style genesis.json).
-    #[arg(long, value_name = "FILE")]
-    genesis: Option<PathBuf>,
+    /// With `--against`: the peer's chain (`dev` or a geth-style genesis.json).
+    #[arg(long, value_name = "dev|FILE")]
+    genesis: Option<String>,
     /// With `--against`: the peer's head block number: the sync is timed until it is
     /// stored.
     #[arg(long)]
@@ -125,8 +125,7 @@ pub(crate) async fn run(args: &SyncArgs) -> Result<()> {
         let blocks = args.blocks.expect("clap requires it");
         let _ = std::fs::remove_dir_all(&dir);
         header_row();
-        let r = sync_child(&dir.join("full"), Some(genesis), std::slice::from_ref(enode), blocks)
-            .await?;
+        let r = sync_child(&dir.join("full"), genesis, std::slice::from_ref(enode), blocks).await?;
         print_row("from the given peer", "1", &r, None);
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(());
@@ -193,7 +192,8 @@ pub(crate) async fn run(args: &SyncArgs) -> Result<()> {
             let bootnodes: Vec<String> =
                 servers[..peers].iter().map(|s| s.network.local_enode().to_string()).collect();
             let datadir = dir.join(format!("full{peers}"));
-            let r = sync_child(&datadir, Some(&genesis_file), &bootnodes, count as u64).await?;
+            let chain = genesis_file.to_string_lossy();
+            let r = sync_child(&datadir, &chain, &bootnodes, count as u64).await?;
             print_row(&name, &peers.to_string(), &r, Some(serial.secs));
         }
         for s in servers {
@@ -218,20 +218,13 @@ async fn serve(spec: &ChainSpec, datadir: &Path, blocks: &[SealedBlock]) -> Resu
     Ok(Node::start(config).await?)
 }
 
-/// Starts a fresh `tern node` at `datadir` on `genesis` with `bootnodes` and times it
+/// Starts a fresh `tern node` at `datadir` on `chain` with `bootnodes` and times it
 /// until block `head` is stored, sampling its memory every 5 ms.
-async fn sync_child(
-    datadir: &Path,
-    genesis: Option<&Path>,
-    bootnodes: &[String],
-    head: u64,
-) -> Result<Run> {
+async fn sync_child(datadir: &Path, chain: &str, bootnodes: &[String], head: u64) -> Result<Run> {
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["node", "--datadir"]).arg(datadir);
     command.args(["--addr", "127.0.0.1", "--port", "0", "--disable-discovery"]);
-    if let Some(g) = genesis {
-        command.arg("--chain").arg(g);
-    }
+    command.args(["--chain", chain]);
     command.args(["--bootnodes", &bootnodes.join(","), "--log.level", "warn"]);
     let started = Instant::now();
     let mut child = command.stdout(Stdio::null()).spawn().context("starting tern node")?;

@@ -13,7 +13,7 @@ use alloy_evm::{
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{Address, Bloom, B256};
 use revm::database::{
-    states::{bundle_state::BundleRetention, StateChangeset},
+    states::{bundle_state::BundleRetention, AccountStatus, CacheState, StateChangeset},
     DatabaseRef, OriginalValuesKnown, State,
 };
 use std::{borrow::Cow, fmt::Debug};
@@ -120,9 +120,32 @@ where
         -> Result<(Self::Output, BlockResult), ExecutionError>;
 }
 
-/// Sets up the block executor for the block with `header` and `body` on the state `db`,
-/// fees to `beneficiary`, lets `txs` run it, and returns what `txs` reported, the block
-/// result and the state changes.
+/// Accounts, storage and analysed code read by earlier blocks of a batch, as they are
+/// after those blocks: handed from block to block so each does not read (and analyse)
+/// them again. Valid only while every block's changes are applied to the state the
+/// blocks read, in order (as [`crate::execute_and_store`] does in its one transaction).
+#[derive(Debug, Default)]
+pub(crate) struct ExecutionCache(CacheState);
+
+impl ExecutionCache {
+    /// After a block: every cached account marked as freshly loaded with its current
+    /// value (what loading it from the updated state would give), so the next block's
+    /// changes are computed against the state after this one.
+    fn settle(&mut self) {
+        for account in self.0.accounts.values_mut() {
+            account.status = match &account.account {
+                None => AccountStatus::LoadedNotExisting,
+                Some(a) if a.info.is_empty() => AccountStatus::LoadedEmptyEIP161,
+                Some(_) => AccountStatus::Loaded,
+            };
+        }
+    }
+}
+
+/// Sets up the block executor for the block with `header` and `body` on the state `db`
+/// (through `cache`, when given, which is left holding the state after the block), fees
+/// to `beneficiary`, lets `txs` run it, and returns what `txs` reported, the block result
+/// and the state changes.
 fn with_executor<DB, R>(
     spec: &ChainSpec,
     db: &DB,
@@ -130,6 +153,7 @@ fn with_executor<DB, R>(
     body: &alloy_consensus::BlockBody<TxEnvelope>,
     beneficiary: Address,
     txs: R,
+    mut cache: Option<&mut ExecutionCache>,
 ) -> Result<(R::Output, BlockResult, StateChangeset), ExecutionError>
 where
     DB: DatabaseRef + StateRootWith + Debug,
@@ -138,7 +162,11 @@ where
 {
     let forks = EvmForks::at(spec, header);
     let env = forks.evm_env(header, beneficiary);
-    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+    let builder = State::builder().with_database_ref(db).with_bundle_update();
+    let mut state = match cache.as_deref_mut() {
+        Some(cache) => builder.with_cached_prestate(std::mem::take(&mut cache.0)).build(),
+        None => builder.build(),
+    };
     let (out, result) = {
         let evm = EthEvmFactory::default().create_evm(&mut state, env);
         let ctx = EthBlockExecutionCtx {
@@ -154,6 +182,10 @@ where
     };
     state.merge_transitions(BundleRetention::PlainState);
     let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+    if let Some(cache) = cache {
+        cache.0 = std::mem::take(&mut state.cache);
+        cache.settle();
+    }
     Ok((out, result, changes))
 }
 
@@ -171,6 +203,22 @@ where
     DB: DatabaseRef + StateRootWith + Debug,
     DB::Error: Send + Sync + 'static,
 {
+    execute_block_cached(spec, db, block, senders, beneficiary, None)
+}
+
+/// [`execute_block`] reading through `cache` (see [`ExecutionCache`]) when given.
+pub(crate) fn execute_block_cached<DB>(
+    spec: &ChainSpec,
+    db: &DB,
+    block: &Block<TxEnvelope>,
+    senders: &[Address],
+    beneficiary: Address,
+    cache: Option<&mut ExecutionCache>,
+) -> Result<Executed, ExecutionError>
+where
+    DB: DatabaseRef + StateRootWith + Debug,
+    DB::Error: Send + Sync + 'static,
+{
     let header = &block.header;
     let number = header.number;
     let txs = &block.body.transactions;
@@ -179,7 +227,8 @@ where
     }
     let byzantium = EvmForks::at(spec, header).is_byzantium_active_at_block(number);
     let run = Listed { number, txs, senders, byzantium };
-    let ((), result, changes) = with_executor(spec, db, header, &block.body, beneficiary, run)?;
+    let ((), result, changes) =
+        with_executor(spec, db, header, &block.body, beneficiary, run, cache)?;
     Ok(Executed::new(result, changes))
 }
 
@@ -318,7 +367,7 @@ where
     }
     let body = alloy_consensus::BlockBody::default();
     let run = Candidates { number, gas_limit: header.gas_limit, candidates, deadline };
-    let (filled, result, changes) = with_executor(spec, db, header, &body, beneficiary, run)?;
+    let (filled, result, changes) = with_executor(spec, db, header, &body, beneficiary, run, None)?;
     let (transactions, senders, failed, timed_out) = filled;
     let executed = Executed::new(result, changes);
     Ok((transactions, Built { senders, failed, timed_out, executed }))

@@ -1,6 +1,6 @@
 //! Executing blocks on the chain store's state and storing them with it.
 
-use crate::{execute_block, execute_candidates, BlockCandidates, Built, Executed, ExecutionError};
+use crate::{execute_candidates, BlockCandidates, Built, Executed, ExecutionError};
 use alloy_primitives::{Address, B256, U256};
 use revm::{
     bytecode::Bytecode,
@@ -184,6 +184,7 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
     let run = |blocks: &[B]| {
         store.write_state(|w| {
             let mut out = Vec::with_capacity(blocks.len());
+            let mut cache = crate::execute::ExecutionCache::default();
             for (index, b) in blocks.iter().map(AsRef::as_ref).enumerate() {
                 let bad =
                     |error| StoreExecutionError::BadBlock { index, hash: b.block.hash, error };
@@ -197,9 +198,15 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
                         StoreError::NotExtending { number: header.number, hash, reason }.into()
                     );
                 }
-                let mut executed =
-                    execute_block(spec, &StoreDb(&*w), &b.block.block, &b.senders, b.beneficiary)
-                        .map_err(bad)?;
+                let mut executed = crate::execute::execute_block_cached(
+                    spec,
+                    &StoreDb(&*w),
+                    &b.block.block,
+                    &b.senders,
+                    b.beneficiary,
+                    Some(&mut cache),
+                )
+                .map_err(bad)?;
                 executed.verify(header).map_err(bad)?;
                 let stored = ExecutedBlock {
                     block: b.block.clone(),

@@ -123,6 +123,7 @@ impl ChainStore {
             }
         }
         let env = Environment::builder()
+            .write_map()
             .set_max_dbs(Table::ALL.len())
             .set_geometry(Geometry {
                 size: Some(0..MAX_MAP_SIZE),
