@@ -51,6 +51,10 @@ pub(crate) struct SyncArgs {
     /// stored.
     #[arg(long)]
     blocks: Option<u64>,
+    /// An extra argument for the syncing `tern node` (repeatable), e.g.
+    /// `--node-arg=--sync.every-state-root`.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    node_args: Vec<String>,
 }
 
 /// A field of `/proc/<pid>/status`, in KiB.
@@ -125,7 +129,14 @@ pub(crate) async fn run(args: &SyncArgs) -> Result<()> {
         let blocks = args.blocks.expect("clap requires it");
         let _ = std::fs::remove_dir_all(&dir);
         header_row();
-        let r = sync_child(&dir.join("full"), genesis, std::slice::from_ref(enode), blocks).await?;
+        let r = sync_child(
+            &dir.join("full"),
+            genesis,
+            std::slice::from_ref(enode),
+            blocks,
+            &args.node_args,
+        )
+        .await?;
         print_row("from the given peer", "1", &r, None);
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(());
@@ -193,7 +204,7 @@ pub(crate) async fn run(args: &SyncArgs) -> Result<()> {
                 servers[..peers].iter().map(|s| s.network.local_enode().to_string()).collect();
             let datadir = dir.join(format!("full{peers}"));
             let chain = genesis_file.to_string_lossy();
-            let r = sync_child(&datadir, &chain, &bootnodes, count as u64).await?;
+            let r = sync_child(&datadir, &chain, &bootnodes, count as u64, &args.node_args).await?;
             print_row(&name, &peers.to_string(), &r, Some(serial.secs));
         }
         for s in servers {
@@ -218,14 +229,21 @@ async fn serve(spec: &ChainSpec, datadir: &Path, blocks: &[SealedBlock]) -> Resu
     Ok(Node::start(config).await?)
 }
 
-/// Starts a fresh `tern node` at `datadir` on `chain` with `bootnodes` and times it
+/// Starts a fresh `tern node` at `datadir` on `chain` with `bootnodes` (and `node_args`)
+/// and times it
 /// until block `head` is stored, sampling its memory every 5 ms.
-async fn sync_child(datadir: &Path, chain: &str, bootnodes: &[String], head: u64) -> Result<Run> {
+async fn sync_child(
+    datadir: &Path,
+    chain: &str,
+    bootnodes: &[String],
+    head: u64,
+    node_args: &[String],
+) -> Result<Run> {
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["node", "--datadir"]).arg(datadir);
     command.args(["--addr", "127.0.0.1", "--port", "0", "--disable-discovery"]);
     command.args(["--chain", chain]);
-    command.args(["--bootnodes", &bootnodes.join(","), "--log.level", "warn"]);
+    command.args(["--bootnodes", &bootnodes.join(","), "--log.level", "warn"]).args(node_args);
     let started = Instant::now();
     let mut child = command.stdout(Stdio::null()).spawn().context("starting tern node")?;
     let pid = child.id();

@@ -100,7 +100,9 @@ fn writes(blocks: &[SealedBlock], mut td: U256) -> Vec<(Table, Vec<u8>, Vec<u8>)
 fn raw_env(path: &Path) -> Result<(Environment, Vec<signet_libmdbx::tx::Database>), StoreError> {
     std::fs::create_dir_all(path)
         .map_err(|e| StoreError::Corrupted { table: "bench", reason: e.to_string() })?;
+    // The same environment kind as the store's (WRITEMAP).
     let env = Environment::builder()
+        .write_map()
         .set_max_dbs(Table::ALL.len())
         .set_geometry(Geometry {
             size: Some(0..(1usize << 40)),
