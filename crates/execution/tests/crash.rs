@@ -13,10 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
-use tern_execution::{
-    chain::{executed_chain, genesis_state},
-    execute_and_store, BlockToExecute,
-};
+use tern_execution::{chain::build_chain_from_genesis, execute_and_store, BlockToExecute};
 use tern_storage::{ChainStore, SealedBlock};
 
 const BATCH: usize = 25;
@@ -28,9 +25,11 @@ fn chain(spec: &ChainSpec) -> Vec<Block<TxEnvelope>> {
     let bytes: [u8; 32] =
         alloy_primitives::hex::decode(DEV_VALIDATOR_KEY).unwrap().try_into().unwrap();
     let key = secp256k1::SecretKey::from_byte_array(bytes).unwrap();
-    let genesis = (spec.genesis_hash, &spec.genesis_header);
-    let mut state = genesis_state(spec);
-    executed_chain(spec, &[key], genesis, &mut state, BLOCKS, 10, (&key, 0)).unwrap()
+    // Built on a scratch store with incremental roots: the dev chain's system contracts
+    // grow storage every block, which MemState's full rehash per block makes quadratic
+    // (this took minutes per child).
+    let scratch = std::env::temp_dir().join(format!("tern-crash-chain-{}", std::process::id()));
+    build_chain_from_genesis(spec, &scratch, &[key], BLOCKS, 10, (&key, 0)).unwrap()
 }
 
 /// The child: executes and stores the chain's batches past the best block, printing the

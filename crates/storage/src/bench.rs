@@ -82,10 +82,11 @@ fn writes(blocks: &[SealedBlock], mut td: U256) -> Vec<(Table, Vec<u8>, Vec<u8>)
         let h = &b.block.header;
         td += h.difficulty;
         let key = b.hash.to_vec();
-        out.push((Table::Headers, key.clone(), alloy_rlp::encode(h)));
-        out.push((Table::Bodies, key.clone(), alloy_rlp::encode(&b.block.body)));
+        let id = crate::store::block_id(h.number, b.hash).to_vec();
+        out.push((Table::Headers, id.clone(), alloy_rlp::encode(h)));
+        out.push((Table::Bodies, id.clone(), alloy_rlp::encode(&b.block.body)));
         out.push((Table::HeaderNumbers, key.clone(), h.number.to_be_bytes().to_vec()));
-        out.push((Table::TotalDifficulty, key.clone(), td.to_be_bytes::<32>().to_vec()));
+        out.push((Table::TotalDifficulty, id, td.to_be_bytes::<32>().to_vec()));
         out.push((Table::CanonicalHashes, h.number.to_be_bytes().to_vec(), key));
         for (i, tx) in b.block.body.transactions.iter().enumerate() {
             let mut loc = h.number.to_be_bytes().to_vec();

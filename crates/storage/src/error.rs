@@ -36,7 +36,7 @@ pub enum StoreError {
     /// The store was written by an incompatible version of Tern.
     #[error(
         "chain store schema version {found} is not supported (this tern writes version \
-         {expected}: version 2 added the world state, version 3 its trie); remove the datadir's db directory \
+         {expected}: version 2 added the world state, version 3 its trie, version 4 keyed blocks by number); remove the datadir's db directory \
          and sync or import the chain again"
     )]
     SchemaVersion {

@@ -22,7 +22,7 @@ use tern_chainspec::ChainSpec;
 use tracing::{debug, info};
 
 /// On-disk layout version; bump when a table's encoding changes.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Largest size the memory map may grow to, in bytes (4 TiB of address space; disk is
 /// used only as the store grows).
@@ -286,7 +286,7 @@ impl ChainStore {
 
     /// The number of a stored block (canonical or not).
     pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
-        self.ro(|txn| self.get_as(txn, Table::HeaderNumbers, hash.as_slice(), decode_u64))
+        self.ro(|txn| self.number_in(txn, hash))
     }
 
     /// A stored header by hash (canonical or not).
@@ -299,12 +299,35 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         hash: B256,
     ) -> Result<Option<Header>, StoreError> {
-        self.get_as(txn, Table::Headers, hash.as_slice(), decode_rlp)
+        self.by_hash(txn, Table::Headers, hash, decode_rlp)
+    }
+
+    /// The number of stored block `hash` (canonical or not).
+    fn number_in<K: TransactionKind<Access = PtrUnsync>>(
+        &self,
+        txn: &TxUnsync<K>,
+        hash: B256,
+    ) -> Result<Option<u64>, StoreError> {
+        self.get_as(txn, Table::HeaderNumbers, hash.as_slice(), decode_u64)
+    }
+
+    /// A value of a table keyed by [`block_id`], for the stored block `hash`.
+    fn by_hash<K: TransactionKind<Access = PtrUnsync>, T>(
+        &self,
+        txn: &TxUnsync<K>,
+        t: Table,
+        hash: B256,
+        decode: fn(Table, &[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(number) = self.number_in(txn, hash)? else { return Ok(None) };
+        self.get_as(txn, t, &block_id(number, hash), decode)
     }
 
     /// The canonical header at `number`.
     pub fn header_by_number(&self, number: u64) -> Result<Option<Header>, StoreError> {
-        self.by_number(number, |txn, hash| self.header_in(txn, hash))
+        self.by_number(number, |txn, hash| {
+            self.get_as(txn, Table::Headers, &block_id(number, hash), decode_rlp)
+        })
     }
 
     /// Reads something of the canonical block at `number`, in one transaction.
@@ -337,12 +360,14 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         hash: B256,
     ) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
-        self.get_as(txn, Table::Bodies, hash.as_slice(), decode_rlp)
+        self.by_hash(txn, Table::Bodies, hash, decode_rlp)
     }
 
     /// The canonical body at `number`.
     pub fn body_by_number(&self, number: u64) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
-        self.by_number(number, |txn, hash| self.body_in(txn, hash))
+        self.by_number(number, |txn, hash| {
+            self.get_as(txn, Table::Bodies, &block_id(number, hash), decode_rlp)
+        })
     }
 
     /// A stored block by hash.
@@ -414,7 +439,7 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         hash: B256,
     ) -> Result<Option<U256>, StoreError> {
-        self.get_as(txn, Table::TotalDifficulty, hash.as_slice(), decode_u256)
+        self.by_hash(txn, Table::TotalDifficulty, hash, decode_u256)
     }
 
     /// Up to `count` canonical headers from `start` upwards (fewer at the head).
@@ -424,7 +449,7 @@ impl ChainStore {
             for number in start..start.saturating_add(count) {
                 let Some(hash) = self.canonical_in(txn, number)? else { break };
                 let header = self
-                    .header_in(txn, hash)?
+                    .get_as(txn, Table::Headers, &block_id(number, hash), decode_rlp)?
                     .ok_or_else(|| corrupted(Table::Headers, format!("header {number} missing")))?;
                 out.push(header);
             }
@@ -464,11 +489,12 @@ impl ChainStore {
     /// Writes header, number, body and total difficulty of `b` (not the canonical index).
     fn put_block(&self, txn: &RwTxUnsync, b: &SealedBlock, td: U256) -> Result<(), StoreError> {
         let key = b.hash.as_slice();
+        let id = block_id(b.block.header.number, b.hash);
         let none = WriteFlags::empty();
-        txn.put(self.db(Table::Headers), key, alloy_rlp::encode(&b.block.header), none)?;
-        txn.put(self.db(Table::Bodies), key, alloy_rlp::encode(&b.block.body), none)?;
+        txn.put(self.db(Table::Headers), id, alloy_rlp::encode(&b.block.header), none)?;
+        txn.put(self.db(Table::Bodies), id, alloy_rlp::encode(&b.block.body), none)?;
         txn.put(self.db(Table::HeaderNumbers), key, b.block.header.number.to_be_bytes(), none)?;
-        txn.put(self.db(Table::TotalDifficulty), key, td.to_be_bytes::<32>(), none)?;
+        txn.put(self.db(Table::TotalDifficulty), id, td.to_be_bytes::<32>(), none)?;
         txn.put(self.db(Table::CanonicalHashes), b.block.header.number.to_be_bytes(), key, none)?;
         for (index, tx) in b.block.body.transactions.iter().enumerate() {
             let mut loc = [0u8; 12];
@@ -518,7 +544,9 @@ impl ChainStore {
         if h.number != best.0 + 1 {
             return Err(not_extending("number is not best + 1"));
         }
-        let parent_td = self.td_in(txn, best.1)?.ok_or_else(|| {
+        let parent_td =
+            self.get_as(txn, Table::TotalDifficulty, &block_id(best.0, best.1), decode_u256)?;
+        let parent_td = parent_td.ok_or_else(|| {
             corrupted(Table::TotalDifficulty, format!("td of {} missing", best.1))
         })?;
         self.put_block(txn, b, parent_td + h.difficulty)?;
@@ -568,6 +596,15 @@ impl ChainStore {
         info!(from = best, to = target, "canonical chain unwound");
         Ok(removed)
     }
+}
+
+/// The key of block `hash` at `number` in Headers, Bodies and TotalDifficulty: the
+/// number first (big-endian), so blocks are stored in chain order.
+pub(crate) fn block_id(number: u64, hash: B256) -> [u8; 40] {
+    let mut id = [0u8; 40];
+    id[..8].copy_from_slice(&number.to_be_bytes());
+    id[8..].copy_from_slice(hash.as_slice());
+    id
 }
 
 fn decode_rlp<T: Decodable>(table: Table, mut bytes: &[u8]) -> Result<T, StoreError> {

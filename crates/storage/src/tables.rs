@@ -10,11 +10,12 @@ pub enum Table {
     CanonicalHashes,
     /// block hash → block number (u64 BE).
     HeaderNumbers,
-    /// block hash → header RLP.
+    /// block number (u64 BE) ‖ block hash → header RLP (keyed by number first so a
+    /// growing chain appends instead of dirtying a random page per block).
     Headers,
-    /// block hash → body RLP `[transactions, ommers, withdrawals?]`.
+    /// block number ‖ block hash → body RLP `[transactions, ommers, withdrawals?]`.
     Bodies,
-    /// block hash → total difficulty (U256, 32 bytes BE).
+    /// block number ‖ block hash → total difficulty (U256, 32 bytes BE).
     TotalDifficulty,
     /// transaction hash → block number (u64 BE) || index (u32 BE), canonical only.
     TxLookup,
