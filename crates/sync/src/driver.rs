@@ -6,7 +6,13 @@ use crate::{
 };
 use alloy_primitives::B256;
 use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
 use tern_chainspec::ChainSpec;
 use tern_execution::{execute_and_store, StateRootCheck, StoreExecutionError};
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
@@ -53,14 +59,19 @@ enum Job {
     Reorg(u64, Vec<ReadyBlock>),
 }
 
-/// Batches queued for the writer at most (bounds memory: the machine waits).
-const WRITE_QUEUE: usize = 2;
+/// Batches queued for the sender stage at most (bounds memory: the machine waits). With
+/// the one the sender stage recovers and the one the writer executes, at most three
+/// batches are on their way to the store.
+const WRITE_QUEUE: usize = 1;
 
 /// Why the writer could not store a batch.
 #[derive(Debug)]
 enum WriteError {
     /// The store failed, or the batch no longer extends the stored head.
     Store(StoreError),
+    /// The node is stopping: the batch was not started (nothing of it stored; sync
+    /// resumes from the stored head at the next start).
+    Skipped,
     /// A block is invalid: a transaction's signature recovers no sender, or it does not
     /// execute to its header. The blocks before it were stored.
     BadBlock {
@@ -142,28 +153,48 @@ fn execute_batch(
 /// Starts the two store stages: a sender stage (signatures of a whole batch recovered on
 /// every core) feeding the writer (execution, roots, commit), so recovery of one batch
 /// overlaps execution of the one before. Returns the job queue and the writer's reports.
-fn spawn_writer(
-    spec: ChainSpec,
-    store: ChainStore,
-    every_root: bool,
-) -> (std::sync::mpsc::SyncSender<Job>, mpsc::UnboundedReceiver<Written>) {
+/// The two stages' handles: the job queue, their reports, and the flag that makes them
+/// skip the batches they have not started (set when the node stops, so stopping waits
+/// for at most the batch being written).
+struct Writer {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    written: mpsc::UnboundedReceiver<Written>,
+    stopping: Arc<AtomicBool>,
+}
+
+fn spawn_writer(spec: ChainSpec, store: ChainStore, every_root: bool) -> Writer {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
-    let (recovered_tx, recovered_rx) = std::sync::mpsc::sync_channel::<Recovered>(1);
+    // A hand-over: the sender stage waits until the writer takes its batch.
+    let (recovered_tx, recovered_rx) = std::sync::mpsc::sync_channel::<Recovered>(0);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let skip = stopping.clone();
     std::thread::Builder::new()
         .name("tern-sync-senders".into())
         .spawn(move || {
             for job in rx {
-                if recovered_tx.send(recover_job(job)).is_err() {
+                let recovered = if skip.load(Ordering::Acquire) {
+                    Recovered { job, bad: Some(WriteError::Skipped) }
+                } else {
+                    recover_job(job)
+                };
+                if recovered_tx.send(recovered).is_err() {
                     break;
                 }
             }
         })
         .expect("spawn the sender stage");
+    let skip = stopping.clone();
     std::thread::Builder::new()
         .name("tern-sync-writer".into())
         .spawn(move || {
             for Recovered { job, bad } in recovered_rx {
+                if skip.load(Ordering::Acquire) || matches!(bad, Some(WriteError::Skipped)) {
+                    if done_tx.send(Err(WriteError::Skipped)).is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 let blocks = match &job {
                     Job::Commit(blocks) | Job::Reorg(_, blocks) => blocks,
                 };
@@ -187,7 +218,7 @@ fn spawn_writer(
             }
         })
         .expect("spawn the store writer");
-    (tx, done_rx)
+    Writer { jobs: tx, written: done_rx, stopping }
 }
 
 enum Done {
@@ -218,6 +249,8 @@ pub struct BlockSyncManager {
     requests: FuturesUnordered<BoxFuture<'static, Done>>,
     writer: std::sync::mpsc::SyncSender<Job>,
     written: mpsc::UnboundedReceiver<Written>,
+    /// Set when stopping: the store stages skip batches they have not started.
+    stopping: Arc<AtomicBool>,
     /// Batches handed to the writer and not yet confirmed.
     unwritten: usize,
     /// The head as stored (the machine's runs ahead while batches are being written).
@@ -254,7 +287,8 @@ impl BlockSyncManager {
         });
         info!(best, "sync resumes from the stored best block");
         let requests = FuturesUnordered::new();
-        let (writer, written) = spawn_writer(spec.clone(), store.clone(), cfg.every_state_root);
+        let Writer { jobs: writer, written, stopping } =
+            spawn_writer(spec.clone(), store.clone(), cfg.every_state_root);
         let stored_head = store.best_block()?;
         let manager = Self {
             machine,
@@ -266,6 +300,7 @@ impl BlockSyncManager {
             requests,
             writer,
             written,
+            stopping,
             unwritten: 0,
             stored_head,
             snapshots,
@@ -341,6 +376,7 @@ impl BlockSyncManager {
                             self.reload()?;
                         }
                         Err(WriteError::Store(e)) => return Err(e),
+                        Err(WriteError::Skipped) => {}
                     }
                 }
                 _ = tick.tick() => {
@@ -371,7 +407,9 @@ impl BlockSyncManager {
                     self.machine.set_clock(WallClock::system());
                 }
                 _ = shutdown.changed() => {
-                    // Let queued batches reach the disk before stopping.
+                    // Let the batch being written reach the disk; the others are
+                    // skipped (not stored: the next start resumes from the stored head).
+                    self.stopping.store(true, Ordering::Release);
                     self.drain_writes().await?;
                     return Ok(());
                 }
