@@ -59,6 +59,15 @@ enum Job {
     Reorg(u64, Vec<ReadyBlock>),
 }
 
+impl Job {
+    /// The blocks to store.
+    fn blocks_mut(&mut self) -> &mut Vec<ReadyBlock> {
+        match self {
+            Job::Commit(blocks) | Job::Reorg(_, blocks) => blocks,
+        }
+    }
+}
+
 /// Batches queued for the sender stage at most (bounds memory: the machine waits). With
 /// the one the sender stage recovers and the one the writer executes, at most three
 /// batches are on their way to the store.
@@ -101,9 +110,7 @@ struct Recovered {
 /// transaction recovers no sender ends the job there (the blocks before it still go to
 /// the writer).
 fn recover_job(mut job: Job) -> Recovered {
-    let blocks = match &mut job {
-        Job::Commit(blocks) | Job::Reorg(_, blocks) => blocks,
-    };
+    let blocks = job.blocks_mut();
     let bodies: Vec<&[alloy_consensus::TxEnvelope]> =
         blocks.iter().map(|b| &b.block.block.block.body.transactions[..]).collect();
     let recovered = tern_consensus::recover_senders_of_blocks(&bodies);
@@ -150,10 +157,7 @@ fn execute_batch(
     }
 }
 
-/// Starts the two store stages: a sender stage (signatures of a whole batch recovered on
-/// every core) feeding the writer (execution, roots, commit), so recovery of one batch
-/// overlaps execution of the one before. Returns the job queue and the writer's reports.
-/// The two stages' handles: the job queue, their reports, and the flag that makes them
+/// The two store stages' handles: the job queue, their reports, and the flag that makes them
 /// skip the batches they have not started (set when the node stops, so stopping waits
 /// for at most the batch being written).
 struct Writer {
@@ -162,6 +166,9 @@ struct Writer {
     stopping: Arc<AtomicBool>,
 }
 
+/// Starts the two store stages: a sender stage (signatures of a whole batch recovered on
+/// every core) feeding the writer (execution, roots, commit), so recovery of one batch
+/// overlaps execution of the one before.
 fn spawn_writer(spec: ChainSpec, store: ChainStore, every_root: bool) -> Writer {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
     // A hand-over: the sender stage waits until the writer takes its batch.
@@ -188,17 +195,14 @@ fn spawn_writer(spec: ChainSpec, store: ChainStore, every_root: bool) -> Writer 
     std::thread::Builder::new()
         .name("tern-sync-writer".into())
         .spawn(move || {
-            for Recovered { job, bad } in recovered_rx {
+            for Recovered { mut job, bad } in recovered_rx {
                 if skip.load(Ordering::Acquire) || matches!(bad, Some(WriteError::Skipped)) {
                     if done_tx.send(Err(WriteError::Skipped)).is_err() {
                         break;
                     }
                     continue;
                 }
-                let blocks = match &job {
-                    Job::Commit(blocks) | Job::Reorg(_, blocks) => blocks,
-                };
-                let roots = StateRootCheck::for_batch(blocks.len(), every_root);
+                let roots = StateRootCheck::for_batch(job.blocks_mut().len(), every_root);
                 let head = match &job {
                     Job::Commit(blocks) => execute_batch(&spec, &store, blocks, roots),
                     Job::Reorg(ancestor, blocks) => match store.unwind_to(*ancestor) {
