@@ -380,9 +380,14 @@ impl ChainStore {
         txn: &TxUnsync<K>,
         hash: B256,
     ) -> Result<Option<SealedBlock>, StoreError> {
-        let Some(header) = self.header_in(txn, hash)? else { return Ok(None) };
+        // The number once: both tables are keyed by it.
+        let Some(number) = self.number_in(txn, hash)? else { return Ok(None) };
+        let id = block_id(number, hash);
+        let Some(header) = self.get_as(txn, Table::Headers, &id, decode_rlp)? else {
+            return Ok(None);
+        };
         let body = self
-            .body_in(txn, hash)?
+            .get_as(txn, Table::Bodies, &id, decode_rlp)?
             .ok_or_else(|| corrupted(Table::Bodies, format!("body of {hash} missing")))?;
         Ok(Some(SealedBlock { hash, block: Block { header, body } }))
     }
