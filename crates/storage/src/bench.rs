@@ -3,7 +3,7 @@
 
 use crate::{testing::synthetic_chain, ChainStore, SealedBlock, StoreError, Table};
 use alloy_primitives::U256;
-use signet_libmdbx::{DatabaseFlags, Environment, Geometry, WriteFlags};
+use signet_libmdbx::{DatabaseFlags, Environment, WriteFlags};
 use std::{
     path::Path,
     time::{Duration, Instant},
@@ -101,16 +101,7 @@ fn writes(blocks: &[SealedBlock], mut td: U256) -> Vec<(Table, Vec<u8>, Vec<u8>)
 fn raw_env(path: &Path) -> Result<(Environment, Vec<signet_libmdbx::tx::Database>), StoreError> {
     std::fs::create_dir_all(path)
         .map_err(|e| StoreError::Corrupted { table: "bench", reason: e.to_string() })?;
-    // The same environment kind as the store's (WRITEMAP).
-    let env = Environment::builder()
-        .write_map()
-        .set_max_dbs(Table::ALL.len())
-        .set_geometry(Geometry {
-            size: Some(0..(1usize << 40)),
-            growth_step: Some(256 << 20),
-            ..Default::default()
-        })
-        .open(path)?;
+    let env = crate::store::env_builder().open(path)?;
     let txn = env.begin_rw_unsync()?;
     let dbs = Table::ALL
         .iter()

@@ -12,7 +12,7 @@ use signet_libmdbx::{
         aliases::{RoTxUnsync, RwTxUnsync, TxUnsync},
         Database, PtrUnsync, TransactionKind,
     },
-    DatabaseFlags, Environment, Geometry, WriteFlags,
+    DatabaseFlags, Environment, Geometry, MdbxError, WriteFlags,
 };
 use std::{
     path::{Path, PathBuf},
@@ -31,6 +31,17 @@ const MAX_MAP_SIZE: usize = 4 << 40;
 const MIN_MDBX_FILE: u64 = 4096;
 /// Map growth step, in bytes (256 MiB).
 const GROWTH_STEP: isize = 256 << 20;
+
+/// How the store opens MDBX (the raw floor of `tern bench store` opens it the same way).
+pub(crate) fn env_builder() -> signet_libmdbx::EnvironmentBuilder {
+    let mut builder = Environment::builder();
+    builder.write_map().set_max_dbs(Table::ALL.len()).set_geometry(Geometry {
+        size: Some(0..MAX_MAP_SIZE),
+        growth_step: Some(GROWTH_STEP),
+        ..Default::default()
+    });
+    builder
+}
 
 /// A block with its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,16 +133,7 @@ impl ChainStore {
                 });
             }
         }
-        let env = Environment::builder()
-            .write_map()
-            .set_max_dbs(Table::ALL.len())
-            .set_geometry(Geometry {
-                size: Some(0..MAX_MAP_SIZE),
-                growth_step: Some(GROWTH_STEP),
-                ..Default::default()
-            })
-            .open(&path)
-            .map_err(open_err)?;
+        let env = env_builder().open(&path).map_err(open_err)?;
         let txn = env.begin_rw_unsync().map_err(open_err)?;
         let mut dbs = Vec::with_capacity(Table::ALL.len());
         for t in Table::ALL {
@@ -203,6 +205,27 @@ impl ChainStore {
 
     pub(crate) fn db(&self, t: Table) -> Database {
         self.inner.dbs.get(t)
+    }
+
+    /// Puts a row of a table keyed by block number first, whose key is usually above
+    /// every key there (a growing chain): MDBX appends it to the last page without a
+    /// search and fills pages fully instead of splitting them in half. A key at or below
+    /// the last one (a side block, a row written again after an unwind) is put normally.
+    pub(crate) fn put_append(
+        &self,
+        txn: &RwTxUnsync,
+        t: Table,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<(), StoreError> {
+        let (db, key, value) = (self.db(t), key.as_ref(), value.as_ref());
+        match txn.put(db, key, value, WriteFlags::APPEND) {
+            Err(MdbxError::KeyMismatch | MdbxError::KeyExist) => {
+                txn.put(db, key, value, WriteFlags::empty())?
+            }
+            other => other?,
+        }
+        Ok(())
     }
 
     pub(crate) fn ro<T>(
@@ -496,11 +519,12 @@ impl ChainStore {
         let key = b.hash.as_slice();
         let id = block_id(b.block.header.number, b.hash);
         let none = WriteFlags::empty();
-        txn.put(self.db(Table::Headers), id, alloy_rlp::encode(&b.block.header), none)?;
-        txn.put(self.db(Table::Bodies), id, alloy_rlp::encode(&b.block.body), none)?;
+        self.put_append(txn, Table::Headers, id, alloy_rlp::encode(&b.block.header))?;
+        self.put_append(txn, Table::Bodies, id, alloy_rlp::encode(&b.block.body))?;
         txn.put(self.db(Table::HeaderNumbers), key, b.block.header.number.to_be_bytes(), none)?;
-        txn.put(self.db(Table::TotalDifficulty), id, td.to_be_bytes::<32>(), none)?;
-        txn.put(self.db(Table::CanonicalHashes), b.block.header.number.to_be_bytes(), key, none)?;
+        self.put_append(txn, Table::TotalDifficulty, id, td.to_be_bytes::<32>())?;
+        let number = b.block.header.number.to_be_bytes();
+        self.put_append(txn, Table::CanonicalHashes, number, key)?;
         for (index, tx) in b.block.body.transactions.iter().enumerate() {
             let mut loc = [0u8; 12];
             loc[..8].copy_from_slice(&b.block.header.number.to_be_bytes());

@@ -11,7 +11,7 @@ use alloy_consensus::ReceiptEnvelope;
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy_trie::{root, TrieAccount, EMPTY_ROOT_HASH};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use trie::{delete_prefix, update_trie, PrefixSet, TrieKind};
 
 mod history;
@@ -429,6 +429,20 @@ impl StateReader {
     pub fn state_root(&self) -> Result<B256, StoreError> {
         self.view().state_root()
     }
+
+    /// The block this snapshot's state is after, and whether it is the best block (it is
+    /// not while blocks stored without execution wait for it).
+    pub fn state_head(&self) -> Result<((u64, B256), bool), StoreError> {
+        let best = self.store.best_in(&self.txn)?;
+        let number = self.store.state_number_in(&self.txn)?;
+        if number == best.0 {
+            return Ok((best, true));
+        }
+        let hash = self.store.canonical_in(&self.txn, number)?.ok_or_else(|| {
+            corrupted(Table::CanonicalHashes, format!("canonical {number} missing"))
+        })?;
+        Ok(((number, hash), false))
+    }
 }
 
 state_read_via_view!(StateReader);
@@ -480,6 +494,78 @@ impl StateWriter<'_> {
         self.finish(&b.block, &b.receipts)
     }
 
+    /// Appends `blocks` (a chain extending the best block) as [`StateWriter::append`]
+    /// does one by one, with the same rows in the end, but each account and slot written
+    /// once with its value after the last block that changed it, in key order (a batch
+    /// changes the same accounts block after block: fee recipients, system contracts,
+    /// busy senders). Change sets still record each block's previous values. The state in
+    /// between is not there to read: use it where only the state after the batch is
+    /// checked. A batch that removes an account or wipes storage is appended block by
+    /// block.
+    pub fn append_batch(&mut self, blocks: &[ExecutedBlock]) -> Result<(), StoreError> {
+        let wipes = |b: &ExecutedBlock| {
+            b.changes.accounts.iter().any(|(_, a)| a.is_none())
+                || b.changes.storage.iter().any(|c| c.wipe)
+        };
+        if blocks.iter().any(wipes) {
+            return blocks.iter().try_for_each(|b| self.append(b));
+        }
+        let (txn, store) = (self.txn, self.store);
+        // The values as of the block being appended, for what the batch already changed.
+        let mut accounts: HashMap<Address, Account> = HashMap::new();
+        let mut slots: HashMap<(Address, U256), U256> = HashMap::new();
+        for b in blocks {
+            let number = b.block.block.header.number;
+            let changes = &b.changes;
+            for (hash, code) in &changes.codes {
+                txn.put(store.db(Table::Bytecodes), hash, code, WriteFlags::empty())?;
+            }
+            // (No removals here: batches with them went block by block.)
+            let changed = changes.accounts.iter().filter_map(|(a, v)| v.map(|v| (a, v)));
+            for (address, account) in changed {
+                let previous = match accounts.get(address) {
+                    Some(a) => Some(*a),
+                    None => self.view().account(*address)?,
+                };
+                let previous = previous.map(|a| a.encode().to_vec()).unwrap_or_default();
+                let key = block_key(number, address.as_slice());
+                store.put_append(txn, Table::AccountChangeSets, key, previous)?;
+                accounts.insert(*address, account);
+            }
+            for change in &changes.storage {
+                let address = change.address;
+                for (slot, value) in &change.slots {
+                    let previous = match slots.get(&(address, *slot)) {
+                        Some(v) => *v,
+                        None => self.view().storage(address, *slot)?,
+                    };
+                    let key = block_key(number, &storage_key(address, *slot));
+                    store.put_append(
+                        txn,
+                        Table::StorageChangeSets,
+                        key,
+                        previous.to_be_bytes::<32>(),
+                    )?;
+                    slots.insert((address, *slot), *value);
+                }
+            }
+            self.staged = true;
+            self.finish(&b.block, &b.receipts)?;
+        }
+        let state = StateTxn { store, txn };
+        let mut accounts: Vec<_> = accounts.into_iter().collect();
+        accounts.sort_unstable_by_key(|(address, _)| *address);
+        for (address, account) in accounts {
+            state.put_account(&mut self.dirty, address, Some(&account))?;
+        }
+        let mut slots: Vec<_> = slots.into_iter().collect();
+        slots.sort_unstable_by_key(|(key, _)| *key);
+        for ((address, slot), value) in slots {
+            state.put_slot(&mut self.dirty, address, slot, value)?;
+        }
+        Ok(())
+    }
+
     /// Applies the state changes of the next block (best + 1) before the block exists
     /// (a block being built needs its state root to be sealed) and returns the state root
     /// with them. [`StateWriter::finish`] must store the block before anything else.
@@ -504,8 +590,7 @@ impl StateWriter<'_> {
         let number = self.store.append_block(self.txn, block, self.best)?;
         for (index, receipt) in receipts.iter().enumerate() {
             let key = block_key(number, &(index as u32).to_be_bytes());
-            let db = self.store.db(Table::Receipts);
-            self.txn.put(db, key, receipt.encoded_2718(), WriteFlags::empty())?;
+            self.store.put_append(self.txn, Table::Receipts, key, receipt.encoded_2718())?;
         }
         self.best = (number, block.hash);
         self.staged = false;
@@ -524,7 +609,7 @@ impl StateWriter<'_> {
             let before = self.view().account(*address)?;
             let previous = before.map(|a| a.encode().to_vec()).unwrap_or_default();
             let key = block_key(number, address.as_slice());
-            txn.put(store.db(Table::AccountChangeSets), key, previous, none)?;
+            store.put_append(txn, Table::AccountChangeSets, key, previous)?;
             state.put_account(&mut self.dirty, *address, account.as_ref())?;
         }
         // A removed account loses its storage: wiped (and recorded) even if the changes
@@ -552,8 +637,7 @@ impl StateWriter<'_> {
             }
             for (slot, value) in previous {
                 let key = block_key(number, &storage_key(address, slot));
-                let db = store.db(Table::StorageChangeSets);
-                txn.put(db, key, value.to_be_bytes::<32>(), none)?;
+                store.put_append(txn, Table::StorageChangeSets, key, value.to_be_bytes::<32>())?;
             }
         }
         Ok(())
