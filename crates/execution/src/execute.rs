@@ -128,11 +128,21 @@ where
 pub(crate) struct ExecutionCache(CacheState);
 
 impl ExecutionCache {
-    /// After a block: every cached account marked as freshly loaded with its current
-    /// value (what loading it from the updated state would give), so the next block's
-    /// changes are computed against the state after this one.
-    fn settle(&mut self) {
-        for account in self.0.accounts.values_mut() {
+    /// Accounts plus storage slots held.
+    pub(crate) fn entries(&self) -> usize {
+        let slots = |a: &revm::database::states::CacheAccount| {
+            a.account.as_ref().map_or(0, |a| a.storage.len())
+        };
+        self.0.accounts.len() + self.0.accounts.values().map(slots).sum::<usize>()
+    }
+
+    /// After a block that changed `changed`: those accounts marked as freshly loaded with
+    /// their current value (what loading them from the updated state would give; the
+    /// others still are), so the next block's changes are computed against the state
+    /// after this one. Costs the block's changes, not the cache's size.
+    fn settle(&mut self, changed: impl IntoIterator<Item = Address>) {
+        for address in changed {
+            let Some(account) = self.0.accounts.get_mut(&address) else { continue };
             account.status = match &account.account {
                 None => AccountStatus::LoadedNotExisting,
                 Some(a) if a.info.is_empty() => AccountStatus::LoadedEmptyEIP161,
@@ -181,10 +191,11 @@ where
         txs.run(EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default()))?
     };
     state.merge_transitions(BundleRetention::PlainState);
-    let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+    let bundle = state.take_bundle();
+    let changes = bundle.to_plain_state(OriginalValuesKnown::Yes);
     if let Some(cache) = cache {
         cache.0 = std::mem::take(&mut state.cache);
-        cache.settle();
+        cache.settle(bundle.state.keys().copied());
     }
     Ok((out, result, changes))
 }

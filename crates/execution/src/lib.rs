@@ -5,6 +5,7 @@
 //! ([`MemState`] in memory; the chain store's state in MDBX) and returns the receipts and
 //! the state changes; [`Executed::verify`] checks them against the header.
 
+mod ahead;
 mod call;
 pub mod chain;
 mod error;
@@ -14,6 +15,7 @@ mod mem;
 mod root;
 mod store;
 
+pub use ahead::{store_executed, AheadError, ExecuteAhead, ExecutedBatch, AHEAD_CACHE_ENTRIES};
 pub use call::{revert_reason, AccessListOutput, CallContext, CallError, CallOutput};
 pub use error::ExecutionError;
 pub use execute::{

@@ -219,15 +219,7 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
                     let started = std::time::Instant::now();
                     let root = w.state_root()?;
                     executed.state_root_time = started.elapsed();
-                    if root != header.state_root {
-                        let error = ExecutionError::Mismatch {
-                            number: header.number,
-                            field: "state_root",
-                            got: header.state_root.to_string(),
-                            expected: root.to_string(),
-                        };
-                        return Err(bad(error));
-                    }
+                    check_state_root(header, root).map_err(bad)?;
                 }
                 out.push(executed);
             }
@@ -251,6 +243,23 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
         }
         other => other,
     }
+}
+
+/// `root` (the state root after the block with `header`, as computed) against the
+/// header's.
+pub(crate) fn check_state_root(
+    header: &alloy_consensus::Header,
+    root: B256,
+) -> Result<(), ExecutionError> {
+    if root == header.state_root {
+        return Ok(());
+    }
+    Err(ExecutionError::Mismatch {
+        number: header.number,
+        field: "state_root",
+        got: header.state_root.to_string(),
+        expected: root.to_string(),
+    })
 }
 
 /// Why [`build_and_store`] failed; nothing was stored.

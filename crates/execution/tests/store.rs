@@ -1,6 +1,7 @@
 //! Executing chains into the MDBX store: every root checked, bad blocks refused with the
 //! blocks before them kept, and a reorg across blocks with transactions leaving exactly
-//! the state of a fresh import of the new branch.
+//! the state of a fresh import of the new branch; batches executed ahead of the store
+//! (bulk sync's pipeline) storing the same chain.
 
 use alloy_consensus::{Block, TxEnvelope};
 use alloy_primitives::Address;
@@ -9,7 +10,8 @@ use tern_chainspec::ChainSpec;
 use tern_consensus::recover_senders;
 use tern_execution::{
     chain::{executed_chain, genesis_state},
-    execute_and_store, BlockToExecute, StateRootCheck, StoreExecutionError,
+    execute_and_store, store_executed, AheadError, BlockToExecute, ExecuteAhead, ExecutedBatch,
+    StateRootCheck, StoreExecutionError,
 };
 use tern_storage::{ChainStore, SealedBlock, StateRead};
 
@@ -193,4 +195,97 @@ fn a_batch_checked_at_its_end_finds_the_bad_block_and_keeps_the_ones_before() {
     assert_eq!(StateRootCheck::for_batch(1, false), EVERY);
     assert_eq!(StateRootCheck::for_batch(4096, false), StateRootCheck::BatchEnd);
     assert_eq!(StateRootCheck::for_batch(4096, true), EVERY);
+}
+
+/// 210 blocks of 2 transfers, as three batches large enough to be checked at their end.
+fn three_batches(spec: &ChainSpec, key: &secp256k1::SecretKey) -> Vec<Block<TxEnvelope>> {
+    let mut state = genesis_state(spec);
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    executed_chain(spec, &[*key], genesis, &mut state, 210, 2, (key, 0)).unwrap()
+}
+
+#[test]
+fn batches_executed_ahead_of_the_store_store_the_chain_and_its_change_sets() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let blocks = three_batches(&spec, &key);
+    let all = to_execute(&blocks);
+    let store = ChainStore::init(&tmp("ahead"), &spec).unwrap();
+    let mut ahead = ExecuteAhead::new(spec.clone(), store.clone());
+    assert!(ahead.needs_store());
+    // All three executed before the first is stored: the later ones read what the
+    // earlier ones changed from the cache.
+    let batches: Vec<ExecutedBatch> = all.chunks(70).map(|c| ahead.execute(c).unwrap()).collect();
+    assert!(!ahead.needs_store());
+    for batch in batches {
+        assert!(batch.bad.is_none());
+        store_executed(&store, batch, StateRootCheck::BatchEnd).unwrap();
+    }
+    assert_eq!(store.best_block().unwrap(), (210, blocks[209].header.hash_slow()));
+    assert_eq!(store.state().unwrap().state_root().unwrap(), blocks[209].header.state_root);
+    assert_eq!(store.receipts(150).unwrap().len(), 2);
+    // Each account was written once per batch; the change sets still hold every block's
+    // previous values: unwinding into the middle of a batch gives that block's state.
+    store.unwind_to(100).unwrap();
+    assert_eq!(store.state().unwrap().state_root().unwrap(), blocks[99].header.state_root);
+    let signer = tern_consensus::address_of(&key);
+    assert_eq!(store.state().unwrap().account(signer).unwrap().unwrap().nonce, 200);
+}
+
+#[test]
+fn a_store_moved_by_another_writer_is_not_read_through_the_cache() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let blocks = three_batches(&spec, &key);
+    let all = to_execute(&blocks);
+    let store = ChainStore::init(&tmp("ahead-stale"), &spec).unwrap();
+    let mut ahead = ExecuteAhead::new(spec.clone(), store.clone());
+    let first = ahead.execute(&all[..70]).unwrap();
+    store_executed(&store, first, StateRootCheck::BatchEnd).unwrap();
+    // Something else unwinds the store: the cache holds state the store no longer has.
+    store.unwind_to(50).unwrap();
+    assert!(matches!(ahead.execute(&all[70..140]), Err(AheadError::Stale)));
+    // Started over from the store, the batch does not build on its state.
+    ahead.reset();
+    let err = ahead.execute(&all[70..140]).unwrap_err();
+    assert!(
+        matches!(err, AheadError::Store(tern_storage::StoreError::NotExtending { .. })),
+        "{err}"
+    );
+    // From where the store is, it executes.
+    let batch = ahead.execute(&all[50..140]).unwrap();
+    store_executed(&store, batch, StateRootCheck::BatchEnd).unwrap();
+    assert_eq!(store.state().unwrap().state_root().unwrap(), blocks[139].header.state_root);
+}
+
+#[test]
+fn bad_blocks_executed_ahead_are_named_after_the_blocks_before_them_are_stored() {
+    let spec = ChainSpec::dev();
+    let key = dev_key();
+    let blocks = three_batches(&spec, &key);
+    let store = ChainStore::init(&tmp("ahead-bad"), &spec).unwrap();
+    let mut ahead = ExecuteAhead::new(spec.clone(), store.clone());
+    // Block 31 of the first batch claims one more gas than it uses.
+    let mut bad = to_execute(&blocks[..70]);
+    bad[30].block.block.header.gas_used += 1;
+    let batch = ahead.execute(&bad).unwrap();
+    assert_eq!(batch.bad.as_ref().map(|(index, ..)| *index), Some(30));
+    assert!(ahead.needs_store(), "the cache saw the bad block: it starts over");
+    let err = store_executed(&store, batch, StateRootCheck::BatchEnd).unwrap_err();
+    let StoreExecutionError::BadBlock { index, error, .. } = err else { panic!("{err}") };
+    assert_eq!(index, 30);
+    assert!(error.to_string().contains("gas_used"), "{error}");
+    assert_eq!(store.best_block().unwrap().0, 30);
+    // The last block of the next batch lies about its state root: found at the batch's
+    // end, then the blocks before it are stored.
+    let mut lying = to_execute(&blocks[30..140]);
+    lying[109].block.block.header.state_root = blocks[0].header.state_root;
+    let batch = ahead.execute(&lying).unwrap();
+    assert!(batch.bad.is_none(), "roots are the store's to check");
+    let err = store_executed(&store, batch, StateRootCheck::BatchEnd).unwrap_err();
+    let StoreExecutionError::BadBlock { index, error, .. } = err else { panic!("{err}") };
+    assert_eq!(index, 109);
+    assert!(error.to_string().contains("state_root"), "{error}");
+    assert_eq!(store.best_block().unwrap().0, 139);
+    assert_eq!(store.state().unwrap().state_root().unwrap(), blocks[138].header.state_root);
 }
