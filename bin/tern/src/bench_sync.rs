@@ -12,7 +12,7 @@
 use eyre::{Context, Result};
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 use tern_chainspec::{ChainSpec, DEV_VALIDATOR_KEY};
@@ -243,9 +243,16 @@ async fn sync_child(
     command.args(["node", "--datadir"]).arg(datadir);
     command.args(["--addr", "127.0.0.1", "--port", "0", "--disable-discovery"]);
     command.args(["--chain", chain]);
-    command.args(["--bootnodes", &bootnodes.join(","), "--log.level", "warn"]).args(node_args);
+    command.args(["--bootnodes", &bootnodes.join(",")]);
+    if !node_args.iter().any(|a| a.starts_with("--log.level")) {
+        command.args(["--log.level", "warn"]);
+    }
+    command.args(node_args);
     let started = Instant::now();
-    let mut child = command.stdout(Stdio::null()).spawn().context("starting tern node")?;
+    // The last syncing node's log is kept, for a run that needs explaining.
+    let log = std::fs::File::create(std::env::temp_dir().join("tern-bench-sync-node.log"))
+        .context("creating the node log")?;
+    let mut child = command.stdout(log).spawn().context("starting tern node")?;
     let pid = child.id();
     // Wait for the store to exist, then for the head.
     while !datadir.join("db/mdbx.dat").exists() {

@@ -14,7 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 use tern_chainspec::ChainSpec;
-use tern_execution::{execute_and_store, StateRootCheck, StoreExecutionError};
+use tern_execution::{
+    execute_and_store, store_executed, AheadError, ExecuteAhead, ExecutedBatch, StateRootCheck,
+    StoreExecutionError,
+};
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
 use tern_storage::{ChainStore, StoreError};
 use tokio::sync::{mpsc, watch};
@@ -134,30 +137,146 @@ fn recover_job(mut job: Job) -> Recovered {
     Recovered { job, bad }
 }
 
-/// Executes `blocks` on the stored state and stores them (each block's gas, receipts
-/// and bloom checked; the state root per `roots`).
-fn execute_batch(
-    spec: &ChainSpec,
-    store: &ChainStore,
-    blocks: &[ReadyBlock],
-    roots: StateRootCheck,
-) -> Written {
-    match execute_and_store(spec, store, blocks, roots) {
-        Ok(_) => {
-            let last = blocks.last().map(|b| &b.block.block);
-            Ok(last.map(|l| (l.block.header.number, l.hash)).unwrap_or_default())
-        }
-        Err(StoreExecutionError::Store(e)) => Err(WriteError::Store(e)),
-        Err(StoreExecutionError::BadBlock { index, hash, error }) => Err(WriteError::BadBlock {
+/// What a [`StoreExecutionError`] means for sync.
+fn write_error(blocks: &[ReadyBlock], e: StoreExecutionError) -> WriteError {
+    match e {
+        StoreExecutionError::Store(e) => WriteError::Store(e),
+        StoreExecutionError::BadBlock { index, hash, error } => WriteError::BadBlock {
             number: blocks[index].block.block.block.header.number,
             hash,
             peer: blocks[index].peer,
             error: Box::new(error),
-        }),
+        },
     }
 }
 
-/// The two store stages' handles: the job queue, their reports, and the flag that makes them
+/// The stored head after `blocks` (the default for none).
+fn last_of(blocks: &[ReadyBlock]) -> (u64, B256) {
+    let last = blocks.last().map(|b| &b.block.block);
+    last.map(|l| (l.block.header.number, l.hash)).unwrap_or_default()
+}
+
+/// A batch on its way from the executor to the committer.
+enum Executed {
+    /// Executed ahead of the store: store it, then report `bad` (a bad signature after
+    /// the batch's last block) if all of it stored.
+    Ahead { blocks: Vec<ReadyBlock>, batch: ExecutedBatch, bad: Option<WriteError> },
+    /// Blocks before Byzantium: executed on the store by the committer.
+    InPlace { blocks: Vec<ReadyBlock>, bad: Option<WriteError> },
+    /// Nothing to store: report this.
+    Done(Written),
+}
+
+/// Batches handed to the committer and not yet reported, shared by the executor (which
+/// waits for none to be left before it starts over from the store) and the committer.
+#[derive(Default)]
+struct InFlight {
+    count: std::sync::Mutex<usize>,
+    changed: std::sync::Condvar,
+    /// Set by the committer when a batch did not store whole: the executor's cache may
+    /// hold what the store does not.
+    failed: AtomicBool,
+}
+
+impl InFlight {
+    fn add(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn done(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until the committer has reported every batch it was given.
+    fn wait_idle(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count > 0 {
+            count = self.changed.wait(count).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Executes one job ahead of the store (starting over from the store when the cache
+/// cannot be used: after the committer has stored or failed everything before it).
+fn execute_job(
+    ahead: &mut ExecuteAhead,
+    store: &ChainStore,
+    in_flight: &InFlight,
+    job: Job,
+    bad: Option<WriteError>,
+) -> Executed {
+    let from_store = |ahead: &mut ExecuteAhead| {
+        in_flight.wait_idle();
+        in_flight.failed.store(false, Ordering::Release);
+        ahead.reset();
+    };
+    let blocks = match job {
+        Job::Commit(blocks) => blocks,
+        Job::Reorg(ancestor, blocks) => {
+            from_store(ahead);
+            if let Err(e) = store.unwind_to(ancestor) {
+                return Executed::Done(Err(WriteError::Store(e)));
+            }
+            blocks
+        }
+    };
+    if blocks.is_empty() {
+        return Executed::Done(bad.map_or(Ok(store.best_block().unwrap_or_default()), Err));
+    }
+    if ahead.needs_store() || in_flight.failed.load(Ordering::Acquire) {
+        from_store(ahead);
+    }
+    let items: Vec<&tern_execution::BlockToExecute> = blocks.iter().map(|b| &b.block).collect();
+    let mut result = ahead.execute(&items);
+    if matches!(result, Err(AheadError::Stale)) {
+        from_store(ahead);
+        result = ahead.execute(&items);
+    }
+    match result {
+        Ok(batch) => Executed::Ahead { blocks, batch, bad },
+        Err(AheadError::PreByzantium) => {
+            from_store(ahead);
+            Executed::InPlace { blocks, bad }
+        }
+        Err(AheadError::Store(e)) => Executed::Done(Err(WriteError::Store(e))),
+        Err(AheadError::Stale) => {
+            Executed::Done(Err(WriteError::Store(StoreError::NotExtending {
+                number: blocks[0].block.block.block.header.number,
+                hash: blocks[0].block.block.hash,
+                reason: "the store moved while the batch was executed",
+            })))
+        }
+    }
+}
+
+/// Stores what the executor produced; returns the report.
+fn commit(spec: &ChainSpec, store: &ChainStore, executed: Executed, every_root: bool) -> Written {
+    let (head, bad) = match executed {
+        Executed::Done(written) => return written,
+        Executed::Ahead { blocks, batch, bad } => {
+            let roots = StateRootCheck::for_batch(blocks.len(), every_root);
+            match store_executed(store, batch, roots) {
+                Ok(()) => (Ok(last_of(&blocks)), bad),
+                Err(e) => (Err(write_error(&blocks, e)), None),
+            }
+        }
+        Executed::InPlace { blocks, bad } => {
+            let roots = StateRootCheck::for_batch(blocks.len(), every_root);
+            match execute_and_store(spec, store, &blocks, roots) {
+                Ok(_) => (Ok(last_of(&blocks)), bad),
+                Err(e) => (Err(write_error(&blocks, e)), None),
+            }
+        }
+    };
+    // The blocks before a bad signature are stored; then the bad block is reported.
+    match (head, bad) {
+        (Ok(_), Some(bad)) => Err(bad),
+        (head, _) => head,
+    }
+}
+
+/// The store stages' handles: the job queue, their reports, and the flag that makes them
 /// skip the batches they have not started (set when the node stops, so stopping waits
 /// for at most the batch being written).
 struct Writer {
@@ -166,62 +285,88 @@ struct Writer {
     stopping: Arc<AtomicBool>,
 }
 
-/// Starts the two store stages: a sender stage (signatures of a whole batch recovered on
-/// every core) feeding the writer (execution, roots, commit), so recovery of one batch
-/// overlaps execution of the one before.
+/// Starts the three store stages: a sender stage (signatures of a whole batch recovered
+/// on every core) feeding the executor (the batch executed on the state after the one
+/// before, ahead of the store) feeding the committer (state roots, writes, commit), so
+/// recovery, execution and writing of consecutive batches overlap.
 fn spawn_writer(spec: ChainSpec, store: ChainStore, every_root: bool) -> Writer {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
-    // A hand-over: the sender stage waits until the writer takes its batch.
+    // Hand-overs: each stage waits until the next takes its batch.
     let (recovered_tx, recovered_rx) = std::sync::mpsc::sync_channel::<Recovered>(0);
+    let (executed_tx, executed_rx) = std::sync::mpsc::sync_channel::<Executed>(0);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let stopping = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(InFlight::default());
+    let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new().name(name.into()).spawn(f).expect("spawn a sync store stage");
+    };
     let skip = stopping.clone();
-    std::thread::Builder::new()
-        .name("tern-sync-senders".into())
-        .spawn(move || {
+    spawn(
+        "tern-sync-senders",
+        Box::new(move || {
             for job in rx {
                 let recovered = if skip.load(Ordering::Acquire) {
                     Recovered { job, bad: Some(WriteError::Skipped) }
                 } else {
-                    recover_job(job)
+                    let started = Instant::now();
+                    let mut recovered = recover_job(job);
+                    let blocks = recovered.job.blocks_mut().len();
+                    debug!(blocks, ms = started.elapsed().as_millis() as u64, "senders recovered");
+                    recovered
                 };
                 if recovered_tx.send(recovered).is_err() {
                     break;
                 }
             }
-        })
-        .expect("spawn the sender stage");
-    let skip = stopping.clone();
-    std::thread::Builder::new()
-        .name("tern-sync-writer".into())
-        .spawn(move || {
-            for Recovered { mut job, bad } in recovered_rx {
-                if skip.load(Ordering::Acquire) || matches!(bad, Some(WriteError::Skipped)) {
-                    if done_tx.send(Err(WriteError::Skipped)).is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                let roots = StateRootCheck::for_batch(job.blocks_mut().len(), every_root);
-                let head = match &job {
-                    Job::Commit(blocks) => execute_batch(&spec, &store, blocks, roots),
-                    Job::Reorg(ancestor, blocks) => match store.unwind_to(*ancestor) {
-                        Ok(_) => execute_batch(&spec, &store, blocks, roots),
-                        Err(e) => Err(WriteError::Store(e)),
-                    },
-                };
-                // The blocks before a bad signature are stored; then the bad block is
-                // reported.
-                let head = match (head, bad) {
-                    (Ok(_), Some(bad)) => Err(bad),
-                    (head, _) => head,
-                };
-                if done_tx.send(head).is_err() {
+        }),
+    );
+    let (skip, flight, exec_store) = (stopping.clone(), in_flight.clone(), store.clone());
+    let exec_spec = spec.clone();
+    spawn(
+        "tern-sync-execute",
+        Box::new(move || {
+            let mut ahead = ExecuteAhead::new(exec_spec, exec_store.clone());
+            for Recovered { job, bad } in recovered_rx {
+                let executed =
+                    if skip.load(Ordering::Acquire) || matches!(bad, Some(WriteError::Skipped)) {
+                        Executed::Done(Err(WriteError::Skipped))
+                    } else {
+                        let started = Instant::now();
+                        let executed = execute_job(&mut ahead, &exec_store, &flight, job, bad);
+                        debug!(ms = started.elapsed().as_millis() as u64, "batch executed");
+                        executed
+                    };
+                flight.add();
+                if executed_tx.send(executed).is_err() {
                     break;
                 }
             }
-        })
-        .expect("spawn the store writer");
+        }),
+    );
+    let skip = stopping.clone();
+    spawn(
+        "tern-sync-writer",
+        Box::new(move || {
+            for executed in executed_rx {
+                let written = if skip.load(Ordering::Acquire) {
+                    Err(WriteError::Skipped)
+                } else {
+                    let started = Instant::now();
+                    let written = commit(&spec, &store, executed, every_root);
+                    debug!(ms = started.elapsed().as_millis() as u64, "batch committed");
+                    written
+                };
+                if written.is_err() {
+                    in_flight.failed.store(true, Ordering::Release);
+                }
+                let sent = done_tx.send(written);
+                in_flight.done();
+                if sent.is_err() {
+                    break;
+                }
+            }
+        }),
+    );
     Writer { jobs: tx, written: done_rx, stopping }
 }
 
