@@ -71,10 +71,11 @@ impl Job {
     }
 }
 
-/// Batches queued for the sender stage at most (bounds memory: the machine waits). With
-/// the one the sender stage recovers and the one the writer executes, at most three
-/// batches are on their way to the store.
-const WRITE_QUEUE: usize = 1;
+/// Batches queued for the sender stage at most (bounds memory: the machine waits). None:
+/// with the one the sender stage recovers, the one the executor runs and the one the
+/// committer writes, at most three batches are on their way to the store (a fourth, queued,
+/// measured no faster and only costs memory).
+const WRITE_QUEUE: usize = 0;
 
 /// Why the writer could not store a batch.
 #[derive(Debug)]
