@@ -223,7 +223,13 @@ fn execute_job(
         }
     };
     if blocks.is_empty() {
-        return Executed::Done(bad.map_or(Ok(store.best_block().unwrap_or_default()), Err));
+        // Nothing to store (a bad signature in the batch's first block): report it, or the
+        // head as it stands.
+        let written = match bad {
+            Some(bad) => Err(bad),
+            None => store.best_block().map_err(WriteError::Store),
+        };
+        return Executed::Done(written);
     }
     if ahead.needs_store() || in_flight.failed.load(Ordering::Acquire) {
         from_store(ahead);
