@@ -33,9 +33,15 @@ const MIN_MDBX_FILE: u64 = 4096;
 const GROWTH_STEP: isize = 256 << 20;
 
 /// How the store opens MDBX (the raw floor of `tern bench store` opens it the same way).
+///
+/// Not `WRITEMAP`: the map stays read-only and a commit writes its dirty pages with
+/// `pwrite`. With `WRITEMAP` every page a transaction first touches after a durable sync
+/// takes a write-protect fault through the file system, and each sync write-protects the
+/// map again on every core; measured on sync with execution, that cost the committer more
+/// than the copies it saves (see the README's sync benchmark).
 pub(crate) fn env_builder() -> signet_libmdbx::EnvironmentBuilder {
     let mut builder = Environment::builder();
-    builder.write_map().set_max_dbs(Table::ALL.len()).set_geometry(Geometry {
+    builder.set_max_dbs(Table::ALL.len()).set_geometry(Geometry {
         size: Some(0..MAX_MAP_SIZE),
         growth_step: Some(GROWTH_STEP),
         ..Default::default()
