@@ -107,24 +107,30 @@ pub enum StoreExecutionError {
     },
 }
 
-/// revm's changes in the store's terms.
+/// revm's changes in the store's terms, sorted by address and slot (the change-set rows
+/// of a block then append in key order).
 pub fn state_changes(c: &StateChangeset) -> StateChanges {
     let account = |info: &AccountInfo| Account {
         nonce: info.nonce,
         balance: info.balance,
         code_hash: info.code_hash,
     };
+    let mut accounts: Vec<_> =
+        c.accounts.iter().map(|(a, info)| (*a, info.as_ref().map(account))).collect();
+    accounts.sort_unstable_by_key(|(address, _)| *address);
+    let mut storage: Vec<StorageChange> = c
+        .storage
+        .iter()
+        .map(|s| {
+            let mut slots = s.storage.clone();
+            slots.sort_unstable_by_key(|(slot, _)| *slot);
+            StorageChange { address: s.address, wipe: s.wipe_storage, slots }
+        })
+        .collect();
+    storage.sort_unstable_by_key(|s| s.address);
     StateChanges {
-        accounts: c.accounts.iter().map(|(a, info)| (*a, info.as_ref().map(account))).collect(),
-        storage: c
-            .storage
-            .iter()
-            .map(|s| StorageChange {
-                address: s.address,
-                wipe: s.wipe_storage,
-                slots: s.storage.clone(),
-            })
-            .collect(),
+        accounts,
+        storage,
         codes: c.contracts.iter().map(|(h, code)| (*h, code.original_bytes())).collect(),
     }
 }

@@ -4,7 +4,8 @@ use crate::{
     tables::{corrupted, decode_b256, decode_u256, decode_u64, meta, Table},
     StoreError,
 };
-use alloy_consensus::{Block, BlockBody, Header, TxEnvelope};
+use alloy_consensus::{Block, BlockBody, Header, ReceiptEnvelope, TxEnvelope};
+use alloy_eips::Encodable2718;
 use alloy_primitives::{B256, U256};
 use alloy_rlp::Decodable;
 use signet_libmdbx::{
@@ -178,7 +179,9 @@ impl ChainStore {
             block: Block { header: spec.genesis_header.clone(), body: BlockBody::default() },
         };
         let td = genesis.block.header.difficulty;
-        self.put_block(&txn, &genesis, td)?;
+        self.put_block_rows(&txn, &genesis, td, &[])?;
+        let number = genesis.block.header.number.to_be_bytes();
+        txn.put(self.db(Table::HeaderNumbers), genesis.hash, number, WriteFlags::empty())?;
         self.write_genesis_state(&txn, spec)?;
         let number = genesis.block.header.number;
         txn.put(
@@ -520,26 +523,6 @@ impl ChainStore {
         })
     }
 
-    /// Writes header, number, body and total difficulty of `b` (not the canonical index).
-    fn put_block(&self, txn: &RwTxUnsync, b: &SealedBlock, td: U256) -> Result<(), StoreError> {
-        let key = b.hash.as_slice();
-        let id = block_id(b.block.header.number, b.hash);
-        let none = WriteFlags::empty();
-        self.put_append(txn, Table::Headers, id, alloy_rlp::encode(&b.block.header))?;
-        self.put_append(txn, Table::Bodies, id, alloy_rlp::encode(&b.block.body))?;
-        txn.put(self.db(Table::HeaderNumbers), key, b.block.header.number.to_be_bytes(), none)?;
-        self.put_append(txn, Table::TotalDifficulty, id, td.to_be_bytes::<32>())?;
-        let number = b.block.header.number.to_be_bytes();
-        self.put_append(txn, Table::CanonicalHashes, number, key)?;
-        for (index, tx) in b.block.body.transactions.iter().enumerate() {
-            let mut loc = [0u8; 12];
-            loc[..8].copy_from_slice(&b.block.header.number.to_be_bytes());
-            loc[8..].copy_from_slice(&(index as u32).to_be_bytes());
-            txn.put(self.db(Table::TxLookup), tx.tx_hash(), loc, none)?;
-        }
-        Ok(())
-    }
-
     /// Appends `blocks` to the canonical chain in one transaction, without executing them:
     /// the world state stays where it was ([`ChainStore::state_number`]). The batch must
     /// extend the best block (parent hash and number); nothing is written unless all of it
@@ -547,10 +530,8 @@ impl ChainStore {
     pub fn insert_blocks(&self, blocks: &[SealedBlock]) -> Result<(), StoreError> {
         let Some(last) = blocks.last() else { return Ok(()) };
         let txn = self.inner.env.begin_rw_unsync()?;
-        let mut best = self.best_in(&txn)?;
-        for b in blocks {
-            best = (self.append_block(&txn, b, best)?, b.hash);
-        }
+        let best = self.best_in(&txn)?;
+        let best = self.append_blocks(&txn, blocks.iter().map(|b| (b, &[][..])), best)?;
         txn.put(
             self.db(Table::Meta),
             meta::BEST_NUMBER,
@@ -563,29 +544,81 @@ impl ChainStore {
         Ok(())
     }
 
-    /// Writes `b` as the canonical child of `best` (number, hash); returns its number.
-    pub(crate) fn append_block(
+    /// Writes the rows of canonical block `b` keyed by its number (header, body, total
+    /// difficulty `td`, canonical hash, receipts), each appended.
+    fn put_block_rows(
         &self,
         txn: &RwTxUnsync,
         b: &SealedBlock,
-        best: (u64, B256),
-    ) -> Result<u64, StoreError> {
+        td: U256,
+        receipts: &[ReceiptEnvelope],
+    ) -> Result<(), StoreError> {
         let h = &b.block.header;
-        let not_extending =
-            |reason| StoreError::NotExtending { number: h.number, hash: b.hash, reason };
-        if h.parent_hash != best.1 {
-            return Err(not_extending("parent is not the best block"));
+        let id = block_id(h.number, b.hash);
+        self.put_append(txn, Table::Headers, id, alloy_rlp::encode(h))?;
+        self.put_append(txn, Table::Bodies, id, alloy_rlp::encode(&b.block.body))?;
+        self.put_append(txn, Table::TotalDifficulty, id, td.to_be_bytes::<32>())?;
+        self.put_append(txn, Table::CanonicalHashes, h.number.to_be_bytes(), b.hash)?;
+        for (index, receipt) in receipts.iter().enumerate() {
+            let key = crate::state::block_key(h.number, &(index as u32).to_be_bytes());
+            self.put_append(txn, Table::Receipts, key, receipt.encoded_2718())?;
         }
-        if h.number != best.0 + 1 {
-            return Err(not_extending("number is not best + 1"));
-        }
-        let parent_td =
+        Ok(())
+    }
+
+    /// Writes `blocks` (a chain extending `best`, number and hash) as canonical, each with
+    /// its receipts; returns the new best. The rows keyed by number (headers, bodies, total
+    /// difficulty, canonical hashes, receipts) are appended in order; the rows keyed by a
+    /// hash (`HeaderNumbers`, `TxLookup`) are put once for the whole batch, sorted, so
+    /// each B-tree page they land on is found once instead of once per random key.
+    pub(crate) fn append_blocks<'a>(
+        &self,
+        txn: &RwTxUnsync,
+        blocks: impl IntoIterator<Item = (&'a SealedBlock, &'a [ReceiptEnvelope])>,
+        mut best: (u64, B256),
+    ) -> Result<(u64, B256), StoreError> {
+        let td =
             self.get_as(txn, Table::TotalDifficulty, &block_id(best.0, best.1), decode_u256)?;
-        let parent_td = parent_td.ok_or_else(|| {
+        let mut td = td.ok_or_else(|| {
             corrupted(Table::TotalDifficulty, format!("td of {} missing", best.1))
         })?;
-        self.put_block(txn, b, parent_td + h.difficulty)?;
-        Ok(h.number)
+        let mut numbers: Vec<(B256, u64)> = Vec::new();
+        let mut lookups: Vec<(B256, [u8; 12])> = Vec::new();
+        for (b, receipts) in blocks {
+            let h = &b.block.header;
+            let not_extending =
+                |reason| StoreError::NotExtending { number: h.number, hash: b.hash, reason };
+            if h.parent_hash != best.1 {
+                return Err(not_extending("parent is not the best block"));
+            }
+            if h.number != best.0 + 1 {
+                return Err(not_extending("number is not best + 1"));
+            }
+            td += h.difficulty;
+            self.put_block_rows(txn, b, td, receipts)?;
+            numbers.push((b.hash, h.number));
+            for (index, tx) in b.block.body.transactions.iter().enumerate() {
+                let mut loc = [0u8; 12];
+                loc[..8].copy_from_slice(&h.number.to_be_bytes());
+                loc[8..].copy_from_slice(&(index as u32).to_be_bytes());
+                lookups.push((*tx.tx_hash(), loc));
+            }
+            best = (h.number, b.hash);
+        }
+        numbers.sort_unstable_by_key(|(hash, _)| *hash);
+        for (hash, number) in numbers {
+            txn.put(
+                self.db(Table::HeaderNumbers),
+                hash,
+                number.to_be_bytes(),
+                WriteFlags::empty(),
+            )?;
+        }
+        lookups.sort_unstable_by_key(|(hash, _)| *hash);
+        for (hash, loc) in lookups {
+            txn.put(self.db(Table::TxLookup), hash, loc, WriteFlags::empty())?;
+        }
+        Ok(best)
     }
 
     /// Unwinds the canonical chain to `target` in one transaction: canonical hashes and

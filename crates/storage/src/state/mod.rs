@@ -8,7 +8,7 @@ use crate::{
     StoreError,
 };
 use alloy_consensus::ReceiptEnvelope;
-use alloy_eips::{Decodable2718, Encodable2718};
+use alloy_eips::Decodable2718;
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy_trie::{root, TrieAccount, EMPTY_ROOT_HASH};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -124,7 +124,7 @@ fn storage_key(address: Address, slot: U256) -> [u8; 52] {
     key
 }
 
-fn block_key(number: u64, rest: &[u8]) -> Vec<u8> {
+pub(crate) fn block_key(number: u64, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + rest.len());
     key.extend_from_slice(&number.to_be_bytes());
     key.extend_from_slice(rest);
@@ -549,9 +549,9 @@ impl StateWriter<'_> {
                     slots.insert((address, *slot), *value);
                 }
             }
-            self.staged = true;
-            self.finish(&b.block, &b.receipts)?;
         }
+        let blocks = blocks.iter().map(|b| (&b.block, &b.receipts[..]));
+        self.best = store.append_blocks(txn, blocks, self.best)?;
         let state = StateTxn { store, txn };
         let mut accounts: Vec<_> = accounts.into_iter().collect();
         accounts.sort_unstable_by_key(|(address, _)| *address);
@@ -587,12 +587,7 @@ impl StateWriter<'_> {
         if !self.staged {
             return Err(StoreError::Staged("no changes were staged for this block"));
         }
-        let number = self.store.append_block(self.txn, block, self.best)?;
-        for (index, receipt) in receipts.iter().enumerate() {
-            let key = block_key(number, &(index as u32).to_be_bytes());
-            self.store.put_append(self.txn, Table::Receipts, key, receipt.encoded_2718())?;
-        }
-        self.best = (number, block.hash);
+        self.best = self.store.append_blocks(self.txn, [(block, receipts)], self.best)?;
         self.staged = false;
         Ok(())
     }
