@@ -138,12 +138,31 @@ fn recover_job(mut job: Job) -> Recovered {
     Recovered { job, bad }
 }
 
+/// What the committer needs to know of a block besides its contents: where it is and who
+/// served it (a batch executed ahead carries its blocks in the [`ExecutedBatch`], and the
+/// downloaded copies are dropped once it has executed).
+#[derive(Debug, Clone, Copy)]
+struct Served {
+    number: u64,
+    hash: B256,
+    peer: tern_p2p::PeerId,
+}
+
+fn served(blocks: &[ReadyBlock]) -> Vec<Served> {
+    let served = |b: &ReadyBlock| Served {
+        number: b.block.block.block.header.number,
+        hash: b.block.block.hash,
+        peer: b.peer,
+    };
+    blocks.iter().map(served).collect()
+}
+
 /// What a [`StoreExecutionError`] means for sync.
-fn write_error(blocks: &[ReadyBlock], e: StoreExecutionError) -> WriteError {
+fn write_error(blocks: &[Served], e: StoreExecutionError) -> WriteError {
     match e {
         StoreExecutionError::Store(e) => WriteError::Store(e),
         StoreExecutionError::BadBlock { index, hash, error } => WriteError::BadBlock {
-            number: blocks[index].block.block.block.header.number,
+            number: blocks[index].number,
             hash,
             peer: blocks[index].peer,
             error: Box::new(error),
@@ -152,16 +171,15 @@ fn write_error(blocks: &[ReadyBlock], e: StoreExecutionError) -> WriteError {
 }
 
 /// The stored head after `blocks` (the default for none).
-fn last_of(blocks: &[ReadyBlock]) -> (u64, B256) {
-    let last = blocks.last().map(|b| &b.block.block);
-    last.map(|l| (l.block.header.number, l.hash)).unwrap_or_default()
+fn last_of(blocks: &[Served]) -> (u64, B256) {
+    blocks.last().map(|b| (b.number, b.hash)).unwrap_or_default()
 }
 
 /// A batch on its way from the executor to the committer.
 enum Executed {
     /// Executed ahead of the store: store it, then report `bad` (a bad signature after
     /// the batch's last block) if all of it stored.
-    Ahead { blocks: Vec<ReadyBlock>, batch: ExecutedBatch, bad: Option<WriteError> },
+    Ahead { blocks: Vec<Served>, batch: ExecutedBatch, bad: Option<WriteError> },
     /// Blocks before Byzantium: executed on the store by the committer.
     InPlace { blocks: Vec<ReadyBlock>, bad: Option<WriteError> },
     /// Nothing to store: report this.
@@ -241,7 +259,7 @@ fn execute_job(
         result = ahead.execute(&items);
     }
     match result {
-        Ok(batch) => Executed::Ahead { blocks, batch, bad },
+        Ok(batch) => Executed::Ahead { blocks: served(&blocks), batch, bad },
         Err(AheadError::PreByzantium) => {
             from_store(ahead);
             Executed::InPlace { blocks, bad }
@@ -270,7 +288,9 @@ fn commit(spec: &ChainSpec, store: &ChainStore, executed: Executed, every_root: 
         }
         Executed::InPlace { blocks, bad } => {
             let roots = StateRootCheck::for_batch(blocks.len(), every_root);
-            match execute_and_store(spec, store, &blocks, roots) {
+            let result = execute_and_store(spec, store, &blocks, roots);
+            let blocks = served(&blocks);
+            match result {
                 Ok(_) => (Ok(last_of(&blocks)), bad),
                 Err(e) => (Err(write_error(&blocks, e)), None),
             }
