@@ -112,11 +112,13 @@ impl ExecuteAhead {
     /// Executes `blocks` (a chain) on the state after the last batch, or on the stored
     /// state after [`ExecuteAhead::reset`]. Each block's gas used, receipts root, logs
     /// bloom and requests hash are checked; the state roots are [`store_executed`]'s.
-    pub fn execute<B: AsRef<BlockToExecute>>(
+    /// The blocks move into the batch: `blocks` is left empty once execution starts, and
+    /// untouched when it answers an error.
+    pub fn execute(
         &mut self,
-        blocks: &[B],
+        blocks: &mut Vec<BlockToExecute>,
     ) -> Result<ExecutedBatch, AheadError> {
-        let Some(first) = blocks.first().map(|b| &b.as_ref().block) else {
+        let Some(first) = blocks.first().map(|b| &b.block) else {
             let parent = self.head.unwrap_or_default();
             return Ok(ExecutedBatch { parent, blocks: Vec::new(), bad: None });
         };
@@ -147,7 +149,7 @@ impl ExecuteAhead {
             }
         }
         let mut out = ExecutedBatch { parent, blocks: Vec::with_capacity(blocks.len()), bad: None };
-        for (index, b) in blocks.iter().map(AsRef::as_ref).enumerate() {
+        for (index, b) in std::mem::take(blocks).into_iter().enumerate() {
             let header = &b.block.block.header;
             let executed = {
                 let db = AheadDb { reader: &reader, recent: &self.recent };
@@ -168,7 +170,7 @@ impl ExecuteAhead {
                         self.recent.pop_front();
                     }
                     out.blocks.push(ExecutedBlock {
-                        block: b.block.clone(),
+                        block: b.block,
                         changes: state_changes(&executed.changes),
                         receipts: executed.receipts,
                     });

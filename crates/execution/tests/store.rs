@@ -215,7 +215,8 @@ fn batches_executed_ahead_of_the_store_store_the_chain_and_its_change_sets() {
     assert!(ahead.needs_store());
     // All three executed before the first is stored: the later ones read what the
     // earlier ones changed from the cache.
-    let batches: Vec<ExecutedBatch> = all.chunks(70).map(|c| ahead.execute(c).unwrap()).collect();
+    let batches: Vec<ExecutedBatch> =
+        all.chunks(70).map(|c| ahead.execute(&mut c.to_vec()).unwrap()).collect();
     assert!(!ahead.needs_store());
     for batch in batches {
         assert!(batch.bad.is_none());
@@ -240,20 +241,22 @@ fn a_store_moved_by_another_writer_is_not_read_through_the_cache() {
     let all = to_execute(&blocks);
     let store = ChainStore::init(&tmp("ahead-stale"), &spec).unwrap();
     let mut ahead = ExecuteAhead::new(spec.clone(), store.clone());
-    let first = ahead.execute(&all[..70]).unwrap();
+    let first = ahead.execute(&mut all[..70].to_vec()).unwrap();
     store_executed(&store, first, StateRootCheck::BatchEnd).unwrap();
     // Something else unwinds the store: the cache holds state the store no longer has.
     store.unwind_to(50).unwrap();
-    assert!(matches!(ahead.execute(&all[70..140]), Err(AheadError::Stale)));
+    let mut second = all[70..140].to_vec();
+    assert!(matches!(ahead.execute(&mut second), Err(AheadError::Stale)));
+    assert_eq!(second.len(), 70, "a refused batch is handed back whole");
     // Started over from the store, the batch does not build on its state.
     ahead.reset();
-    let err = ahead.execute(&all[70..140]).unwrap_err();
+    let err = ahead.execute(&mut second).unwrap_err();
     assert!(
         matches!(err, AheadError::Store(tern_storage::StoreError::NotExtending { .. })),
         "{err}"
     );
     // From where the store is, it executes.
-    let batch = ahead.execute(&all[50..140]).unwrap();
+    let batch = ahead.execute(&mut all[50..140].to_vec()).unwrap();
     store_executed(&store, batch, StateRootCheck::BatchEnd).unwrap();
     assert_eq!(store.state().unwrap().state_root().unwrap(), blocks[139].header.state_root);
 }
@@ -268,7 +271,7 @@ fn bad_blocks_executed_ahead_are_named_after_the_blocks_before_them_are_stored()
     // Block 31 of the first batch claims one more gas than it uses.
     let mut bad = to_execute(&blocks[..70]);
     bad[30].block.block.header.gas_used += 1;
-    let batch = ahead.execute(&bad).unwrap();
+    let batch = ahead.execute(&mut bad).unwrap();
     assert_eq!(batch.bad.as_ref().map(|(index, ..)| *index), Some(30));
     assert!(ahead.needs_store(), "the cache saw the bad block: it starts over");
     let err = store_executed(&store, batch, StateRootCheck::BatchEnd).unwrap_err();
@@ -280,7 +283,7 @@ fn bad_blocks_executed_ahead_are_named_after_the_blocks_before_them_are_stored()
     // end, then the blocks before it are stored.
     let mut lying = to_execute(&blocks[30..140]);
     lying[109].block.block.header.state_root = blocks[0].header.state_root;
-    let batch = ahead.execute(&lying).unwrap();
+    let batch = ahead.execute(&mut lying).unwrap();
     assert!(batch.bad.is_none(), "roots are the store's to check");
     let err = store_executed(&store, batch, StateRootCheck::BatchEnd).unwrap_err();
     let StoreExecutionError::BadBlock { index, error, .. } = err else { panic!("{err}") };

@@ -15,8 +15,8 @@ use std::{
 };
 use tern_chainspec::ChainSpec;
 use tern_execution::{
-    execute_and_store, store_executed, AheadError, ExecuteAhead, ExecutedBatch, StateRootCheck,
-    StoreExecutionError,
+    execute_and_store, store_executed, AheadError, BlockToExecute, ExecuteAhead, ExecutedBatch,
+    StateRootCheck, StoreExecutionError,
 };
 use tern_network::{NetworkEvent, NetworkHandle, RequestError};
 use tern_storage::{ChainStore, StoreError};
@@ -139,8 +139,8 @@ fn recover_job(mut job: Job) -> Recovered {
 }
 
 /// What the committer needs to know of a block besides its contents: where it is and who
-/// served it (a batch executed ahead carries its blocks in the [`ExecutedBatch`], and the
-/// downloaded copies are dropped once it has executed).
+/// served it (the blocks themselves move into the executor, and from there into the
+/// [`ExecutedBatch`]).
 #[derive(Debug, Clone, Copy)]
 struct Served {
     number: u64,
@@ -148,13 +148,17 @@ struct Served {
     peer: tern_p2p::PeerId,
 }
 
-fn served(blocks: &[ReadyBlock]) -> Vec<Served> {
-    let served = |b: &ReadyBlock| Served {
-        number: b.block.block.block.header.number,
-        hash: b.block.block.hash,
-        peer: b.peer,
-    };
-    blocks.iter().map(served).collect()
+/// Splits downloaded blocks into what the executor takes and what the committer keeps.
+fn split(blocks: Vec<ReadyBlock>) -> (Vec<Served>, Vec<BlockToExecute>) {
+    blocks
+        .into_iter()
+        .map(|b| {
+            let block = &b.block.block;
+            let served =
+                Served { number: block.block.header.number, hash: block.hash, peer: b.peer };
+            (served, b.block)
+        })
+        .unzip()
 }
 
 /// What a [`StoreExecutionError`] means for sync.
@@ -181,7 +185,7 @@ enum Executed {
     /// the batch's last block) if all of it stored.
     Ahead { blocks: Vec<Served>, batch: ExecutedBatch, bad: Option<WriteError> },
     /// Blocks before Byzantium: executed on the store by the committer.
-    InPlace { blocks: Vec<ReadyBlock>, bad: Option<WriteError> },
+    InPlace { blocks: Vec<Served>, execute: Vec<BlockToExecute>, bad: Option<WriteError> },
     /// Nothing to store: report this.
     Done(Written),
 }
@@ -252,23 +256,23 @@ fn execute_job(
     if ahead.needs_store() || in_flight.failed.load(Ordering::Acquire) {
         from_store(ahead);
     }
-    let items: Vec<&tern_execution::BlockToExecute> = blocks.iter().map(|b| &b.block).collect();
-    let mut result = ahead.execute(&items);
+    let (blocks, mut execute) = split(blocks);
+    let mut result = ahead.execute(&mut execute);
     if matches!(result, Err(AheadError::Stale)) {
         from_store(ahead);
-        result = ahead.execute(&items);
+        result = ahead.execute(&mut execute);
     }
     match result {
-        Ok(batch) => Executed::Ahead { blocks: served(&blocks), batch, bad },
+        Ok(batch) => Executed::Ahead { blocks, batch, bad },
         Err(AheadError::PreByzantium) => {
             from_store(ahead);
-            Executed::InPlace { blocks, bad }
+            Executed::InPlace { blocks, execute, bad }
         }
         Err(AheadError::Store(e)) => Executed::Done(Err(WriteError::Store(e))),
         Err(AheadError::Stale) => {
             Executed::Done(Err(WriteError::Store(StoreError::NotExtending {
-                number: blocks[0].block.block.block.header.number,
-                hash: blocks[0].block.block.hash,
+                number: blocks[0].number,
+                hash: blocks[0].hash,
                 reason: "the store moved while the batch was executed",
             })))
         }
@@ -286,11 +290,9 @@ fn commit(spec: &ChainSpec, store: &ChainStore, executed: Executed, every_root: 
                 Err(e) => (Err(write_error(&blocks, e)), None),
             }
         }
-        Executed::InPlace { blocks, bad } => {
+        Executed::InPlace { blocks, execute, bad } => {
             let roots = StateRootCheck::for_batch(blocks.len(), every_root);
-            let result = execute_and_store(spec, store, &blocks, roots);
-            let blocks = served(&blocks);
-            match result {
+            match execute_and_store(spec, store, &execute, roots) {
                 Ok(_) => (Ok(last_of(&blocks)), bad),
                 Err(e) => (Err(write_error(&blocks, e)), None),
             }
