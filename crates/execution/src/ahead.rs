@@ -11,7 +11,7 @@
 //! otherwise something else wrote the store and it answers [`AheadError::Stale`].
 
 use crate::{
-    execute::{execute_block_cached, ExecutionCache, StateRootWith},
+    execute::{ChainEvm, ExecutionCache, StateRootWith},
     state_changes, BlockToExecute, EvmForks, ExecutionError, StateReadError, StoreDb,
     StoreExecutionError,
 };
@@ -149,38 +149,33 @@ impl ExecuteAhead {
             }
         }
         let mut out = ExecutedBatch { parent, blocks: Vec::with_capacity(blocks.len()), bad: None };
+        let batch: Vec<(u64, B256)> =
+            blocks.iter().map(|b| (b.block.block.header.number, b.block.hash)).collect();
+        let db = AheadDb { reader: &reader, recent: &self.recent, batch: &batch };
+        let mut chain = ChainEvm::new(&db, Some(std::mem::take(&mut self.cache)));
         for (index, b) in std::mem::take(blocks).into_iter().enumerate() {
             let header = &b.block.block.header;
-            let executed = {
-                let db = AheadDb { reader: &reader, recent: &self.recent };
-                let run = execute_block_cached(
-                    &self.spec,
-                    &db,
-                    &b.block.block,
-                    &b.senders,
-                    b.beneficiary,
-                    Some(&mut self.cache),
-                );
-                run.and_then(|e| e.verify(header).map(|()| e))
-            };
+            let executed = chain
+                .execute(&self.spec, &b.block.block, &b.senders, b.beneficiary)
+                .and_then(|e| e.verify(header).map(|()| e));
             match executed {
-                Ok(executed) => {
-                    self.recent.push_back((header.number, b.block.hash));
-                    if self.recent.len() > BLOCKHASH_WINDOW {
-                        self.recent.pop_front();
-                    }
-                    out.blocks.push(ExecutedBlock {
-                        block: b.block,
-                        changes: state_changes(&executed.changes),
-                        receipts: executed.receipts,
-                    });
-                }
+                Ok(executed) => out.blocks.push(ExecutedBlock {
+                    block: b.block,
+                    changes: state_changes(&executed.changes),
+                    receipts: executed.receipts,
+                }),
                 Err(error) => {
                     out.bad = Some((index, b.block.hash, error));
                     break;
                 }
             }
         }
+        self.cache = chain.into_cache();
+        let executed = &batch[..out.blocks.len()];
+        let keep = executed.len().min(BLOCKHASH_WINDOW);
+        self.recent.extend(&executed[executed.len() - keep..]);
+        let excess = self.recent.len().saturating_sub(BLOCKHASH_WINDOW);
+        self.recent.drain(..excess);
         match (&out.bad, out.blocks.last()) {
             // The cache holds a failed block's reads: start over.
             (Some(_), _) => self.reset(),
@@ -196,11 +191,13 @@ impl ExecuteAhead {
 }
 
 /// revm's view for [`ExecuteAhead`]: the snapshot, with the hashes of blocks executed
-/// ahead of it.
+/// ahead of it (`recent`, from earlier batches, and `batch`, the blocks being executed:
+/// the EVM asks only for blocks before the one it executes).
 #[derive(Debug)]
 struct AheadDb<'a> {
     reader: &'a StateReader,
     recent: &'a VecDeque<(u64, B256)>,
+    batch: &'a [(u64, B256)],
 }
 
 impl DatabaseRef for AheadDb<'_> {
@@ -219,7 +216,11 @@ impl DatabaseRef for AheadDb<'_> {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StateReadError> {
-        match self.recent.iter().rev().find(|(n, _)| *n == number) {
+        let in_batch = self.batch.first().and_then(|(first, _)| {
+            self.batch.get(usize::try_from(number.checked_sub(*first)?).ok()?)
+        });
+        let in_batch = in_batch.filter(|(n, _)| *n == number);
+        match in_batch.or_else(|| self.recent.iter().rev().find(|(n, _)| *n == number)) {
             Some((_, hash)) => Ok(*hash),
             None => Ok(self.reader.block_hash(number)?.unwrap_or_default()),
         }
@@ -313,10 +314,12 @@ mod tests {
         let reader = store.state().unwrap();
         let ahead = B256::repeat_byte(5);
         let recent = VecDeque::from([(1, B256::repeat_byte(1)), (2, ahead)]);
-        let db = AheadDb { reader: &reader, recent: &recent };
+        let batch = [(3, B256::repeat_byte(3))];
+        let db = AheadDb { reader: &reader, recent: &recent, batch: &batch };
         assert_eq!(db.block_hash_ref(2).unwrap(), ahead, "not stored yet");
         assert_eq!(db.block_hash_ref(0).unwrap(), spec.genesis_hash, "from the snapshot");
-        assert_eq!(db.block_hash_ref(3).unwrap(), B256::ZERO, "unknown");
+        assert_eq!(db.block_hash_ref(3).unwrap(), B256::repeat_byte(3), "in the batch");
+        assert_eq!(db.block_hash_ref(4).unwrap(), B256::ZERO, "unknown");
         drop(reader);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -94,17 +94,19 @@ pub trait StateRootWith {
     fn state_root_with(&self, changes: &StateChangeset) -> Result<B256, ExecutionError>;
 }
 
-/// alloy-evm's Ethereum block executor on revm's cached state over `DB`.
-type Exec<'a, 'd, DB> = EthBlockExecutor<
-    'a,
-    alloy_evm::eth::EthEvm<
-        &'a mut State<revm::database::WrapDatabaseRef<&'d DB>>,
-        revm::inspector::NoOpInspector,
-        alloy_evm::precompiles::PrecompilesMap,
-    >,
-    &'a EvmForks<'a>,
-    AlloyReceiptBuilder,
+/// revm's cached state over `DB`.
+type CachedState<'d, DB> = State<revm::database::WrapDatabaseRef<&'d DB>>;
+
+/// The EVM a block executes on, owning the state it executes on.
+type BlockEvm<'d, DB> = alloy_evm::eth::EthEvm<
+    CachedState<'d, DB>,
+    revm::inspector::NoOpInspector,
+    alloy_evm::precompiles::PrecompilesMap,
 >;
+
+/// alloy-evm's Ethereum block executor on [`BlockEvm`].
+type Exec<'a, 'd, DB> =
+    EthBlockExecutor<'a, BlockEvm<'d, DB>, &'a EvmForks<'a>, AlloyReceiptBuilder>;
 
 type BlockResult = alloy_evm::block::BlockExecutionResult<ReceiptEnvelope>;
 
@@ -116,8 +118,11 @@ where
 {
     /// What it reports besides the block result.
     type Output;
-    fn run(self, executor: Exec<'_, '_, DB>)
-        -> Result<(Self::Output, BlockResult), ExecutionError>;
+    /// Runs the block and hands back the EVM (for the next block) with the result.
+    fn run<'d>(
+        self,
+        executor: Exec<'_, 'd, DB>,
+    ) -> Result<(Self::Output, BlockEvm<'d, DB>, BlockResult), ExecutionError>;
 }
 
 /// Accounts, storage and analysed code read by earlier blocks of a batch, as they are
@@ -135,50 +140,103 @@ impl ExecutionCache {
         };
         self.0.accounts.len() + self.0.accounts.values().map(slots).sum::<usize>()
     }
+}
 
-    /// After a block that changed `changed`: those accounts marked as freshly loaded with
-    /// their current value (what loading them from the updated state would give; the
-    /// others still are), so the next block's changes are computed against the state
-    /// after this one. Costs the block's changes, not the cache's size.
-    fn settle(&mut self, changed: impl IntoIterator<Item = Address>) {
-        for address in changed {
-            let Some(account) = self.0.accounts.get_mut(&address) else { continue };
-            account.status = match &account.account {
-                None => AccountStatus::LoadedNotExisting,
-                Some(a) if a.info.is_empty() => AccountStatus::LoadedEmptyEIP161,
-                Some(_) => AccountStatus::Loaded,
-            };
-        }
+/// After a block that changed `changed`: those accounts of `cache` marked as freshly
+/// loaded with their current value (what loading them from the updated state would give;
+/// the others still are), so the next block's changes are computed against the state
+/// after this one. Costs the block's changes, not the cache's size.
+fn settle(cache: &mut CacheState, changed: impl IntoIterator<Item = Address>) {
+    for address in changed {
+        let Some(account) = cache.accounts.get_mut(&address) else { continue };
+        account.status = match &account.account {
+            None => AccountStatus::LoadedNotExisting,
+            Some(a) if a.info.is_empty() => AccountStatus::LoadedEmptyEIP161,
+            Some(_) => AccountStatus::Loaded,
+        };
     }
 }
 
-/// Sets up the block executor for the block with `header` and `body` on the state `db`
-/// (through `cache`, when given, which is left holding the state after the block), fees
-/// to `beneficiary`, lets `txs` run it, and returns what `txs` reported, the block result
-/// and the state changes.
-fn with_executor<DB, R>(
-    spec: &ChainSpec,
-    db: &DB,
-    header: &Header,
-    body: &alloy_consensus::BlockBody<TxEnvelope>,
-    beneficiary: Address,
-    txs: R,
-    mut cache: Option<&mut ExecutionCache>,
-) -> Result<(R::Output, BlockResult, StateChangeset), ExecutionError>
+/// One EVM and its cached state carried from block to block of a chain executed on the
+/// state `DB` (each block on the state after the one before): building an EVM costs more
+/// than an empty block's system calls, so it is built again only when the fork changes.
+pub(crate) struct ChainEvm<'d, DB>
+where
+    DB: DatabaseRef + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    /// The EVM (or, before the first block, its state); `None` after a block failed.
+    carried: Option<Carried<'d, DB>>,
+}
+
+enum Carried<'d, DB>
+where
+    DB: DatabaseRef + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    State(Box<CachedState<'d, DB>>),
+    Evm(Box<BlockEvm<'d, DB>>),
+}
+
+impl<'d, DB> ChainEvm<'d, DB>
 where
     DB: DatabaseRef + StateRootWith + Debug,
     DB::Error: Send + Sync + 'static,
-    R: RunTransactions<DB>,
 {
-    let forks = EvmForks::at(spec, header);
-    let env = forks.evm_env(header, beneficiary);
-    let builder = State::builder().with_database_ref(db).with_bundle_update();
-    let mut state = match cache.as_deref_mut() {
-        Some(cache) => builder.with_cached_prestate(std::mem::take(&mut cache.0)).build(),
-        None => builder.build(),
-    };
-    let (out, result) = {
-        let evm = EthEvmFactory::default().create_evm(&mut state, env);
+    /// Starts on `db`, reading through `cache` (see [`ExecutionCache`]) when given.
+    pub(crate) fn new(db: &'d DB, cache: Option<ExecutionCache>) -> Self {
+        let builder = State::builder().with_database_ref(db).with_bundle_update();
+        let state = match cache {
+            Some(cache) => builder.with_cached_prestate(cache.0).build(),
+            None => builder.build(),
+        };
+        Self { carried: Some(Carried::State(Box::new(state))) }
+    }
+
+    /// The cache after the last block executed (empty after a failed block).
+    pub(crate) fn into_cache(self) -> ExecutionCache {
+        match self.carried {
+            Some(Carried::State(state)) => ExecutionCache(state.cache),
+            Some(Carried::Evm(evm)) => ExecutionCache(evm.into_db().cache),
+            None => ExecutionCache::default(),
+        }
+    }
+
+    /// The EVM set up for a block with `env`, taken out until the block hands it back.
+    pub(crate) fn take_evm(
+        &mut self,
+        env: alloy_evm::EvmEnv,
+    ) -> Result<BlockEvm<'d, DB>, ExecutionError> {
+        let state = match self.carried.take() {
+            Some(Carried::Evm(mut evm)) if evm.cfg_env().spec == env.cfg_env.spec => {
+                let ctx = evm.ctx_mut();
+                ctx.block = env.block_env;
+                ctx.modify_cfg(|cfg| *cfg = env.cfg_env);
+                return Ok(*evm);
+            }
+            // A new fork: its precompiles and instruction set differ.
+            Some(Carried::Evm(evm)) => evm.into_db(),
+            Some(Carried::State(state)) => *state,
+            None => {
+                let reason = "the state was lost when a block before failed".to_string();
+                return Err(ExecutionError::State(reason));
+            }
+        };
+        Ok(EthEvmFactory::default().create_evm(state, env))
+    }
+
+    /// Executes a block with `header` and `body`, fees to `beneficiary`, letting `txs`
+    /// run it, and returns what `txs` reported, the block result and the state changes.
+    fn run<R: RunTransactions<DB>>(
+        &mut self,
+        spec: &ChainSpec,
+        header: &Header,
+        body: &alloy_consensus::BlockBody<TxEnvelope>,
+        beneficiary: Address,
+        txs: R,
+    ) -> Result<(R::Output, BlockResult, StateChangeset), ExecutionError> {
+        let forks = EvmForks::at(spec, header);
+        let evm = self.take_evm(forks.evm_env(header, beneficiary))?;
         let ctx = EthBlockExecutionCtx {
             parent_hash: header.parent_hash,
             parent_beacon_block_root: header.parent_beacon_block_root,
@@ -188,16 +246,52 @@ where
             tx_count_hint: Some(body.transactions.len()),
             slot_number: None,
         };
-        txs.run(EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default()))?
-    };
-    state.merge_transitions(BundleRetention::PlainState);
-    let bundle = state.take_bundle();
-    let changes = bundle.to_plain_state(OriginalValuesKnown::Yes);
-    if let Some(cache) = cache {
-        cache.0 = std::mem::take(&mut state.cache);
-        cache.settle(bundle.state.keys().copied());
+        let executor = EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default());
+        let (out, mut evm, result) = txs.run(executor)?;
+        let state = evm.db_mut();
+        state.merge_transitions(BundleRetention::PlainState);
+        let bundle = state.take_bundle();
+        let changes = bundle.to_plain_state(OriginalValuesKnown::Yes);
+        settle(&mut state.cache, bundle.state.keys().copied());
+        self.hand_back(evm);
+        Ok((out, result, changes))
     }
-    Ok((out, result, changes))
+
+    /// Keeps `evm` (taken by [`ChainEvm::take_evm`]) for the next block.
+    pub(crate) fn hand_back(&mut self, evm: BlockEvm<'d, DB>) {
+        self.carried = Some(Carried::Evm(Box::new(evm)));
+    }
+
+    /// Executes `block` (the child of the last block executed, or of `DB`'s state) with
+    /// `senders` recovered from its transactions, fees to `beneficiary`.
+    pub(crate) fn execute(
+        &mut self,
+        spec: &ChainSpec,
+        block: &Block<TxEnvelope>,
+        senders: &[Address],
+        beneficiary: Address,
+    ) -> Result<Executed, ExecutionError> {
+        let header = &block.header;
+        let number = header.number;
+        let txs = &block.body.transactions;
+        if txs.len() != senders.len() {
+            return Err(ExecutionError::Senders { number, txs: txs.len(), senders: senders.len() });
+        }
+        let byzantium = EvmForks::at(spec, header).is_byzantium_active_at_block(number);
+        let run = Listed { number, txs, senders, byzantium };
+        let ((), result, changes) = self.run(spec, header, &block.body, beneficiary, run)?;
+        Ok(Executed::new(result, changes))
+    }
+}
+
+impl<DB> Debug for ChainEvm<'_, DB>
+where
+    DB: DatabaseRef + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainEvm").finish_non_exhaustive()
+    }
 }
 
 /// Executes `block` on the state `db` (the state after its parent), with `senders`
@@ -214,33 +308,7 @@ where
     DB: DatabaseRef + StateRootWith + Debug,
     DB::Error: Send + Sync + 'static,
 {
-    execute_block_cached(spec, db, block, senders, beneficiary, None)
-}
-
-/// [`execute_block`] reading through `cache` (see [`ExecutionCache`]) when given.
-pub(crate) fn execute_block_cached<DB>(
-    spec: &ChainSpec,
-    db: &DB,
-    block: &Block<TxEnvelope>,
-    senders: &[Address],
-    beneficiary: Address,
-    cache: Option<&mut ExecutionCache>,
-) -> Result<Executed, ExecutionError>
-where
-    DB: DatabaseRef + StateRootWith + Debug,
-    DB::Error: Send + Sync + 'static,
-{
-    let header = &block.header;
-    let number = header.number;
-    let txs = &block.body.transactions;
-    if txs.len() != senders.len() {
-        return Err(ExecutionError::Senders { number, txs: txs.len(), senders: senders.len() });
-    }
-    let byzantium = EvmForks::at(spec, header).is_byzantium_active_at_block(number);
-    let run = Listed { number, txs, senders, byzantium };
-    let ((), result, changes) =
-        with_executor(spec, db, header, &block.body, beneficiary, run, cache)?;
-    Ok(Executed::new(result, changes))
+    ChainEvm::new(db, None).execute(spec, block, senders, beneficiary)
 }
 
 impl Executed {
@@ -274,18 +342,22 @@ where
 {
     type Output = ();
 
-    fn run(self, mut executor: Exec<'_, '_, DB>) -> Result<((), BlockResult), ExecutionError> {
+    fn run<'d>(
+        self,
+        mut executor: Exec<'_, 'd, DB>,
+    ) -> Result<((), BlockEvm<'d, DB>, BlockResult), ExecutionError> {
         let recovered = self.txs.iter().zip(self.senders).map(|(tx, sender)| {
             alloy_consensus::transaction::Recovered::new_unchecked(tx, *sender)
         });
         let evm_error = evm_error(self.number);
-        if self.byzantium {
-            return Ok(((), executor.execute_block(recovered).map_err(evm_error)?));
-        }
-        // Before Byzantium (EIP-658) a receipt holds the state root after its transaction.
         executor.apply_pre_execution_changes().map_err(&evm_error)?;
         for tx in recovered {
             executor.execute_transaction(tx).map_err(&evm_error)?;
+            if self.byzantium {
+                continue;
+            }
+            // Before Byzantium (EIP-658) a receipt holds the state root after its
+            // transaction.
             let db = executor.evm_mut().db_mut();
             db.merge_transitions(BundleRetention::PlainState);
             let so_far = db.bundle_state.to_plain_state(OriginalValuesKnown::Yes);
@@ -296,7 +368,8 @@ where
                 r.receipt.status = alloy_consensus::Eip658Value::PostState(root);
             }
         }
-        Ok(((), executor.apply_post_execution_changes().map_err(evm_error)?))
+        let (evm, result) = executor.finish().map_err(evm_error)?;
+        Ok(((), evm, result))
     }
 }
 
@@ -378,7 +451,8 @@ where
     }
     let body = alloy_consensus::BlockBody::default();
     let run = Candidates { number, gas_limit: header.gas_limit, candidates, deadline };
-    let (filled, result, changes) = with_executor(spec, db, header, &body, beneficiary, run, None)?;
+    let (filled, result, changes) =
+        ChainEvm::new(db, None).run(spec, header, &body, beneficiary, run)?;
     let (transactions, senders, failed, timed_out) = filled;
     let executed = Executed::new(result, changes);
     Ok((transactions, Built { senders, failed, timed_out, executed }))
@@ -403,7 +477,10 @@ where
 {
     type Output = Filled;
 
-    fn run(self, mut executor: Exec<'_, '_, DB>) -> Result<(Filled, BlockResult), ExecutionError> {
+    fn run<'d>(
+        self,
+        mut executor: Exec<'_, 'd, DB>,
+    ) -> Result<(Filled, BlockEvm<'d, DB>, BlockResult), ExecutionError> {
         let evm_error = evm_error(self.number);
         executor.apply_pre_execution_changes().map_err(&evm_error)?;
         let (mut txs, mut senders, mut failed) = (Vec::new(), Vec::new(), Vec::new());
@@ -437,8 +514,8 @@ where
                 Err(e) => return Err(evm_error(e)),
             }
         }
-        let result = executor.apply_post_execution_changes().map_err(evm_error)?;
-        Ok(((txs, senders, failed, timed_out), result))
+        let (evm, result) = executor.finish().map_err(evm_error)?;
+        Ok(((txs, senders, failed, timed_out), evm, result))
     }
 }
 

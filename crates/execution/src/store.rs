@@ -1,6 +1,8 @@
 //! Executing blocks on the chain store's state and storing them with it.
 
-use crate::{execute_candidates, BlockCandidates, Built, Executed, ExecutionError};
+use crate::{
+    execute::ChainEvm, execute_candidates, BlockCandidates, Built, Executed, ExecutionError,
+};
 use alloy_primitives::{Address, B256, U256};
 use revm::{
     bytecode::Bytecode,
@@ -204,15 +206,11 @@ pub fn execute_and_store<B: AsRef<BlockToExecute>>(
                         StoreError::NotExtending { number: header.number, hash, reason }.into()
                     );
                 }
-                let mut executed = crate::execute::execute_block_cached(
-                    spec,
-                    &StoreDb(&*w),
-                    &b.block.block,
-                    &b.senders,
-                    b.beneficiary,
-                    Some(&mut cache),
-                )
-                .map_err(bad)?;
+                let db = StoreDb(&*w);
+                let mut chain = ChainEvm::new(&db, Some(std::mem::take(&mut cache)));
+                let executed = chain.execute(spec, &b.block.block, &b.senders, b.beneficiary);
+                cache = chain.into_cache();
+                let mut executed = executed.map_err(bad)?;
                 executed.verify(header).map_err(bad)?;
                 let stored = ExecutedBlock {
                     block: b.block.clone(),

@@ -136,3 +136,26 @@ fn candidates_the_evm_refuses_are_left_out_and_reported() {
         execute_candidates(&spec, &state, &block.header, &mut candidates, signer, past).unwrap();
     assert!(txs.is_empty() && built.timed_out && built.failed.is_empty());
 }
+
+#[test]
+fn the_evm_carried_across_a_fork_takes_the_new_fork_s_precompiles() {
+    // London to Prague at the next block: the BLS12-381 precompiles (EIP-2537) appear.
+    let mut g = london_dev().genesis;
+    g.config.shanghai_time = Some(g.timestamp + 2);
+    (g.config.cancun_time, g.config.prague_time) = (g.config.shanghai_time, g.config.shanghai_time);
+    let spec = ChainSpec::from_genesis(g).unwrap();
+    let bls_g1_add = address!("0x000000000000000000000000000000000000000b");
+    let state = genesis_state(&spec);
+    let mut chain = crate::execute::ChainEvm::new(&state, None);
+    let genesis = &spec.genesis_header;
+    let london = chain.take_evm(EvmForks::at(&spec, genesis).evm_env(genesis, Address::ZERO));
+    let london = london.unwrap();
+    assert!(alloy_evm::Evm::precompiles(&london).get(&bls_g1_add).is_none());
+    chain.hand_back(london);
+    let block = empty_block(&spec, Address::ZERO);
+    let forks = EvmForks::at(&spec, &block.header);
+    let prague = chain.take_evm(forks.evm_env(&block.header, Address::ZERO)).unwrap();
+    assert_eq!(alloy_evm::Evm::cfg_env(&prague).spec, SpecId::PRAGUE);
+    assert!(alloy_evm::Evm::precompiles(&prague).get(&bls_g1_add).is_some());
+    assert_eq!(alloy_evm::Evm::block(&prague).timestamp, U256::from(block.header.timestamp));
+}

@@ -233,6 +233,34 @@ fn batches_executed_ahead_of_the_store_store_the_chain_and_its_change_sets() {
     assert_eq!(store.state().unwrap().account(signer).unwrap().unwrap().nonce, 200);
 }
 
+/// The dev chain with Cancun and Prague late enough that a chain crosses both.
+fn dev_with_late_forks() -> ChainSpec {
+    let mut genesis = ChainSpec::dev().genesis;
+    genesis.config.cancun_time = Some(genesis.timestamp + 40);
+    genesis.config.prague_time = Some(genesis.timestamp + 80);
+    ChainSpec::from_genesis(genesis).unwrap()
+}
+
+#[test]
+fn a_batch_executed_ahead_across_forks_matches_the_chain_built_block_by_block() {
+    // The executor carries one EVM from block to block; at a fork it must change the
+    // rules (Cancun's beacon-root call, Prague's history and request contracts).
+    let spec = dev_with_late_forks();
+    let key = dev_key();
+    let mut state = genesis_state(&spec);
+    let genesis = (spec.genesis_hash, &spec.genesis_header);
+    let blocks = executed_chain(&spec, &[key], genesis, &mut state, 70, 2, (&key, 0)).unwrap();
+    let cancun = blocks.iter().position(|b| b.header.parent_beacon_block_root.is_some());
+    let prague = blocks.iter().position(|b| b.header.requests_hash.is_some());
+    assert!(matches!((cancun, prague), (Some(c), Some(p)) if 0 < c && c < p && p < 69));
+    let store = ChainStore::init(&tmp("ahead-forks"), &spec).unwrap();
+    let mut ahead = ExecuteAhead::new(spec.clone(), store.clone());
+    let batch = ahead.execute(&mut to_execute(&blocks)).unwrap();
+    assert!(batch.bad.is_none(), "{:?}", batch.bad);
+    store_executed(&store, batch, EVERY).unwrap();
+    assert_eq!(store.best_block().unwrap(), (70, blocks[69].header.hash_slow()));
+}
+
 #[test]
 fn a_store_moved_by_another_writer_is_not_read_through_the_cache() {
     let spec = ChainSpec::dev();
