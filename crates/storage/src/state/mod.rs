@@ -9,9 +9,13 @@ use crate::{
 };
 use alloy_consensus::ReceiptEnvelope;
 use alloy_eips::Decodable2718;
-use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_primitives::{
+    keccak256,
+    map::{AddressMap, B256Map},
+    Address, Bytes, B256, U256,
+};
 use alloy_trie::{root, TrieAccount, EMPTY_ROOT_HASH};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use trie::{delete_prefix, update_trie, PrefixSet, TrieKind};
 
 mod history;
@@ -220,19 +224,47 @@ impl StateTxn<'_> {
         slot: U256,
         value: U256,
     ) -> Result<(), StoreError> {
-        let (store, txn, none) = (self.store, self.txn, WriteFlags::empty());
-        let key = storage_key(address, slot);
-        let hashed = keccak256(address);
-        let hashed_slot = keccak256(slot.to_be_bytes::<32>());
-        let hashed_key = [hashed.as_slice(), hashed_slot.as_slice()].concat();
-        if value.is_zero() {
-            txn.del(store.db(Table::PlainStorage), key, None)?;
-            txn.del(store.db(Table::HashedStorage), hashed_key, None)?;
-        } else {
-            txn.put(store.db(Table::PlainStorage), key, value.to_be_bytes::<32>(), none)?;
-            txn.put(store.db(Table::HashedStorage), hashed_key, alloy_rlp::encode(value), none)?;
+        self.put_slots(dirty, address, &[(slot, value)])
+    }
+
+    /// Sets storage slots of `address` (zero: clears one): the account's address hashed
+    /// once, and the hashed rows written in key order.
+    fn put_slots(
+        &self,
+        dirty: &mut Dirty,
+        address: Address,
+        slots: &[(U256, U256)],
+    ) -> Result<(), StoreError> {
+        let (txn, none) = (self.txn, WriteFlags::empty());
+        let plain = self.store.db(Table::PlainStorage);
+        let mut hashed_rows = Vec::with_capacity(slots.len());
+        for (slot, value) in slots {
+            let key = storage_key(address, *slot);
+            if value.is_zero() {
+                txn.del(plain, key, None)?;
+            } else {
+                txn.put(plain, key, value.to_be_bytes::<32>(), none)?;
+            }
+            hashed_rows.push((keccak256(slot.to_be_bytes::<32>()), *value));
         }
-        dirty.storage.entry(hashed).or_default().insert(hashed_slot);
+        hashed_rows.sort_unstable_by_key(|(hashed_slot, _)| *hashed_slot);
+        let hashed_db = self.store.db(Table::HashedStorage);
+        let hashed = keccak256(address);
+        let changed = dirty.storage.entry(hashed).or_default();
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(hashed.as_slice());
+        let mut row = Vec::with_capacity(33);
+        for (hashed_slot, value) in hashed_rows {
+            key[32..].copy_from_slice(hashed_slot.as_slice());
+            if value.is_zero() {
+                txn.del(hashed_db, key, None)?;
+            } else {
+                row.clear();
+                alloy_rlp::Encodable::encode(&value, &mut row);
+                txn.put(hashed_db, key, &row, none)?;
+            }
+            changed.insert(hashed_slot);
+        }
         Ok(())
     }
 
@@ -512,8 +544,8 @@ impl StateWriter<'_> {
         }
         let (txn, store) = (self.txn, self.store);
         // The values as of the block being appended, for what the batch already changed.
-        let mut accounts: HashMap<Address, Account> = HashMap::new();
-        let mut slots: HashMap<(Address, U256), U256> = HashMap::new();
+        let mut accounts: AddressMap<Account> = AddressMap::default();
+        let mut slots: AddressMap<B256Map<U256>> = AddressMap::default();
         for b in blocks {
             let number = b.block.block.header.number;
             let changes = &b.changes;
@@ -534,8 +566,9 @@ impl StateWriter<'_> {
             }
             for change in &changes.storage {
                 let address = change.address;
+                let batch_slots = slots.entry(address).or_default();
                 for (slot, value) in &change.slots {
-                    let previous = match slots.get(&(address, *slot)) {
+                    let previous = match batch_slots.get(&B256::from(*slot)) {
                         Some(v) => *v,
                         None => self.view().storage(address, *slot)?,
                     };
@@ -546,7 +579,7 @@ impl StateWriter<'_> {
                         key,
                         previous.to_be_bytes::<32>(),
                     )?;
-                    slots.insert((address, *slot), *value);
+                    batch_slots.insert(B256::from(*slot), *value);
                 }
             }
         }
@@ -559,9 +592,12 @@ impl StateWriter<'_> {
             state.put_account(&mut self.dirty, address, Some(&account))?;
         }
         let mut slots: Vec<_> = slots.into_iter().collect();
-        slots.sort_unstable_by_key(|(key, _)| *key);
-        for ((address, slot), value) in slots {
-            state.put_slot(&mut self.dirty, address, slot, value)?;
+        slots.sort_unstable_by_key(|(address, _)| *address);
+        for (address, values) in slots {
+            let mut values: Vec<(U256, U256)> =
+                values.into_iter().map(|(slot, value)| (slot.into(), value)).collect();
+            values.sort_unstable_by_key(|(slot, _)| *slot);
+            state.put_slots(&mut self.dirty, address, &values)?;
         }
         Ok(())
     }
