@@ -12,9 +12,16 @@ use alloy_evm::{
 };
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{Address, Bloom, B256};
-use revm::database::{
-    states::{bundle_state::BundleRetention, AccountStatus, CacheState, StateChangeset},
-    DatabaseRef, OriginalValuesKnown, State,
+use revm::{
+    database::{
+        states::{
+            bundle_state::BundleRetention, AccountStatus, CacheState, PlainStorageChangeset,
+            StateChangeset, TransitionState,
+        },
+        DatabaseRef, OriginalValuesKnown, State,
+    },
+    primitives::{KECCAK_EMPTY, U256},
+    state::AccountInfo,
 };
 use std::{borrow::Cow, fmt::Debug};
 use tern_chainspec::ChainSpec;
@@ -148,13 +155,93 @@ impl ExecutionCache {
 /// after this one. Costs the block's changes, not the cache's size.
 fn settle(cache: &mut CacheState, changed: impl IntoIterator<Item = Address>) {
     for address in changed {
-        let Some(account) = cache.accounts.get_mut(&address) else { continue };
-        account.status = match &account.account {
-            None => AccountStatus::LoadedNotExisting,
-            Some(a) if a.info.is_empty() => AccountStatus::LoadedEmptyEIP161,
-            Some(_) => AccountStatus::Loaded,
-        };
+        if let Some(account) = cache.accounts.get_mut(&address) {
+            settle_account(account);
+        }
     }
+}
+
+/// `account` marked as loaded with its current value.
+fn settle_account(account: &mut revm::database::states::CacheAccount) {
+    account.status = match &account.account {
+        None => AccountStatus::LoadedNotExisting,
+        Some(a) if a.info.is_empty() => AccountStatus::LoadedEmptyEIP161,
+        Some(_) => AccountStatus::Loaded,
+    };
+}
+
+/// What a block changed, from the transitions of its transactions and system calls:
+/// what revm's bundle would say ([`revm::database::BundleState::to_plain_state`] of a
+/// bundle fresh for the block, original values known), without building the bundle and
+/// its reverts (a fifth of an empty block's execution). Every account's status before the
+/// block is a loaded one ([`settle`]), which is what makes the two agree; debug builds
+/// check that they do.
+fn block_changes(transitions: TransitionState) -> StateChangeset {
+    #[cfg(debug_assertions)]
+    let expected = {
+        let mut bundle = revm::database::BundleState::default();
+        bundle
+            .apply_transitions_and_create_reverts(transitions.clone(), BundleRetention::PlainState);
+        bundle.to_plain_state(OriginalValuesKnown::Yes)
+    };
+    let mut out = StateChangeset::default();
+    for (address, t) in transitions.transitions {
+        debug_assert!(t.previous_status.is_not_modified(), "{:?}", t.previous_status);
+        let destroyed = t.status.was_destroyed();
+        if let Some((hash, code)) = t.has_new_contract().filter(|(h, _)| *h != KECCAK_EMPTY) {
+            out.contracts.push((hash, code.clone()));
+        }
+        // Loaded and left as it was; or never existed and destroyed: nothing to say.
+        let unchanged = t.status.is_not_modified()
+            || (destroyed
+                && t.previous_status == AccountStatus::LoadedNotExisting
+                && t.info.is_none());
+        if unchanged {
+            continue;
+        }
+        if t.info != t.previous_info {
+            out.accounts.push((address, t.info.as_ref().map(AccountInfo::copy_without_code)));
+        }
+        let slots: Vec<(U256, U256)> = t
+            .storage
+            .iter()
+            .filter(
+                |(_, slot)| {
+                    if destroyed {
+                        !slot.present_value.is_zero()
+                    } else {
+                        slot.is_changed()
+                    }
+                },
+            )
+            .map(|(key, slot)| (*key, slot.present_value))
+            .collect();
+        if !slots.is_empty() || destroyed {
+            out.storage.push(PlainStorageChangeset {
+                address,
+                wipe_storage: destroyed,
+                storage: slots,
+            });
+        }
+    }
+    #[cfg(debug_assertions)]
+    debug_assert_eq!(
+        format!("{:?}", sorted(out.clone())),
+        format!("{:?}", sorted(expected)),
+        "block changes differ from revm's"
+    );
+    out
+}
+
+/// `changes` in a canonical order (for comparing).
+#[cfg(debug_assertions)]
+fn sorted(mut changes: StateChangeset) -> StateChangeset {
+    changes.accounts.sort_unstable_by_key(|(address, _)| *address);
+    changes.storage.sort_unstable_by_key(|s| s.address);
+    changes.storage.iter_mut().for_each(|s| s.storage.sort_unstable_by_key(|(slot, _)| *slot));
+    changes.contracts.sort_unstable_by_key(|(hash, _)| *hash);
+    changes.contracts.dedup_by_key(|(hash, _)| *hash);
+    changes
 }
 
 /// One EVM and its cached state carried from block to block of a chain executed on the
@@ -249,10 +336,21 @@ where
         let executor = EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default());
         let (out, mut evm, result) = txs.run(executor)?;
         let state = evm.db_mut();
-        state.merge_transitions(BundleRetention::PlainState);
-        let bundle = state.take_bundle();
-        let changes = bundle.to_plain_state(OriginalValuesKnown::Yes);
-        settle(&mut state.cache, bundle.state.keys().copied());
+        let changes = if state.bundle_state.is_empty() {
+            let transitions = state.transition_state.as_mut().map(TransitionState::take);
+            let transitions = transitions.unwrap_or_default();
+            let changed: Vec<Address> = transitions.transitions.keys().copied().collect();
+            let changes = block_changes(transitions);
+            settle(&mut state.cache, changed);
+            changes
+        } else {
+            // Before Byzantium the transactions' transitions went into the bundle as they
+            // ran (for their receipts' roots): every account the block touched is settled.
+            state.merge_transitions(BundleRetention::PlainState);
+            let changes = state.take_bundle().to_plain_state(OriginalValuesKnown::Yes);
+            state.cache.accounts.values_mut().for_each(settle_account);
+            changes
+        };
         self.hand_back(evm);
         Ok((out, result, changes))
     }
