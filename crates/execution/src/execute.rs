@@ -336,6 +336,9 @@ where
         let executor = EthBlockExecutor::new(evm, ctx, &forks, AlloyReceiptBuilder::default());
         let (out, mut evm, result) = txs.run(executor)?;
         let state = evm.db_mut();
+        if forks.is_prague_active_at_timestamp(header.timestamp) {
+            request_contracts_have_code(state, header.number)?;
+        }
         let changes = if state.bundle_state.is_empty() {
             let transitions = state.transition_state.as_mut().map(TransitionState::take);
             let transitions = transitions.unwrap_or_default();
@@ -380,6 +383,39 @@ where
         let ((), result, changes) = self.run(spec, header, &block.body, beneficiary, run)?;
         Ok(Executed::new(result, changes))
     }
+}
+
+/// The contracts a Prague block calls for its EIP-7685 requests, by name.
+const REQUEST_CONTRACTS: [(&str, Address); 2] = [
+    ("EIP-7002 withdrawal request", alloy_eips::eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
+    (
+        "EIP-7251 consolidation request",
+        alloy_eips::eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+    ),
+];
+
+/// Refuses a Prague block whose request contracts have no code once its transactions ran
+/// (the execution specs' checked system call: calling an address without code would
+/// return no requests instead of failing, so a chain missing a contract must not go on).
+/// Read after the block's system calls, which cannot add or remove code, so a block that
+/// deploys a contract itself counts as having it.
+fn request_contracts_have_code<DB>(
+    state: &mut CachedState<'_, DB>,
+    number: u64,
+) -> Result<(), ExecutionError>
+where
+    DB: DatabaseRef + Debug,
+    DB::Error: Send + Sync + 'static,
+{
+    for (name, address) in REQUEST_CONTRACTS {
+        let info = revm::Database::basic(state, address)
+            .map_err(|e| ExecutionError::State(e.to_string()))?;
+        if info.is_none_or(|info| info.code_hash == KECCAK_EMPTY) {
+            let reason = format!("the {name} contract at {address} has no code");
+            return Err(ExecutionError::Evm { number, reason });
+        }
+    }
+    Ok(())
 }
 
 impl<DB> Debug for ChainEvm<'_, DB>

@@ -68,6 +68,30 @@ fn clique_on_prague_runs_the_system_calls() {
     assert!(executed.requests.is_empty());
 }
 
+/// Prague refuses a block when a request contract (EIP-7002, EIP-7251) has no code: the
+/// call would quietly return no requests. Each contract in turn is left out of the dev
+/// genesis; with both present the same block executes.
+#[test]
+fn a_prague_block_without_a_request_contract_is_refused() {
+    use alloy_eips::{eip7002, eip7251};
+    for missing in [
+        eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+        eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+    ] {
+        let mut genesis = ChainSpec::dev().genesis;
+        assert!(genesis.alloc.remove(&missing).is_some(), "the dev genesis deploys {missing}");
+        let spec = ChainSpec::from_genesis(genesis).unwrap();
+        let block = empty_block(&spec, Address::ZERO);
+        let state = genesis_state(&spec);
+        let err = execute_block(&spec, &state, &block, &[], Address::ZERO).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&missing.to_string()) && text.contains("no code"), "{text}");
+    }
+    let spec = ChainSpec::dev();
+    let block = empty_block(&spec, Address::ZERO);
+    execute_block(&spec, &genesis_state(&spec), &block, &[], Address::ZERO).unwrap();
+}
+
 #[test]
 fn proof_of_work_blocks_pay_the_block_reward() {
     // Mainnet's genesis: proof of work, Frontier at block 1 (5 ether per block).
