@@ -538,22 +538,25 @@ fn flood(
     let max_block_txs = busy.iter().map(|b| b.2).max().unwrap_or(0);
     let probes_included = s.included.contains_key(&p0) && s.included.contains_key(&p1);
 
-    // Every node reaches the last block seen and agrees on its state root.
+    // Every node reaches the last block seen and agrees on its state root. Agreement is
+    // waited for, not read once: with three Clique validators on a loaded machine an
+    // out-of-turn sibling can still be some node's block at that height until the next
+    // blocks reorg it away; a fork that lasts the whole wait is a failure.
     let final_block = s.blocks.last().map_or(0, |b| b.0);
     let mut roots = BTreeMap::new();
-    for (name, addr) in &rpcs {
-        let mut root = Value::Null;
-        let _ = poll(Duration::from_secs(60), "nodes to reach the last block", || {
-            root = rpc(*addr, "eth_getBlockByNumber", json!([format!("{final_block:#x}"), false]))
-                .map(|b| b["stateRoot"].clone())
-                .unwrap_or(Value::Null);
-            !root.is_null()
-        });
-        roots.insert(name.clone(), root);
-    }
-    let agree = roots
-        .values()
-        .all(|r| !r.is_null() && *r == roots.values().next().cloned().unwrap_or(Value::Null));
+    let agree = poll(Duration::from_secs(60), "nodes to agree on the last block", || {
+        roots = rpcs
+            .iter()
+            .map(|(name, addr)| {
+                let block =
+                    rpc(*addr, "eth_getBlockByNumber", json!([format!("{final_block:#x}"), false]));
+                (name.clone(), block.map(|b| b["stateRoot"].clone()).unwrap_or(Value::Null))
+            })
+            .collect();
+        let first = roots.values().next().cloned().unwrap_or(Value::Null);
+        !first.is_null() && roots.values().all(|r| *r == first)
+    })
+    .is_ok();
     let rss_kib =
         std::fs::read_to_string(format!("/proc/{target_pid}/status")).ok().and_then(|t| {
             t.lines()
@@ -610,6 +613,7 @@ fn flood(
         "probe_gap_filled_and_included": probes_included,
         "final_block": final_block,
         "state_roots_agree": agree,
+        "state_roots": roots,
         "nodes_exited": exited,
         "gossip_shed": shed,
         "missing_per_node": whereabouts,
